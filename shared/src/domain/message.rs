@@ -1,0 +1,147 @@
+//! Messages and their reactions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AttachmentId, ClientMsgId, Content, DisplayName, MessageId, Reaction, SessionId, Timestamp,
+    UserId,
+};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    #[default]
+    Text,
+    File,
+    Image,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub session_id: SessionId,
+    pub sender_id: UserId,
+    pub sender_name: Option<DisplayName>,
+    pub is_bot: bool,
+    pub kind: MessageKind,
+    /// The text (a caption for files); empty once the message is deleted.
+    pub content: String,
+    pub attachment_id: Option<AttachmentId>,
+    pub client_msg_id: Option<ClientMsgId>,
+    /// Tokens the model spent on a bot reply; only service tokens may set it.
+    pub token_count: Option<u32>,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    pub reactions: Reactions,
+}
+
+impl Message {
+    /// A new text message; the id's time is `now`, so ids sort in posting order.
+    pub fn text(
+        session_id: SessionId,
+        sender_id: UserId,
+        sender_name: Option<DisplayName>,
+        content: Content,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: MessageId::new(now),
+            session_id,
+            sender_id,
+            sender_name,
+            is_bot: false,
+            kind: MessageKind::Text,
+            content: content.as_str().to_owned(),
+            attachment_id: None,
+            client_msg_id: None,
+            token_count: None,
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+            reactions: Reactions::default(),
+        }
+    }
+
+    pub fn is_edited(&self) -> bool {
+        self.edited_at.is_some()
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+/// Reactions by emoji, each with the users who gave it; one per user per emoji.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Reactions(BTreeMap<Reaction, BTreeSet<UserId>>);
+
+impl Reactions {
+    /// Adds the user's reaction; false when they had already given it.
+    pub fn add(&mut self, reaction: Reaction, user: UserId) -> bool {
+        self.0.entry(reaction).or_default().insert(user)
+    }
+
+    /// Removes the user's reaction; false when they had not given it.
+    pub fn remove(&mut self, reaction: &Reaction, user: &UserId) -> bool {
+        let Some(users) = self.0.get_mut(reaction) else {
+            return false;
+        };
+        let removed = users.remove(user);
+        if users.is_empty() {
+            self.0.remove(reaction);
+        }
+        removed
+    }
+
+    pub fn users(&self, reaction: &Reaction) -> impl Iterator<Item = &UserId> {
+        self.0.get(reaction).into_iter().flatten()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Reaction, &BTreeSet<UserId>)> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(Reaction, UserId)> for Reactions {
+    fn from_iter<I: IntoIterator<Item = (Reaction, UserId)>>(pairs: I) -> Self {
+        let mut reactions = Self::default();
+        for (reaction, user) in pairs {
+            reactions.add(reaction, user);
+        }
+        reactions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reactions_are_kept_per_user_and_dropped_when_the_last_user_removes_theirs() {
+        let thumbs = Reaction::parse("👍").expect("emoji");
+        let (ann, bob) = (
+            UserId::parse("ann").expect("id"),
+            UserId::parse("bob").expect("id"),
+        );
+        let mut reactions = Reactions::default();
+        assert!(reactions.add(thumbs.clone(), ann.clone()));
+        assert!(!reactions.add(thumbs.clone(), ann.clone()));
+        assert!(reactions.add(thumbs.clone(), bob.clone()));
+        assert_eq!(
+            serde_json::to_string(&reactions).expect("json"),
+            r#"{"👍":["ann","bob"]}"#
+        );
+        assert!(reactions.remove(&thumbs, &ann));
+        assert!(!reactions.remove(&thumbs, &ann));
+        assert!(reactions.remove(&thumbs, &bob));
+        assert!(reactions.is_empty());
+    }
+}

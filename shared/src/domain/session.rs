@@ -1,0 +1,227 @@
+//! Sessions and their members.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BusinessId, ChatbotId, DisplayName, DocumentId, SessionId, Timestamp, Title, UserId,
+    ValidationError,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    Direct,
+    Group,
+    /// A user talking to an AI assistant: one active session per (user, chatbot).
+    Bot,
+    /// A visitor talking to a business's agents: one active session per (visitor, business).
+    Support,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Active,
+    Inactive,
+    /// Final: no message is accepted and no connection may bind to it.
+    Ended,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub title: Option<Title>,
+    pub kind: SessionKind,
+    pub status: SessionStatus,
+    pub owner_id: UserId,
+    pub chatbot_id: Option<ChatbotId>,
+    pub business_id: Option<BusinessId>,
+    pub document_id: Option<DocumentId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the last message was posted (or the session created).
+    pub last_activity_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// What a new session is made from; `Session::open` checks that it hangs together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    pub kind: SessionKind,
+    pub owner_id: UserId,
+    pub title: Option<Title>,
+    pub chatbot_id: Option<ChatbotId>,
+    pub business_id: Option<BusinessId>,
+    pub document_id: Option<DocumentId>,
+}
+
+/// The scope within which at most one session may be active (not ended) at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ActiveScope {
+    Bot {
+        user_id: UserId,
+        chatbot_id: ChatbotId,
+    },
+    Support {
+        business_id: BusinessId,
+        visitor_id: UserId,
+    },
+}
+
+impl ActiveScope {
+    /// A stable key for the scope; ids never contain `#`, so the parts cannot run together.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Bot {
+                user_id,
+                chatbot_id,
+            } => format!("BOT#{user_id}#{chatbot_id}"),
+            Self::Support {
+                business_id,
+                visitor_id,
+            } => format!("SUPPORT#{business_id}#{visitor_id}"),
+        }
+    }
+}
+
+impl Session {
+    pub fn open(id: SessionId, spec: SessionSpec, now: Timestamp) -> Result<Self, ValidationError> {
+        match spec.kind {
+            SessionKind::Bot if spec.chatbot_id.is_none() => {
+                return Err(ValidationError::new(
+                    "chatbot_id",
+                    "is required for a bot session",
+                ));
+            }
+            SessionKind::Support if spec.business_id.is_none() => {
+                return Err(ValidationError::new(
+                    "business_id",
+                    "is required for a support session",
+                ));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            id,
+            title: spec.title,
+            kind: spec.kind,
+            status: SessionStatus::Active,
+            owner_id: spec.owner_id,
+            chatbot_id: spec.chatbot_id,
+            business_id: spec.business_id,
+            document_id: spec.document_id,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            ended_at: None,
+        })
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.status == SessionStatus::Ended
+    }
+
+    /// The uniqueness rule this session is subject to, if any.
+    pub fn active_scope(&self) -> Option<ActiveScope> {
+        match (self.kind, &self.chatbot_id, &self.business_id) {
+            (SessionKind::Bot, Some(chatbot_id), _) => Some(ActiveScope::Bot {
+                user_id: self.owner_id.clone(),
+                chatbot_id: chatbot_id.clone(),
+            }),
+            (SessionKind::Support, _, Some(business_id)) => Some(ActiveScope::Support {
+                business_id: business_id.clone(),
+                visitor_id: self.owner_id.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    Owner,
+    Member,
+    /// A business's agent who joined a support session.
+    Agent,
+    Bot,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub role: MemberRole,
+    pub name: Option<DisplayName>,
+    pub joined_at: Timestamp,
+    /// The member's own last activity in the session (joined, sent); orders their session list.
+    pub last_activity_at: Timestamp,
+}
+
+impl Member {
+    pub fn new(
+        session_id: SessionId,
+        user_id: UserId,
+        role: MemberRole,
+        name: Option<DisplayName>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            session_id,
+            user_id,
+            role,
+            name,
+            joined_at: now,
+            last_activity_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: SessionKind) -> SessionSpec {
+        SessionSpec {
+            kind,
+            owner_id: UserId::parse("u1").expect("valid"),
+            title: None,
+            chatbot_id: None,
+            business_id: None,
+            document_id: None,
+        }
+    }
+
+    #[test]
+    fn bot_and_support_sessions_need_their_counterpart() {
+        let now = Timestamp::from_unix_millis(0);
+        let id = SessionId::new(now);
+        assert_eq!(
+            Session::open(id, spec(SessionKind::Bot), now)
+                .unwrap_err()
+                .field,
+            "chatbot_id"
+        );
+        assert_eq!(
+            Session::open(id, spec(SessionKind::Support), now)
+                .unwrap_err()
+                .field,
+            "business_id"
+        );
+        let group = Session::open(id, spec(SessionKind::Group), now).expect("valid");
+        assert_eq!(group.active_scope(), None);
+        assert_eq!(group.status, SessionStatus::Active);
+    }
+
+    #[test]
+    fn a_bot_session_is_unique_per_user_and_chatbot() {
+        let now = Timestamp::from_unix_millis(0);
+        let mut s = spec(SessionKind::Bot);
+        s.chatbot_id = Some(ChatbotId::parse("helper").expect("valid"));
+        let session = Session::open(SessionId::new(now), s, now).expect("valid");
+        assert_eq!(
+            session.active_scope().map(|s| s.key()),
+            Some("BOT#u1#helper".to_owned())
+        );
+    }
+}

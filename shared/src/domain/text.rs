@@ -1,0 +1,196 @@
+//! User-written text, parsed at the boundary.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::ValidationError;
+
+/// A message body: 1..=4,000 characters once surrounding whitespace is trimmed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Content(String);
+
+impl Content {
+    pub const MAX_CHARS: usize = 4_000;
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(ValidationError::new("content", "must not be empty"));
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "content",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A session title: at most 200 characters once trimmed; empty means untitled.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Title(String);
+
+impl Title {
+    pub const MAX_CHARS: usize = 200;
+
+    /// `None` for a blank title, which the session shows as untitled.
+    pub fn parse(value: &str) -> Result<Option<Self>, ValidationError> {
+        let trimmed = value.trim();
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "title",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name from the token: at most 100 characters, control characters refused.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(value: &str) -> Result<Option<Self>, ValidationError> {
+        let trimmed = value.trim();
+        if trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "name",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One emoji, as one grapheme cluster (so skin tones, flags and ZWJ families count as one).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reaction(String);
+
+impl Reaction {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let invalid = || ValidationError::new("reaction", "must be exactly one emoji");
+        let mut graphemes = value.graphemes(true);
+        let (Some(grapheme), None) = (graphemes.next(), graphemes.next()) else {
+            return Err(invalid());
+        };
+        // Digits, '#' and '*' are emoji only as keycaps, which are never plain ASCII.
+        if grapheme.is_ascii() {
+            return Err(invalid());
+        }
+        // Keyboards often leave out the emoji-presentation selector (U+FE0F), as in "❤".
+        let with_selector = format!("{grapheme}\u{FE0F}");
+        if emojis::get(grapheme).is_some() || emojis::get(&with_selector).is_some() {
+            Ok(Self(grapheme.to_owned()))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_newtype_impls {
+    ($($name:ident),*) => {$(
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+    )*};
+}
+string_newtype_impls!(Content, Title, DisplayName, Reaction);
+
+/// Deserializes through `parse`, so stored or received values obey the same rules.
+macro_rules! deserialize_via_parse {
+    ($($name:ident => |$value:ident| $parse:expr),* $(,)?) => {$(
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let $value = String::deserialize(deserializer)?;
+                $parse.map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+deserialize_via_parse!(
+    Content => |v| Self::parse(&v),
+    Reaction => |v| Self::parse(&v),
+    Title => |v| Self::parse(&v)
+        .and_then(|t| t.ok_or_else(|| ValidationError::new("title", "must not be blank"))),
+    DisplayName => |v| Self::parse(&v)
+        .and_then(|n| n.ok_or_else(|| ValidationError::new("name", "must not be blank"))),
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_trimmed_and_bounded_in_characters_not_bytes() {
+        assert_eq!(Content::parse("  hi \n").map(|c| c.0), Ok("hi".to_owned()));
+        assert!(Content::parse("   ").is_err());
+        assert!(Content::parse("").is_err());
+        assert!(Content::parse(&"é".repeat(4_000)).is_ok());
+        assert!(Content::parse(&"é".repeat(4_001)).is_err());
+        assert!(Content::parse(&format!("  {}  ", "a".repeat(4_000))).is_ok());
+    }
+
+    #[test]
+    fn titles_are_bounded_and_blank_means_untitled() {
+        assert_eq!(Title::parse("  "), Ok(None));
+        assert_eq!(
+            Title::parse(" Support ").map(|t| t.map(|t| t.0)),
+            Ok(Some("Support".into()))
+        );
+        assert!(Title::parse(&"t".repeat(200)).is_ok());
+        assert!(Title::parse(&"t".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn a_reaction_is_exactly_one_emoji_grapheme() {
+        for good in ["👍", "❤️", "❤", "👍🏽", "🇫🇷", "👨‍👩‍👧", "#️⃣"]
+        {
+            assert!(Reaction::parse(good).is_ok(), "{good} should be accepted");
+        }
+        for bad in ["", "a", "👍👍", "ok", " 👍", "1", "\u{FE0F}"] {
+            assert!(Reaction::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn display_names_refuse_control_characters() {
+        assert!(DisplayName::parse("Ada\u{0}").is_err());
+        assert_eq!(DisplayName::parse(""), Ok(None));
+    }
+}

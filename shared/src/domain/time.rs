@@ -1,0 +1,80 @@
+//! Timestamps: RFC 3339 UTC with milliseconds on the wire, so they sort as text too.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::ValidationError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from_unix_millis(Utc::now().timestamp_millis().max(0).unsigned_abs())
+    }
+
+    pub fn from_unix_millis(millis: u64) -> Self {
+        let millis = i64::try_from(millis).unwrap_or(i64::MAX);
+        Self(
+            Utc.timestamp_millis_opt(millis)
+                .single()
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
+    }
+
+    pub fn unix_millis(&self) -> u64 {
+        self.0.timestamp_millis().max(0).unsigned_abs()
+    }
+
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.timestamp()
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        DateTime::parse_from_rfc3339(value)
+            .map(|t| Self::from_unix_millis(t.timestamp_millis().max(0).unsigned_abs()))
+            .map_err(|_| ValidationError::new("timestamp", "must be an RFC 3339 time"))
+    }
+
+    pub fn plus(&self, duration: Duration) -> Self {
+        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Self::from_unix_millis(self.unix_millis().saturating_add(millis))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_as_rfc3339_utc_with_milliseconds() {
+        let t = Timestamp::from_unix_millis(1_763_781_353_007);
+        assert_eq!(t.to_string(), "2025-11-22T03:15:53.007Z");
+        assert_eq!(Timestamp::parse(&t.to_string()), Ok(t));
+        assert_eq!(
+            t.plus(Duration::from_secs(1)).unix_millis(),
+            1_763_781_354_007
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! The common crate of the chat backend: everything the Lambda functions and the local
+//! server share. Functions parse their events, call in here, and map the result.
+
+pub mod adapters;
+pub mod domain;
+pub mod ports;

@@ -1,0 +1,280 @@
+//! The narrow interfaces the services are written against, held as `Arc<dyn ...>`.
+//!
+//! Adapters implement them: DynamoDB, S3 and API Gateway in production; an embedded
+//! in-process store and a local folder on a laptop. Nothing here names an AWS type.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Connection, ConnectionId, Content, Cursor, Member, Message, MessageId, Order, Page, PageLimit,
+    Reaction, Session, SessionId, SessionStatus, Timestamp, Title, UserId, ValidationError,
+};
+
+/// What a store can answer besides success. Adapters map their own errors onto these and
+/// keep the details (SDK errors, attribute maps) for their logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("the session has ended")]
+    SessionEnded,
+    /// A condition the write depended on no longer holds (e.g. the message was deleted).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Timeouts, throttling, an unreachable endpoint: worth retrying later.
+    #[error("the store is unavailable")]
+    Unavailable(String),
+    /// Anything else; the string is for logs, never for clients.
+    #[error("store failure")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The result of creating a session subject to a one-active-session rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created {
+    New(Session),
+    /// Another active session already holds the scope; it is returned instead.
+    Existing(Session),
+}
+
+impl Created {
+    pub fn session(&self) -> &Session {
+        match self {
+            Self::New(session) | Self::Existing(session) => session,
+        }
+    }
+}
+
+/// Changes to a session; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionPatch {
+    /// `Some(None)` clears the title.
+    pub title: Option<Option<Title>>,
+    /// Only `Active` or `Inactive`; ending goes through `end_session`.
+    pub status: Option<SessionStatus>,
+}
+
+impl SessionPatch {
+    /// Ending is its own operation: it also frees the session's active scope.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if self.status == Some(SessionStatus::Ended) {
+            return Err(ValidationError::new("status", "must be active or inactive"));
+        }
+        Ok(())
+    }
+}
+
+/// The most members a session can be created with in one go; more join afterwards.
+pub const MAX_INITIAL_MEMBERS: usize = 50;
+
+/// What every adapter checks before creating a session.
+pub fn check_new_session(session: &Session, members: &[Member]) -> Result<(), ValidationError> {
+    if members.len() > MAX_INITIAL_MEMBERS {
+        return Err(ValidationError::new(
+            "members",
+            format!("must be at most {MAX_INITIAL_MEMBERS}"),
+        ));
+    }
+    if members.iter().any(|m| m.session_id != session.id) {
+        return Err(ValidationError::new(
+            "members",
+            "must belong to the new session",
+        ));
+    }
+    if session.is_ended() {
+        return Err(ValidationError::new(
+            "status",
+            "a new session cannot be ended",
+        ));
+    }
+    Ok(())
+}
+
+/// Which of a user's sessions to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    pub status: Option<SessionStatus>,
+    pub limit: PageLimit,
+    pub cursor: Option<Cursor>,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session and its first members together. When the session has an
+    /// `active_scope`, at most one session per scope is active: a concurrent or earlier
+    /// creation wins and comes back as `Created::Existing`.
+    async fn create_session(&self, session: &Session, members: &[Member]) -> StoreResult<Created>;
+
+    async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+
+    /// Refuses with `SessionEnded` once the session has ended.
+    async fn update_session(
+        &self,
+        id: SessionId,
+        patch: &SessionPatch,
+        now: Timestamp,
+    ) -> StoreResult<Session>;
+
+    /// Marks the session ended and frees its active scope; ending twice is `SessionEnded`.
+    async fn end_session(&self, id: SessionId, now: Timestamp) -> StoreResult<Session>;
+
+    /// Adds the member; false when they already were one. Refuses ended sessions.
+    async fn add_member(&self, member: &Member) -> StoreResult<bool>;
+
+    /// Removes the member; false when they were not one.
+    async fn remove_member(&self, session: SessionId, user: &UserId) -> StoreResult<bool>;
+
+    async fn get_member(&self, session: SessionId, user: &UserId) -> StoreResult<Option<Member>>;
+
+    async fn list_members(&self, session: SessionId) -> StoreResult<Vec<Member>>;
+
+    /// The user's sessions, most recent activity of theirs first.
+    async fn list_user_sessions(
+        &self,
+        user: &UserId,
+        query: &SessionQuery,
+    ) -> StoreResult<Page<Session>>;
+}
+
+/// Which messages of a session to page through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageQuery {
+    pub order: Order,
+    pub limit: PageLimit,
+    pub cursor: Option<Cursor>,
+    /// Only messages newer than this one, oldest first (catching up after a reconnect).
+    pub after: Option<MessageId>,
+    /// Only messages older than this one.
+    pub before: Option<MessageId>,
+}
+
+/// The outcome of an idempotent send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Posted {
+    New(Message),
+    /// The same `client_msg_id` was already used by this sender in this session.
+    Duplicate(Message),
+}
+
+impl Posted {
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::New(message) | Self::Duplicate(message) => message,
+        }
+    }
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores the message unless its sender already used its `client_msg_id` in the
+    /// session (then the original comes back), refusing with `SessionEnded` or `NotFound`
+    /// when the session is not open. Also records the activity on the session and, when
+    /// `sender_is_member`, on the sender's membership. Its cost does not depend on the
+    /// number of members.
+    async fn put_message(&self, message: &Message, sender_is_member: bool) -> StoreResult<Posted>;
+
+    async fn get_message(&self, session: SessionId, id: MessageId) -> StoreResult<Option<Message>>;
+
+    async fn list_messages(
+        &self,
+        session: SessionId,
+        query: &MessageQuery,
+    ) -> StoreResult<Page<Message>>;
+
+    /// Replaces the content and marks the message edited; `Conflict` if it was deleted.
+    async fn edit_message(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        content: &Content,
+        now: Timestamp,
+    ) -> StoreResult<Message>;
+
+    /// Soft delete: the message stays in place, its content and reactions are cleared.
+    async fn delete_message(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        now: Timestamp,
+    ) -> StoreResult<Message>;
+
+    /// Adds (`present`) or removes one user's reaction; doing it twice changes nothing.
+    async fn set_reaction(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        reaction: &Reaction,
+        user: &UserId,
+        present: bool,
+    ) -> StoreResult<Message>;
+}
+
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Records the connection (and, when bound, its entry under the session).
+    async fn put_connection(&self, connection: &Connection) -> StoreResult<()>;
+
+    /// The connection, unless it is gone or expired at `now`.
+    async fn get_connection(
+        &self,
+        id: &ConnectionId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Connection>>;
+
+    /// Moves the connection to another session (or none); `NotFound` if it is gone.
+    async fn bind_connection(
+        &self,
+        id: &ConnectionId,
+        session: Option<SessionId>,
+    ) -> StoreResult<Connection>;
+
+    /// Removes the connection, returning what it was.
+    async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<Option<Connection>>;
+
+    /// The session's connections that have not expired at `now`, in one read.
+    async fn list_session_connections(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Connection>>;
+}
+
+/// Everything a store adapter provides, so one value can be handed to every service.
+pub trait Store: SessionStore + MessageStore + ConnectionStore {}
+impl<T: SessionStore + MessageStore + ConnectionStore> Store for T {}
+
+/// Where time comes from, so tests can hold it still.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// What went wrong pushing a frame to a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The connection no longer exists (API Gateway's 410): forget it.
+    #[error("the connection is gone")]
+    Gone,
+    #[error("push failed: {0}")]
+    Failed(String),
+}
+
+/// Sends frames to WebSocket connections (API Gateway's Management API, or the local server).
+#[async_trait]
+pub trait Pusher: Send + Sync {
+    async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), PushError>;
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError>;
+}
