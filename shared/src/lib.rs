@@ -2,5 +2,6 @@
 //! server share. Functions parse their events, call in here, and map the result.
 
 pub mod adapters;
+pub mod auth;
 pub mod domain;
 pub mod ports;

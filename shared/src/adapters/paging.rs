@@ -62,7 +62,11 @@ fn message_id_at(cursor: &Cursor) -> Result<MessageId, ValidationError> {
 /// Where a membership sorts in its user's session list: the member's last activity, then
 /// the session id to break ties. As text it sorts the same way, which DynamoDB relies on.
 pub(crate) fn membership_position(member: &Member) -> String {
-    format!("{}#{}", member.last_activity_at, member.session_id)
+    activity_position(member.last_activity_at, member.session_id)
+}
+
+pub(crate) fn activity_position(at: Timestamp, session: SessionId) -> String {
+    format!("{at}#{session}")
 }
 
 /// The position a session-list cursor stands for, checked to be one we made.

@@ -14,7 +14,7 @@ pub struct Connection {
     pub session_id: Option<SessionId>,
     pub connected_at: Timestamp,
     /// After this the connection is treated as gone, whatever the store still holds:
-    /// `$disconnect` is best-effort and TTL deletion lags.
+    /// `$disconnect` is best-effort and TTL deletion lags. Whole seconds, as TTL keeps them.
     pub expires_at: Timestamp,
 }
 
@@ -35,7 +35,9 @@ impl Connection {
             principal,
             session_id,
             connected_at: now,
-            expires_at: now.plus(Self::MAX_LIFETIME + Self::EXPIRY_SLACK),
+            expires_at: now
+                .plus(Self::MAX_LIFETIME + Self::EXPIRY_SLACK)
+                .ceil_to_second(),
         }
     }
 

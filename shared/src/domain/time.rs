@@ -39,6 +39,12 @@ impl Timestamp {
             .map_err(|_| ValidationError::new("timestamp", "must be an RFC 3339 time"))
     }
 
+    /// The next whole second (or this one, if already whole): what a store that keeps
+    /// seconds, like DynamoDB's TTL, can hold exactly.
+    pub fn ceil_to_second(&self) -> Self {
+        Self::from_unix_millis(self.unix_millis().div_ceil(1_000) * 1_000)
+    }
+
     pub fn plus(&self, duration: Duration) -> Self {
         let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         Self::from_unix_millis(self.unix_millis().saturating_add(millis))

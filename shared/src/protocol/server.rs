@@ -1,0 +1,750 @@
+//! Server-to-client frames and the views of domain objects that clients see.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CloseCode, ErrorCode, FrameError};
+use crate::domain::{
+    Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, DisplayName, DocumentId, Member,
+    MemberRole, Message, MessageId, MessageKind, Reactions, Session, SessionId, SessionKind,
+    SessionStatus, Timestamp, Title, UserId,
+};
+
+/// Every frame the server sends; each has `type`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First welcome frame on binding to a session.
+    SessionInfo {
+        session: SessionView,
+        user_id: UserId,
+        message: String,
+    },
+    /// A page of messages, oldest first. `next_cursor` (null when there is no older page)
+    /// is what a client sends back as `before` in a `history` frame for the page before.
+    ChatHistory {
+        messages: Vec<MessageView>,
+        next_cursor: Option<String>,
+    },
+    /// The ack to the sender; `client_msg_id` is null when the send had none.
+    MessageReceived {
+        message_id: MessageId,
+        client_msg_id: Option<ClientMsgId>,
+        timestamp: Timestamp,
+    },
+    ChatMessage {
+        message: MessageView,
+    },
+    MessageUpdated {
+        message: MessageView,
+    },
+    MessageDeleted {
+        message: MessageView,
+    },
+    ReactionUpdated {
+        message: MessageView,
+    },
+    /// `online`: the users connected to the session now, the newcomer included.
+    UserJoined {
+        user_id: UserId,
+        online: Vec<UserId>,
+    },
+    UserLeft {
+        user_id: UserId,
+        online: Vec<UserId>,
+    },
+    /// `typing`: the users typing now.
+    TypingStatus {
+        user_id: UserId,
+        is_typing: bool,
+        typing: Vec<UserId>,
+    },
+    /// A bot reply starts; `response_id` is the id it will be stored under.
+    ResponseStart {
+        response_id: MessageId,
+    },
+    ResponseChunk {
+        response_id: MessageId,
+        chunk: String,
+    },
+    /// The stored reply; `token_count` is null when the model did not report one.
+    ResponseComplete {
+        response_id: MessageId,
+        message: MessageView,
+        token_count: Option<u32>,
+    },
+    /// The reply was stopped; `message` is what was stored so far.
+    StoppedGeneration {
+        response_id: MessageId,
+        message: MessageView,
+    },
+    /// The session is over; the server closes the connection after this frame.
+    /// `close_code` is always 4006 (use [`ServerFrame::session_ended`]).
+    SessionEnded {
+        session_id: SessionId,
+        reason: String,
+        close_code: CloseCode,
+    },
+    /// `close_code` is present only when the server closes the connection after it.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        close_code: Option<CloseCode>,
+    },
+    Pong,
+}
+
+impl ServerFrame {
+    /// An error after which the connection stays open.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            close_code: None,
+        }
+    }
+
+    /// An error after which the server closes the connection with `close_code`.
+    pub fn error_closing(
+        code: ErrorCode,
+        message: impl Into<String>,
+        close_code: CloseCode,
+    ) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            close_code: Some(close_code),
+        }
+    }
+
+    /// The answer to a refused client frame; the connection stays open.
+    pub fn from_frame_error(error: &FrameError) -> Self {
+        Self::error(error.code(), error.to_string())
+    }
+
+    pub fn session_ended(session_id: SessionId, reason: impl Into<String>) -> Self {
+        Self::SessionEnded {
+            session_id,
+            reason: reason.into(),
+            close_code: CloseCode::SESSION_ENDED,
+        }
+    }
+
+    /// `user_joined`, with `online` sorted and each user once (a user may hold several
+    /// connections).
+    pub fn user_joined(user_id: UserId, online: impl IntoIterator<Item = UserId>) -> Self {
+        Self::UserJoined {
+            user_id,
+            online: distinct(online),
+        }
+    }
+
+    /// `user_left`, with `online` sorted and each user once.
+    pub fn user_left(user_id: UserId, online: impl IntoIterator<Item = UserId>) -> Self {
+        Self::UserLeft {
+            user_id,
+            online: distinct(online),
+        }
+    }
+
+    /// `typing_status`, with `typing` sorted and each user once.
+    pub fn typing_status(
+        user_id: UserId,
+        is_typing: bool,
+        typing: impl IntoIterator<Item = UserId>,
+    ) -> Self {
+        Self::TypingStatus {
+            user_id,
+            is_typing,
+            typing: distinct(typing),
+        }
+    }
+
+    /// The frame as sent on the wire.
+    pub fn to_json(&self) -> String {
+        // Nothing in these types can fail to serialize (every map key is a string); the
+        // fallback only keeps this total.
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"internal error"}"#.to_owned()
+        })
+    }
+}
+
+fn distinct(users: impl IntoIterator<Item = UserId>) -> Vec<UserId> {
+    let mut users: Vec<UserId> = users.into_iter().collect();
+    users.sort();
+    users.dedup();
+    users
+}
+
+/// A message as clients see it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub session_id: SessionId,
+    pub sender_id: UserId,
+    /// Null when the sender has no display name.
+    pub sender_name: Option<DisplayName>,
+    pub is_bot: bool,
+    pub kind: MessageKind,
+    /// Empty for a deleted message.
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentView>,
+    pub created_at: Timestamp,
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Timestamp>,
+    pub deleted: bool,
+    /// Emoji to the users who gave it.
+    pub reactions: Reactions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<ClientMsgId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_count: Option<u32>,
+}
+
+impl MessageView {
+    /// The view of `message`, showing `attachment` only if it is the message's own.
+    /// A deleted message is a tombstone: its content, attachment and reactions are not
+    /// shown, whatever the store still holds.
+    pub fn new(message: &Message, attachment: Option<AttachmentView>) -> Self {
+        let deleted = message.is_deleted();
+        let attachment =
+            attachment.filter(|view| !deleted && message.attachment_id == Some(view.id));
+        Self {
+            id: message.id,
+            session_id: message.session_id,
+            sender_id: message.sender_id.clone(),
+            sender_name: message.sender_name.clone(),
+            is_bot: message.is_bot,
+            kind: message.kind,
+            content: if deleted {
+                String::new()
+            } else {
+                message.content.clone()
+            },
+            attachment,
+            created_at: message.created_at,
+            edited: message.is_edited(),
+            edited_at: message.edited_at,
+            deleted,
+            reactions: if deleted {
+                Reactions::default()
+            } else {
+                message.reactions.clone()
+            },
+            client_msg_id: message.client_msg_id.clone(),
+            token_count: message.token_count,
+        }
+    }
+}
+
+/// An attachment as clients see it: never its storage key. `url` and `url_expires_at` are
+/// null until a short-lived download URL is attached with [`AttachmentView::with_url`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct AttachmentView {
+    pub id: AttachmentId,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub url: Option<String>,
+    pub url_expires_at: Option<Timestamp>,
+}
+
+impl AttachmentView {
+    pub fn new(attachment: &Attachment) -> Self {
+        Self {
+            id: attachment.id,
+            file_name: attachment.file_name.clone(),
+            content_type: attachment.content_type.clone(),
+            size: attachment.size,
+            url: None,
+            url_expires_at: None,
+        }
+    }
+
+    pub fn with_url(self, url: impl Into<String>, expires_at: Timestamp) -> Self {
+        Self {
+            url: Some(url.into()),
+            url_expires_at: Some(expires_at),
+            ..self
+        }
+    }
+}
+
+impl From<&Attachment> for AttachmentView {
+    fn from(attachment: &Attachment) -> Self {
+        Self::new(attachment)
+    }
+}
+
+/// A session as clients see it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SessionView {
+    pub id: SessionId,
+    /// Null when untitled.
+    pub title: Option<Title>,
+    pub kind: SessionKind,
+    pub status: SessionStatus,
+    pub owner_id: UserId,
+    pub members: Vec<MemberView>,
+    /// The users connected now, sorted, each once.
+    pub online: Vec<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chatbot_id: Option<ChatbotId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_id: Option<BusinessId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<DocumentId>,
+    pub created_at: Timestamp,
+    pub last_activity_at: Timestamp,
+}
+
+impl SessionView {
+    /// The view of `session` with those of `members` that belong to it, in the given
+    /// order, and `online` sorted and deduplicated.
+    pub fn new(session: &Session, members: &[Member], online: Vec<UserId>) -> Self {
+        Self {
+            id: session.id,
+            title: session.title.clone(),
+            kind: session.kind,
+            status: session.status,
+            owner_id: session.owner_id.clone(),
+            members: members
+                .iter()
+                .filter(|member| member.session_id == session.id)
+                .map(MemberView::new)
+                .collect(),
+            online: distinct(online),
+            chatbot_id: session.chatbot_id.clone(),
+            business_id: session.business_id.clone(),
+            document_id: session.document_id.clone(),
+            created_at: session.created_at,
+            last_activity_at: session.last_activity_at,
+        }
+    }
+}
+
+/// A member as clients see it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MemberView {
+    pub user_id: UserId,
+    /// Null when the member has no display name.
+    pub name: Option<DisplayName>,
+    pub role: MemberRole,
+}
+
+impl MemberView {
+    pub fn new(member: &Member) -> Self {
+        Self {
+            user_id: member.user_id.clone(),
+            name: member.name.clone(),
+            role: member.role,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::{AttachmentState, Content, Reaction, SessionSpec};
+
+    const SESSION: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    const MESSAGE: &str = "01BX5ZZKBKACTAV9WEVGEMMVRZ";
+    const ATTACHMENT: &str = "01HZY6Q6E8J5G7XGZK3M2N4P5R";
+    const T0: &str = "2025-11-22T03:15:53.007Z";
+    const T1: &str = "2025-11-22T03:16:00.000Z";
+
+    fn t0() -> Timestamp {
+        Timestamp::parse(T0).expect("valid time")
+    }
+    fn t1() -> Timestamp {
+        Timestamp::parse(T1).expect("valid time")
+    }
+    fn session_id() -> SessionId {
+        SessionId::parse(SESSION).expect("valid id")
+    }
+    fn message_id() -> MessageId {
+        MessageId::parse(MESSAGE).expect("valid id")
+    }
+    fn attachment_id() -> AttachmentId {
+        AttachmentId::parse(ATTACHMENT).expect("valid id")
+    }
+    fn user(id: &str) -> UserId {
+        UserId::parse(id).expect("valid id")
+    }
+    fn name(text: &str) -> Option<DisplayName> {
+        DisplayName::parse(text).expect("valid name")
+    }
+
+    /// A plain text message from ann, no name, nothing optional set.
+    fn message() -> Message {
+        let mut message = Message::text(
+            session_id(),
+            user("ann"),
+            None,
+            Content::parse("hello").expect("valid content"),
+            t0(),
+        );
+        message.id = message_id();
+        message
+    }
+
+    fn view() -> MessageView {
+        MessageView::new(&message(), None)
+    }
+
+    /// The JSON of `view()`.
+    fn view_json() -> Value {
+        json!({
+            "id": MESSAGE,
+            "session_id": SESSION,
+            "sender_id": "ann",
+            "sender_name": null,
+            "is_bot": false,
+            "kind": "text",
+            "content": "hello",
+            "created_at": T0,
+            "edited": false,
+            "deleted": false,
+            "reactions": {},
+        })
+    }
+
+    fn attachment() -> Attachment {
+        Attachment {
+            id: attachment_id(),
+            session_id: session_id(),
+            uploader_id: user("ann"),
+            file_name: "report.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 1_234,
+            state: AttachmentState::Ready,
+            created_at: t0(),
+        }
+    }
+
+    fn session(kind: SessionKind) -> Session {
+        let spec = SessionSpec {
+            kind,
+            owner_id: user("ann"),
+            title: None,
+            chatbot_id: (kind == SessionKind::Bot).then(|| ChatbotId::parse("helper").expect("id")),
+            business_id: None,
+            document_id: None,
+        };
+        Session::open(session_id(), spec, t0()).expect("valid session")
+    }
+
+    fn json_of(frame: &ServerFrame) -> Value {
+        serde_json::from_str(&frame.to_json()).expect("frames are JSON")
+    }
+
+    #[test]
+    fn every_server_frame_has_exactly_the_contracts_json() {
+        let bob = Member::new(
+            session_id(),
+            user("bob"),
+            MemberRole::Member,
+            name("Bob"),
+            t0(),
+        );
+        let owner = Member::new(session_id(), user("ann"), MemberRole::Owner, None, t0());
+        let session_view = SessionView::new(
+            &session(SessionKind::Group),
+            &[owner, bob],
+            vec![user("bob")],
+        );
+        let session_json = json!({
+            "id": SESSION,
+            "title": null,
+            "kind": "group",
+            "status": "active",
+            "owner_id": "ann",
+            "members": [
+                {"user_id": "ann", "name": null, "role": "owner"},
+                {"user_id": "bob", "name": "Bob", "role": "member"},
+            ],
+            "online": ["bob"],
+            "created_at": T0,
+            "last_activity_at": T0,
+        });
+        let rows: Vec<(ServerFrame, Value)> = vec![
+            (
+                ServerFrame::SessionInfo {
+                    session: session_view,
+                    user_id: user("bob"),
+                    message: "Welcome".into(),
+                },
+                json!({"type": "session_info", "session": session_json, "user_id": "bob", "message": "Welcome"}),
+            ),
+            (
+                ServerFrame::ChatHistory {
+                    messages: vec![view()],
+                    next_cursor: None,
+                },
+                json!({"type": "chat_history", "messages": [view_json()], "next_cursor": null}),
+            ),
+            (
+                ServerFrame::ChatHistory {
+                    messages: vec![],
+                    next_cursor: Some(MESSAGE.into()),
+                },
+                json!({"type": "chat_history", "messages": [], "next_cursor": MESSAGE}),
+            ),
+            (
+                ServerFrame::MessageReceived {
+                    message_id: message_id(),
+                    client_msg_id: None,
+                    timestamp: t0(),
+                },
+                json!({"type": "message_received", "message_id": MESSAGE, "client_msg_id": null, "timestamp": T0}),
+            ),
+            (
+                ServerFrame::MessageReceived {
+                    message_id: message_id(),
+                    client_msg_id: Some(ClientMsgId::parse("c-1").expect("id")),
+                    timestamp: t0(),
+                },
+                json!({"type": "message_received", "message_id": MESSAGE, "client_msg_id": "c-1", "timestamp": T0}),
+            ),
+            (
+                ServerFrame::ChatMessage { message: view() },
+                json!({"type": "chat_message", "message": view_json()}),
+            ),
+            (
+                ServerFrame::MessageUpdated { message: view() },
+                json!({"type": "message_updated", "message": view_json()}),
+            ),
+            (
+                ServerFrame::MessageDeleted { message: view() },
+                json!({"type": "message_deleted", "message": view_json()}),
+            ),
+            (
+                ServerFrame::ReactionUpdated { message: view() },
+                json!({"type": "reaction_updated", "message": view_json()}),
+            ),
+            (
+                ServerFrame::user_joined(user("bob"), [user("bob"), user("ann"), user("bob")]),
+                json!({"type": "user_joined", "user_id": "bob", "online": ["ann", "bob"]}),
+            ),
+            (
+                ServerFrame::user_left(user("bob"), [user("ann")]),
+                json!({"type": "user_left", "user_id": "bob", "online": ["ann"]}),
+            ),
+            (
+                ServerFrame::typing_status(user("bob"), true, [user("bob")]),
+                json!({"type": "typing_status", "user_id": "bob", "is_typing": true, "typing": ["bob"]}),
+            ),
+            (
+                ServerFrame::ResponseStart {
+                    response_id: message_id(),
+                },
+                json!({"type": "response_start", "response_id": MESSAGE}),
+            ),
+            (
+                ServerFrame::ResponseChunk {
+                    response_id: message_id(),
+                    chunk: "Hel".into(),
+                },
+                json!({"type": "response_chunk", "response_id": MESSAGE, "chunk": "Hel"}),
+            ),
+            (
+                ServerFrame::ResponseComplete {
+                    response_id: message_id(),
+                    message: view(),
+                    token_count: Some(12),
+                },
+                json!({"type": "response_complete", "response_id": MESSAGE, "message": view_json(), "token_count": 12}),
+            ),
+            (
+                ServerFrame::ResponseComplete {
+                    response_id: message_id(),
+                    message: view(),
+                    token_count: None,
+                },
+                json!({"type": "response_complete", "response_id": MESSAGE, "message": view_json(), "token_count": null}),
+            ),
+            (
+                ServerFrame::StoppedGeneration {
+                    response_id: message_id(),
+                    message: view(),
+                },
+                json!({"type": "stopped_generation", "response_id": MESSAGE, "message": view_json()}),
+            ),
+            (
+                ServerFrame::session_ended(session_id(), "ended by the owner"),
+                json!({"type": "session_ended", "session_id": SESSION, "reason": "ended by the owner", "close_code": 4006}),
+            ),
+            (
+                ServerFrame::error(ErrorCode::Forbidden, "not a member"),
+                json!({"type": "error", "code": "forbidden", "message": "not a member"}),
+            ),
+            (
+                ServerFrame::error_closing(
+                    ErrorCode::RateLimited,
+                    "slow down",
+                    CloseCode::POLICY_VIOLATION,
+                ),
+                json!({"type": "error", "code": "rate_limited", "message": "slow down", "close_code": 1008}),
+            ),
+            (ServerFrame::Pong, json!({"type": "pong"})),
+        ];
+        for (frame, expected) in rows {
+            assert_eq!(json_of(&frame), expected, "{frame:?}");
+            let back: ServerFrame = serde_json::from_value(expected).expect("frames read back");
+            assert_eq!(back, frame);
+        }
+    }
+
+    #[test]
+    fn a_frame_error_becomes_an_error_frame_that_keeps_the_connection_open() {
+        let frame = ServerFrame::from_frame_error(&FrameError::MissingField("content"));
+        assert_eq!(
+            json_of(&frame),
+            json!({"type": "error", "code": "invalid_frame", "message": "content: is required"})
+        );
+        let frame = ServerFrame::from_frame_error(&FrameError::TooLarge);
+        assert_eq!(
+            json_of(&frame),
+            json!({"type": "error", "code": "too_large", "message": "frame is larger than 32768 bytes"})
+        );
+    }
+
+    #[test]
+    fn a_message_view_shows_every_optional_field_when_set() {
+        let mut message = message();
+        message.sender_name = name("Ann");
+        message.is_bot = true;
+        message.kind = MessageKind::File;
+        message.content = "the report".into();
+        message.attachment_id = Some(attachment_id());
+        message.client_msg_id = Some(ClientMsgId::parse("c-1").expect("id"));
+        message.token_count = Some(42);
+        message.edited_at = Some(t1());
+        message
+            .reactions
+            .add(Reaction::parse("👍").expect("emoji"), user("bob"));
+        message
+            .reactions
+            .add(Reaction::parse("👍").expect("emoji"), user("ann"));
+        let attachment = AttachmentView::new(&attachment()).with_url("https://files/x", t1());
+        assert_eq!(
+            serde_json::to_value(MessageView::new(&message, Some(attachment))).expect("json"),
+            json!({
+                "id": MESSAGE,
+                "session_id": SESSION,
+                "sender_id": "ann",
+                "sender_name": "Ann",
+                "is_bot": true,
+                "kind": "file",
+                "content": "the report",
+                "attachment": {
+                    "id": ATTACHMENT,
+                    "file_name": "report.pdf",
+                    "content_type": "application/pdf",
+                    "size": 1234,
+                    "url": "https://files/x",
+                    "url_expires_at": T1,
+                },
+                "created_at": T0,
+                "edited": true,
+                "edited_at": T1,
+                "deleted": false,
+                "reactions": {"👍": ["ann", "bob"]},
+                "client_msg_id": "c-1",
+                "token_count": 42,
+            })
+        );
+    }
+
+    #[test]
+    fn an_attachment_view_has_null_url_until_one_is_issued() {
+        assert_eq!(
+            serde_json::to_value(AttachmentView::from(&attachment())).expect("json"),
+            json!({
+                "id": ATTACHMENT,
+                "file_name": "report.pdf",
+                "content_type": "application/pdf",
+                "size": 1234,
+                "url": null,
+                "url_expires_at": null,
+            })
+        );
+    }
+
+    #[test]
+    fn a_message_view_shows_only_the_messages_own_attachment() {
+        let other = AttachmentView::new(&attachment());
+        assert_eq!(MessageView::new(&message(), Some(other)).attachment, None);
+    }
+
+    #[test]
+    fn a_deleted_message_is_a_tombstone_without_content_attachment_or_reactions() {
+        let mut message = message();
+        message.kind = MessageKind::Image;
+        message.attachment_id = Some(attachment_id());
+        message
+            .reactions
+            .add(Reaction::parse("👍").expect("emoji"), user("bob"));
+        message.deleted_at = Some(t1());
+        let view = MessageView::new(&message, Some(AttachmentView::new(&attachment())));
+        let mut expected = view_json();
+        expected["kind"] = json!("image");
+        expected["content"] = json!("");
+        expected["deleted"] = json!(true);
+        assert_eq!(serde_json::to_value(view).expect("json"), expected);
+    }
+
+    #[test]
+    fn a_session_view_shows_its_counterparts_only_when_set_and_only_its_own_members() {
+        let mut session = session(SessionKind::Bot);
+        session.title = Title::parse("Ask the bot").expect("valid title");
+        session.document_id = Some(DocumentId::parse("doc-9").expect("id"));
+        session.last_activity_at = t1();
+        let stranger = Member::new(
+            SessionId::new(t0()),
+            user("eve"),
+            MemberRole::Member,
+            None,
+            t0(),
+        );
+        let bot = Member::new(
+            session_id(),
+            user("helper"),
+            MemberRole::Bot,
+            name("Helper"),
+            t0(),
+        );
+        let view = SessionView::new(&session, &[stranger, bot], vec![]);
+        assert_eq!(
+            serde_json::to_value(view).expect("json"),
+            json!({
+                "id": SESSION,
+                "title": "Ask the bot",
+                "kind": "bot",
+                "status": "active",
+                "owner_id": "ann",
+                "members": [{"user_id": "helper", "name": "Helper", "role": "bot"}],
+                "online": [],
+                "chatbot_id": "helper",
+                "document_id": "doc-9",
+                "created_at": T0,
+                "last_activity_at": T1,
+            })
+        );
+    }
+
+    #[test]
+    fn a_session_view_lists_each_online_user_once_in_order() {
+        let view = SessionView::new(
+            &session(SessionKind::Group),
+            &[],
+            vec![user("zed"), user("ann"), user("zed")],
+        );
+        assert_eq!(view.online, vec![user("ann"), user("zed")]);
+    }
+}
