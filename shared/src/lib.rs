@@ -5,3 +5,4 @@ pub mod adapters;
 pub mod auth;
 pub mod domain;
 pub mod ports;
+pub mod protocol;

@@ -87,10 +87,11 @@ impl State {
     }
 
     fn unlink_connection(&mut self, connection: &Connection) {
-        if let Some(session) = connection.session_id {
-            if let Some(ids) = self.session_connections.get_mut(&session) {
-                ids.remove(&connection.id);
-            }
+        if let Some(ids) = connection
+            .session_id
+            .and_then(|session| self.session_connections.get_mut(&session))
+        {
+            ids.remove(&connection.id);
         }
     }
 
@@ -278,15 +279,14 @@ impl MessageStore for EmbeddedStore {
             state.client_ids.insert(key, message.id);
         }
         let session = state.open_session(message.session_id)?;
-        session.last_activity_at = session.last_activity_at.max(message.created_at);
-        if sender_is_member {
-            if let Some(member) = state
-                .members
-                .get_mut(&message.session_id)
-                .and_then(|m| m.get_mut(&message.sender_id))
-            {
-                member.last_activity_at = member.last_activity_at.max(message.created_at);
-            }
+        session.last_activity_at = message.created_at;
+        if let Some(member) = state
+            .members
+            .get_mut(&message.session_id)
+            .and_then(|m| m.get_mut(&message.sender_id))
+            .filter(|_| sender_is_member)
+        {
+            member.last_activity_at = message.created_at;
         }
         Ok(Posted::New(message.clone()))
     }

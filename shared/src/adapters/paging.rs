@@ -142,9 +142,12 @@ mod tests {
             cursor: Some(garbage.clone()),
             ..Default::default()
         };
-        assert_eq!(MessageRange::of(&query).unwrap_err().field, "cursor");
         assert_eq!(
-            membership_position_at(&garbage).unwrap_err().field,
+            MessageRange::of(&query).expect_err("refused").field,
+            "cursor"
+        );
+        assert_eq!(
+            membership_position_at(&garbage).expect_err("refused").field,
             "cursor"
         );
         assert!(Cursor::from_client("not base64!").is_err());

@@ -256,7 +256,7 @@ mod tests {
         assert!(UserId::parse("a\u{7}").is_err());
         assert!(UserId::parse(&"x".repeat(129)).is_err());
         assert_eq!(
-            UserId::parse("a#b").unwrap_err().to_string(),
+            UserId::parse("a#b").expect_err("refused").to_string(),
             "user_id: must not contain whitespace, control characters or '#'"
         );
     }

@@ -85,7 +85,10 @@ mod tests {
     fn a_missing_role_is_a_user_and_an_unknown_one_is_refused() {
         assert_eq!(Role::parse(None), Ok(Role::User));
         assert_eq!(Role::parse(Some("agent")), Ok(Role::Agent));
-        assert_eq!(Role::parse(Some("root")).unwrap_err().field, "role");
+        assert_eq!(
+            Role::parse(Some("root")).expect_err("refused").field,
+            "role"
+        );
     }
 
     #[test]
@@ -96,13 +99,13 @@ mod tests {
         assert_eq!(p.org.as_ref().map(BusinessId::as_str), Some("acme"));
         assert_eq!(
             Principal::from_claims("a#b", None, None, None)
-                .unwrap_err()
+                .expect_err("refused")
                 .field,
             "sub"
         );
         assert_eq!(
             Principal::from_claims("u", None, None, Some(""))
-                .unwrap_err()
+                .expect_err("refused")
                 .field,
             "org"
         );

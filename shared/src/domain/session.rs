@@ -198,13 +198,13 @@ mod tests {
         let id = SessionId::new(now);
         assert_eq!(
             Session::open(id, spec(SessionKind::Bot), now)
-                .unwrap_err()
+                .expect_err("refused")
                 .field,
             "chatbot_id"
         );
         assert_eq!(
             Session::open(id, spec(SessionKind::Support), now)
-                .unwrap_err()
+                .expect_err("refused")
                 .field,
             "business_id"
         );

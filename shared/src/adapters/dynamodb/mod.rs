@@ -49,6 +49,21 @@ pub fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// A client for a DynamoDB-compatible endpoint on this machine (moto, DynamoDB Local),
+/// which wants some credentials and a region but checks neither.
+pub fn local_client(endpoint_url: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "local",
+        ))
+        .endpoint_url(endpoint_url)
+        .timeout_config(timeouts())
+        .build();
+    Client::from_conf(config)
+}
+
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -208,7 +223,7 @@ impl DynamoStore {
             if !failed.is_empty() {
                 return Ok(Err(failed));
             }
-            let raced = codes.iter().any(|c| *c == Some("TransactionConflict"));
+            let raced = codes.contains(&Some("TransactionConflict"));
             if raced && attempt < TRANSACTION_ATTEMPTS {
                 backoff(attempt).await;
                 continue;
@@ -671,21 +686,21 @@ impl MessageStore for DynamoStore {
             Err(failed) => failed,
         };
         // Find out why, in the order that matters: a duplicate wins over a closed session.
-        if let (Some(index), Some(client_id)) = (dedup_index, &message.client_msg_id) {
-            if failed.is_empty() || failed.contains(&index) {
-                let claim = self
-                    .get::<DedupItem>(
-                        session_pk(message.session_id),
-                        &dedup_sk(&message.sender_id, client_id),
-                    )
-                    .await?;
-                if let Some(claim) = claim {
-                    let original = self
-                        .get_message(message.session_id, claim.message_id)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    return Ok(Posted::Duplicate(original));
-                }
+        if let (Some(index), Some(client_id)) = (dedup_index, &message.client_msg_id)
+            && (failed.is_empty() || failed.contains(&index))
+        {
+            let claim = self
+                .get::<DedupItem>(
+                    session_pk(message.session_id),
+                    &dedup_sk(&message.sender_id, client_id),
+                )
+                .await?;
+            if let Some(claim) = claim {
+                let original = self
+                    .get_message(message.session_id, claim.message_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                return Ok(Posted::Duplicate(original));
             }
         }
         if failed.is_empty() || failed.contains(&session_index) {
