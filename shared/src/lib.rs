@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod auth;
+pub mod config;
 pub mod domain;
 pub mod ports;
 pub mod protocol;

@@ -2,6 +2,9 @@
 //! anywhere; a chat message costs the same requests whatever the session's size.
 
 mod items;
+mod metrics;
+
+pub use metrics::RequestCounter;
 
 use std::time::Duration;
 
@@ -73,11 +76,20 @@ pub struct DynamoStore {
 impl DynamoStore {
     /// Wraps a client, replacing its timeouts with ours.
     pub fn new(client: &Client, table: impl Into<String>) -> Self {
-        let config = client
-            .config()
-            .to_builder()
-            .timeout_config(timeouts())
-            .build();
+        Self::with_config(client, table, |config| config)
+    }
+
+    /// Like `new`, counting every request the store sends.
+    pub fn counted(client: &Client, table: impl Into<String>, counter: RequestCounter) -> Self {
+        Self::with_config(client, table, |config| config.interceptor(counter))
+    }
+
+    fn with_config(
+        client: &Client,
+        table: impl Into<String>,
+        adjust: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+    ) -> Self {
+        let config = adjust(client.config().to_builder().timeout_config(timeouts())).build();
         Self {
             client: Client::from_conf(config),
             table: table.into(),

@@ -1,0 +1,290 @@
+//! Configuration, typed and read once at cold start. A missing or bad variable stops the
+//! function before it serves anything, with a message that names the variable.
+
+use std::time::Duration;
+
+use crate::auth::{AuthSettings, KeySource};
+
+/// A configuration problem, naming the variable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<const N: usize> Source for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
+/// A set, non-blank variable.
+fn optional(source: &impl Source, name: &'static str) -> Option<String> {
+    source
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn required(source: &impl Source, name: &'static str) -> Result<String, ConfigError> {
+    optional(source, name).ok_or_else(|| ConfigError::new(name, "is not set"))
+}
+
+fn parsed<T: std::str::FromStr>(
+    source: &impl Source,
+    name: &'static str,
+    default: T,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    match optional(source, name) {
+        None => Ok(default),
+        Some(value) => value
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("must be {expected}"))),
+    }
+}
+
+/// HS256 needs a secret at least as long as its hash, or it can be guessed offline.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How tokens are verified: `JWT_SECRET` (HS256) or `JWKS_URL` (RS256/ES256), exactly one;
+/// `JWT_ISSUER` and `JWT_AUDIENCE` when set; `JWT_LEEWAY_SECONDS` (default 30).
+pub fn auth_settings(source: &impl Source) -> Result<AuthSettings, ConfigError> {
+    let keys = match (optional(source, "JWT_SECRET"), optional(source, "JWKS_URL")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "JWKS_URL",
+                "and JWT_SECRET are both set; set exactly one",
+            ));
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                "JWT_SECRET",
+                "is not set (nor is JWKS_URL); set exactly one",
+            ));
+        }
+        (Some(secret), None) if secret.len() < MIN_SECRET_BYTES => {
+            return Err(ConfigError::new(
+                "JWT_SECRET",
+                format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            ));
+        }
+        (Some(secret), None) => KeySource::Hs256 {
+            secret: secret.into_bytes(),
+        },
+        (None, Some(url)) => {
+            let local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+            if !url.starts_with("https://") && !local {
+                return Err(ConfigError::new("JWKS_URL", "must be an https:// URL"));
+            }
+            KeySource::Jwks { url }
+        }
+    };
+    Ok(AuthSettings {
+        keys,
+        issuer: optional(source, "JWT_ISSUER"),
+        audience: optional(source, "JWT_AUDIENCE"),
+        leeway_secs: parsed(
+            source,
+            "JWT_LEEWAY_SECONDS",
+            30,
+            "a whole number of seconds",
+        )?,
+    })
+}
+
+/// Where the DynamoDB table is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `TABLE_NAME`, set by the template.
+    pub table_name: String,
+    /// `DYNAMODB_ENDPOINT`, for a DynamoDB-compatible endpoint instead of AWS.
+    pub endpoint: Option<String>,
+}
+
+impl StoreConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            endpoint: optional(source, "DYNAMODB_ENDPOINT"),
+        })
+    }
+}
+
+/// Limits a deployment may tune.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `MAX_UPLOAD_BYTES`, default 25 MB.
+    pub max_upload_bytes: u64,
+    /// `SESSION_IDLE_MINUTES`: the sweeper ends sessions idle this long (default 7 days).
+    pub session_idle: Duration,
+}
+
+impl Limits {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let minutes: u64 = parsed(
+            source,
+            "SESSION_IDLE_MINUTES",
+            7 * 24 * 60,
+            "a whole number of minutes",
+        )?;
+        Ok(Self {
+            max_upload_bytes: parsed(
+                source,
+                "MAX_UPLOAD_BYTES",
+                25 * 1024 * 1024,
+                "a whole number of bytes",
+            )?,
+            session_idle: Duration::from_secs(minutes.saturating_mul(60)),
+        })
+    }
+}
+
+/// What every function reads at cold start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub auth: AuthSettings,
+    pub store: StoreConfig,
+    pub limits: Limits,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            auth: auth_settings(source)?,
+            store: StoreConfig::from_source(source)?,
+            limits: Limits::from_source(source)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn problem(result: Result<Config, ConfigError>) -> String {
+        result.expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn a_complete_environment_gives_typed_settings() {
+        let config = Config::from_source(&[
+            ("JWT_SECRET", SECRET),
+            ("JWT_ISSUER", "https://issuer.example"),
+            ("TABLE_NAME", "chat"),
+            ("MAX_UPLOAD_BYTES", "1024"),
+        ])
+        .expect("valid");
+        assert!(
+            matches!(config.auth.keys, KeySource::Hs256 { ref secret } if secret == SECRET.as_bytes())
+        );
+        assert_eq!(
+            config.auth.issuer.as_deref(),
+            Some("https://issuer.example")
+        );
+        assert_eq!((config.auth.audience, config.auth.leeway_secs), (None, 30));
+        assert_eq!(
+            config.store,
+            StoreConfig {
+                table_name: "chat".into(),
+                endpoint: None
+            }
+        );
+        assert_eq!(config.limits.max_upload_bytes, 1024);
+    }
+
+    #[test]
+    fn each_problem_names_its_variable() {
+        assert_eq!(
+            problem(Config::from_source(&[("JWT_SECRET", SECRET)])),
+            "configuration error: TABLE_NAME is not set"
+        );
+        assert!(
+            problem(Config::from_source(&[("TABLE_NAME", "t")])).contains("JWT_SECRET is not set")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", "short")
+            ]))
+            .contains("JWT_SECRET must be at least 32 bytes")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("JWKS_URL", "https://x")
+            ]))
+            .contains("JWKS_URL and JWT_SECRET are both set")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWKS_URL", "http://keys.example")
+            ]))
+            .contains("JWKS_URL must be an https:// URL")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("MAX_UPLOAD_BYTES", "lots")
+            ]))
+            .contains("MAX_UPLOAD_BYTES must be a whole number of bytes")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("JWT_LEEWAY_SECONDS", "-1")
+            ]))
+            .contains("JWT_LEEWAY_SECONDS")
+        );
+    }
+
+    #[test]
+    fn blank_variables_count_as_unset() {
+        let config = Config::from_source(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "  "),
+            ("JWKS_URL", "https://id.example/.well-known/jwks.json"),
+            ("DYNAMODB_ENDPOINT", ""),
+        ])
+        .expect("valid");
+        assert!(matches!(config.auth.keys, KeySource::Jwks { .. }));
+        assert_eq!(config.store.endpoint, None);
+    }
+}
