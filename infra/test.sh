@@ -23,6 +23,12 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test"
-cargo test --workspace --locked
+results="$tools/test-output.log"
+cargo test --workspace --locked 2>&1 | tee "$results"
 
+summary() {
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+       END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, g }' "$results"
+}
 log "all checks passed in $(( $(date +%s) - started )) s"
+summary

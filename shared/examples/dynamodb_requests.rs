@@ -127,7 +127,6 @@ async fn main() -> Result<(), Failure> {
         .await
         .map_err(|e| format!("{e:?}"))?;
     let mut bench = Bench {
-        store: store.clone(),
         counter,
         rows: Vec::new(),
     };
