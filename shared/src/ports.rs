@@ -3,6 +3,8 @@
 //! Adapters implement them: DynamoDB, S3 and API Gateway in production; an embedded
 //! in-process store and a local folder on a laptop. Nothing here names an AWS type.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::domain::{
@@ -277,4 +279,56 @@ pub enum PushError {
 pub trait Pusher: Send + Sync {
     async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), PushError>;
     async fn close(&self, connection: &ConnectionId) -> Result<(), PushError>;
+}
+
+/// A request a client makes straight to the blob store (a presigned URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresignedRequest {
+    pub url: String,
+    pub method: &'static str,
+    /// Headers the client must send exactly as given (the signature covers them).
+    pub headers: Vec<(String, String)>,
+    pub expires_at: Timestamp,
+}
+
+/// What the blob store knows of a stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("the blob store is unavailable")]
+    Unavailable(String),
+    #[error("blob store failure")]
+    Internal(String),
+}
+
+/// Where attachments' bytes live (S3 in production, a local folder on a laptop). Keys are
+/// always server-made (`Attachment::storage_key`).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// A PUT the client can make directly, pinned to this content type and length.
+    async fn presign_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
+
+    /// A short-lived GET of the object.
+    async fn presign_download(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
+
+    /// The object's size and type, or `None` if nothing was uploaded under the key.
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError>;
+
+    /// Stores bytes received through the API (the small-file path).
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
 }
