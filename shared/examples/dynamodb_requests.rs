@@ -47,14 +47,11 @@ fn session_with_members(
     now: Timestamp,
 ) -> Result<(Session, Vec<Member>), Failure> {
     let spec = SessionSpec {
-        kind,
-        owner_id: user("user-0")?,
         title: Title::parse("bench")?,
         chatbot_id: (kind == SessionKind::Bot)
             .then(|| ChatbotId::parse("helper"))
             .transpose()?,
-        business_id: None,
-        document_id: None,
+        ..SessionSpec::new(kind, user("user-0")?)
     };
     let session = Session::open(SessionId::new(now), spec, now)?;
     let members = (0..size)

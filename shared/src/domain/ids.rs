@@ -205,6 +205,18 @@ opaque_id!(
     128
 );
 opaque_id!(
+    /// A department of a business that a support session is routed to.
+    DepartmentId,
+    "department_id",
+    128
+);
+opaque_id!(
+    /// The business's own id for the visitor (its CRM's customer id), kept for its agents.
+    ExternalCustomerId,
+    "external_customer_id",
+    128
+);
+opaque_id!(
     /// A document a session is about (the seeds' "chat with a document").
     DocumentId,
     "document_id",

@@ -13,8 +13,8 @@ mod time;
 pub use attachment::{Attachment, AttachmentState};
 pub use connection::Connection;
 pub use ids::{
-    AttachmentId, BusinessId, ChatbotId, ClientMsgId, ConnectionId, DocumentId, MessageId,
-    SessionId, UserId,
+    AttachmentId, BusinessId, ChatbotId, ClientMsgId, ConnectionId, DepartmentId, DocumentId,
+    ExternalCustomerId, MessageId, SessionId, UserId,
 };
 pub use message::{Message, MessageKind, Reactions};
 pub use principal::{Principal, Role};

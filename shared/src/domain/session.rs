@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BusinessId, ChatbotId, DisplayName, DocumentId, SessionId, Timestamp, Title, UserId,
-    ValidationError,
+    BusinessId, ChatbotId, DepartmentId, DisplayName, DocumentId, ExternalCustomerId, SessionId,
+    Timestamp, Title, UserId, ValidationError,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,6 +37,10 @@ pub struct Session {
     pub chatbot_id: Option<ChatbotId>,
     pub business_id: Option<BusinessId>,
     pub document_id: Option<DocumentId>,
+    #[serde(default)]
+    pub department_id: Option<DepartmentId>,
+    #[serde(default)]
+    pub external_customer_id: Option<ExternalCustomerId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// When the last message was posted (or the session created).
@@ -53,6 +57,8 @@ pub struct SessionSpec {
     pub chatbot_id: Option<ChatbotId>,
     pub business_id: Option<BusinessId>,
     pub document_id: Option<DocumentId>,
+    pub department_id: Option<DepartmentId>,
+    pub external_customer_id: Option<ExternalCustomerId>,
 }
 
 /// The scope within which at most one session may be active (not ended) at a time.
@@ -66,6 +72,22 @@ pub enum ActiveScope {
         business_id: BusinessId,
         visitor_id: UserId,
     },
+}
+
+impl SessionSpec {
+    /// A spec with only the kind and owner set.
+    pub fn new(kind: SessionKind, owner_id: UserId) -> Self {
+        Self {
+            kind,
+            owner_id,
+            title: None,
+            chatbot_id: None,
+            business_id: None,
+            document_id: None,
+            department_id: None,
+            external_customer_id: None,
+        }
+    }
 }
 
 impl ActiveScope {
@@ -110,6 +132,8 @@ impl Session {
             chatbot_id: spec.chatbot_id,
             business_id: spec.business_id,
             document_id: spec.document_id,
+            department_id: spec.department_id,
+            external_customer_id: spec.external_customer_id,
             created_at: now,
             updated_at: now,
             last_activity_at: now,
@@ -182,14 +206,7 @@ mod tests {
     use super::*;
 
     fn spec(kind: SessionKind) -> SessionSpec {
-        SessionSpec {
-            kind,
-            owner_id: UserId::parse("u1").expect("valid"),
-            title: None,
-            chatbot_id: None,
-            business_id: None,
-            document_id: None,
-        }
+        SessionSpec::new(kind, UserId::parse("u1").expect("valid"))
     }
 
     #[test]

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{CloseCode, ErrorCode, FrameError};
 use crate::domain::{
-    Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, DisplayName, DocumentId, Member,
-    MemberRole, Message, MessageId, MessageKind, Reactions, Session, SessionId, SessionKind,
-    SessionStatus, Timestamp, Title, UserId,
+    Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, DepartmentId, DisplayName,
+    DocumentId, ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Reactions,
+    Session, SessionId, SessionKind, SessionStatus, Timestamp, Title, UserId,
 };
 
 /// Every frame the server sends; each has `type`.
@@ -297,8 +297,15 @@ pub struct SessionView {
     pub business_id: Option<BusinessId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_id: Option<DocumentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department_id: Option<DepartmentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_customer_id: Option<ExternalCustomerId>,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub last_activity_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
 }
 
 impl SessionView {
@@ -320,8 +327,12 @@ impl SessionView {
             chatbot_id: session.chatbot_id.clone(),
             business_id: session.business_id.clone(),
             document_id: session.document_id.clone(),
+            department_id: session.department_id.clone(),
+            external_customer_id: session.external_customer_id.clone(),
             created_at: session.created_at,
+            updated_at: session.updated_at,
             last_activity_at: session.last_activity_at,
+            ended_at: session.ended_at,
         }
     }
 }
@@ -429,12 +440,8 @@ mod tests {
 
     fn session(kind: SessionKind) -> Session {
         let spec = SessionSpec {
-            kind,
-            owner_id: user("ann"),
-            title: None,
             chatbot_id: (kind == SessionKind::Bot).then(|| ChatbotId::parse("helper").expect("id")),
-            business_id: None,
-            document_id: None,
+            ..SessionSpec::new(kind, user("ann"))
         };
         Session::open(session_id(), spec, t0()).expect("valid session")
     }
@@ -470,6 +477,7 @@ mod tests {
             ],
             "online": ["bob"],
             "created_at": T0,
+            "updated_at": T0,
             "last_activity_at": T0,
         });
         let rows: Vec<(ServerFrame, Value)> = vec![
@@ -733,6 +741,7 @@ mod tests {
                 "chatbot_id": "helper",
                 "document_id": "doc-9",
                 "created_at": T0,
+                "updated_at": T0,
                 "last_activity_at": T1,
             })
         );

@@ -60,12 +60,8 @@ fn at(base: Timestamp, millis: u64) -> Timestamp {
 
 fn spec(kind: SessionKind, owner: &UserId) -> SessionSpec {
     SessionSpec {
-        kind,
-        owner_id: owner.clone(),
         title: Title::parse("A chat").expect("a valid title"),
-        chatbot_id: None,
-        business_id: None,
-        document_id: None,
+        ..SessionSpec::new(kind, owner.clone())
     }
 }
 
