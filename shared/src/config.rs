@@ -167,10 +167,46 @@ impl Limits {
     }
 }
 
+/// `VISITOR_TOKEN_SECRET` signs visitor tokens (at least 32 bytes). With `JWT_SECRET` it
+/// may be left unset (that secret signs them); with `JWKS_URL` it is required, since the
+/// identity provider's keys cannot sign.
+pub fn visitor_secret(
+    source: &impl Source,
+    auth: &AuthSettings,
+) -> Result<Option<Vec<u8>>, ConfigError> {
+    match (optional(source, "VISITOR_TOKEN_SECRET"), &auth.keys) {
+        (Some(secret), _) if secret.len() < MIN_SECRET_BYTES => Err(ConfigError::new(
+            "VISITOR_TOKEN_SECRET",
+            format!("must be at least {MIN_SECRET_BYTES} bytes"),
+        )),
+        (Some(secret), _) => Ok(Some(secret.into_bytes())),
+        (None, KeySource::Hs256 { .. }) => Ok(None),
+        (None, KeySource::Jwks { .. }) => Err(ConfigError::new(
+            "VISITOR_TOKEN_SECRET",
+            "is not set; it is required with JWKS_URL to sign visitor tokens",
+        )),
+    }
+}
+
+/// `WEBSOCKET_ENDPOINT`: the WebSocket API's management URL, `https://{domain}/{stage}`,
+/// for functions that broadcast without having been called through that API (REST).
+pub fn websocket_endpoint(source: &impl Source) -> Result<String, ConfigError> {
+    let endpoint = required(source, "WEBSOCKET_ENDPOINT")?;
+    if endpoint.starts_with("https://") || endpoint.starts_with("http://") {
+        Ok(endpoint)
+    } else {
+        Err(ConfigError::new(
+            "WEBSOCKET_ENDPOINT",
+            "must be an http(s) URL",
+        ))
+    }
+}
+
 /// What every function reads at cold start.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub auth: AuthSettings,
+    pub visitor_secret: Option<Vec<u8>>,
     pub store: StoreConfig,
     pub limits: Limits,
 }
@@ -181,8 +217,10 @@ impl Config {
     }
 
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let auth = auth_settings(source)?;
         Ok(Self {
-            auth: auth_settings(source)?,
+            visitor_secret: visitor_secret(source, &auth)?,
+            auth,
             store: StoreConfig::from_source(source)?,
             limits: Limits::from_source(source)?,
         })
@@ -272,6 +310,28 @@ mod tests {
                 ("JWT_LEEWAY_SECONDS", "-1")
             ]))
             .contains("JWT_LEEWAY_SECONDS")
+        );
+    }
+
+    #[test]
+    fn a_jwks_deployment_needs_its_own_visitor_secret() {
+        let jwks = [
+            ("TABLE_NAME", "t"),
+            ("JWKS_URL", "https://id.example/jwks.json"),
+        ];
+        assert!(problem(Config::from_source(&jwks)).contains("VISITOR_TOKEN_SECRET is not set"));
+        let with_secret = [
+            ("TABLE_NAME", "t"),
+            ("JWKS_URL", "https://id.example/jwks.json"),
+            ("VISITOR_TOKEN_SECRET", SECRET),
+        ];
+        let config = Config::from_source(&with_secret).expect("valid");
+        assert_eq!(config.visitor_secret, Some(SECRET.as_bytes().to_vec()));
+        assert_eq!(
+            websocket_endpoint(&[("WEBSOCKET_ENDPOINT", "ftp://x")])
+                .expect_err("refused")
+                .variable,
+            "WEBSOCKET_ENDPOINT"
         );
     }
 

@@ -1,9 +1,29 @@
 //! Implementations of the ports: the embedded store for laptops and tests, DynamoDB for
 //! production. Each keeps its own types (attribute maps, SDK errors) to itself.
 
+pub mod apigateway;
 pub mod dynamodb;
 pub mod embedded;
 mod paging;
 
+pub use apigateway::ApiGatewayPusher;
 pub use dynamodb::DynamoStore;
 pub use embedded::EmbeddedStore;
+
+/// Jittered exponential backoff before retry `attempt` (1, 2, ...): 40, 80, 160 ms and so
+/// on, each scaled by 0.5..1.5 so that clients retrying together spread out.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 20u64 << attempt.min(6);
+    let jittered = base / 2 + rand::random_range(0..=base);
+    tokio::time::sleep(std::time::Duration::from_millis(jittered)).await;
+}
+
+/// Timeouts every AWS request gets, set on each client an adapter builds, so no call can
+/// hang a Lambda until its own timeout.
+pub fn sdk_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(8))
+        .build()
+}

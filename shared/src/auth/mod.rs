@@ -9,11 +9,13 @@
 
 mod claims;
 mod error;
+mod identity;
 mod jwks;
 mod token;
 mod verify;
 
 pub use claims::{Audience, Claims, issue_hs256};
 pub use error::AuthError;
+pub use identity::{AuthFailure, Authenticator, VISITOR_TOKEN_LIFETIME};
 pub use token::{FoundToken, TokenSource, find_bearer_token, find_websocket_token};
 pub use verify::{AuthSettings, KeySource, TokenVerifier};

@@ -9,7 +9,9 @@ mod server;
 
 pub use client::{AttachmentRef, ClientFrame, SendFrame};
 pub use error::{CloseCode, ErrorBody, ErrorCode, ErrorDetail, FrameError};
-pub use server::{AttachmentView, MemberView, MessageView, ServerFrame, SessionView};
+pub use server::{
+    AttachmentView, MemberView, MessageView, ServerFrame, SessionSummary, SessionView,
+};
 
 /// The largest client frame accepted (API Gateway's WebSocket frame limit); larger frames
 /// are refused before any parsing.

@@ -279,18 +279,15 @@ impl From<&Attachment> for AttachmentView {
     }
 }
 
-/// A session as clients see it.
+/// A session's own fields, as clients see them: what session lists show.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct SessionView {
+pub struct SessionSummary {
     pub id: SessionId,
     /// Null when untitled.
     pub title: Option<Title>,
     pub kind: SessionKind,
     pub status: SessionStatus,
     pub owner_id: UserId,
-    pub members: Vec<MemberView>,
-    /// The users connected now, sorted, each once.
-    pub online: Vec<UserId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chatbot_id: Option<ChatbotId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,22 +305,14 @@ pub struct SessionView {
     pub ended_at: Option<Timestamp>,
 }
 
-impl SessionView {
-    /// The view of `session` with those of `members` that belong to it, in the given
-    /// order, and `online` sorted and deduplicated.
-    pub fn new(session: &Session, members: &[Member], online: Vec<UserId>) -> Self {
+impl SessionSummary {
+    pub fn new(session: &Session) -> Self {
         Self {
             id: session.id,
             title: session.title.clone(),
             kind: session.kind,
             status: session.status,
             owner_id: session.owner_id.clone(),
-            members: members
-                .iter()
-                .filter(|member| member.session_id == session.id)
-                .map(MemberView::new)
-                .collect(),
-            online: distinct(online),
             chatbot_id: session.chatbot_id.clone(),
             business_id: session.business_id.clone(),
             document_id: session.document_id.clone(),
@@ -333,6 +322,32 @@ impl SessionView {
             updated_at: session.updated_at,
             last_activity_at: session.last_activity_at,
             ended_at: session.ended_at,
+        }
+    }
+}
+
+/// A session as clients see it, with its members and who is online.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SessionView {
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    pub members: Vec<MemberView>,
+    /// The users connected now, sorted, each once.
+    pub online: Vec<UserId>,
+}
+
+impl SessionView {
+    /// The view of `session` with those of `members` that belong to it, in the given
+    /// order, and `online` sorted and deduplicated.
+    pub fn new(session: &Session, members: &[Member], online: Vec<UserId>) -> Self {
+        Self {
+            summary: SessionSummary::new(session),
+            members: members
+                .iter()
+                .filter(|member| member.session_id == session.id)
+                .map(MemberView::new)
+                .collect(),
+            online: distinct(online),
         }
     }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -25,6 +24,7 @@ use self::items::*;
 use super::paging::{
     MessageRange, activity_position, membership_position_at, message_cursor, split_page,
 };
+use super::{backoff, sdk_timeouts};
 use crate::domain::{
     Connection, ConnectionId, Content, Cursor, Member, Message, MessageId, Order, Page, Reaction,
     Session, SessionId, SessionStatus, Timestamp, UserId,
@@ -43,15 +43,6 @@ const TRANSACTION_ATTEMPTS: u32 = 4;
 /// Rounds of GSI pages read to fill one page of a filtered session list.
 const SESSION_LIST_ROUNDS: usize = 5;
 
-/// Timeouts every request gets, set on the client itself so no call can go without.
-pub fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(3))
-        .operation_timeout(Duration::from_secs(8))
-        .build()
-}
-
 /// A client for a DynamoDB-compatible endpoint on this machine (moto, DynamoDB Local),
 /// which wants some credentials and a region but checks neither.
 pub fn local_client(endpoint_url: &str) -> Client {
@@ -62,7 +53,7 @@ pub fn local_client(endpoint_url: &str) -> Client {
             "local", "local", None, None, "local",
         ))
         .endpoint_url(endpoint_url)
-        .timeout_config(timeouts())
+        .timeout_config(sdk_timeouts())
         .build();
     Client::from_conf(config)
 }
@@ -79,6 +70,22 @@ impl DynamoStore {
         Self::with_config(client, table, |config| config)
     }
 
+    /// The store a Lambda uses: the region and credentials of its environment, and the
+    /// configured table (and endpoint, when one is set).
+    pub fn from_sdk_config(
+        sdk_config: &aws_config::SdkConfig,
+        config: &crate::config::StoreConfig,
+    ) -> Self {
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk_config);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Self::new(
+            &Client::from_conf(builder.build()),
+            config.table_name.clone(),
+        )
+    }
+
     /// Like `new`, counting every request the store sends.
     pub fn counted(client: &Client, table: impl Into<String>, counter: RequestCounter) -> Self {
         Self::with_config(client, table, |config| config.interceptor(counter))
@@ -89,7 +96,7 @@ impl DynamoStore {
         table: impl Into<String>,
         adjust: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
     ) -> Self {
-        let config = adjust(client.config().to_builder().timeout_config(timeouts())).build();
+        let config = adjust(client.config().to_builder().timeout_config(sdk_timeouts())).build();
         Self {
             client: Client::from_conf(config),
             table: table.into(),
@@ -985,11 +992,4 @@ where
     } else {
         StoreError::Internal(detail)
     }
-}
-
-/// Jittered exponential backoff: 20, 40, 80 ms and so on, each scaled by 0.5..1.5.
-async fn backoff(attempt: u32) {
-    let base = 20u64 << attempt.min(6);
-    let jittered = base / 2 + rand::random_range(0..=base);
-    tokio::time::sleep(Duration::from_millis(jittered)).await;
 }

@@ -1,0 +1,103 @@
+//! The API Gateway Management API as the `Pusher`: how Lambda functions reach WebSockets.
+//! The local server serves the same API, so this adapter runs unchanged on a laptop.
+
+use async_trait::async_trait;
+use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+
+use super::{backoff, sdk_timeouts};
+use crate::domain::ConnectionId;
+use crate::ports::{PushError, Pusher};
+
+/// Tries of a post that API Gateway throttled.
+const ATTEMPTS: u32 = 3;
+
+#[derive(Clone, Debug)]
+pub struct ApiGatewayPusher {
+    client: Client,
+}
+
+impl ApiGatewayPusher {
+    /// `endpoint` is the WebSocket API's management URL: `https://{domain}/{stage}`
+    /// (locally `http://127.0.0.1:3001`).
+    pub fn new(sdk_config: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config)
+            .endpoint_url(endpoint)
+            .timeout_config(sdk_timeouts())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// The management URL of the API an event came through.
+    pub fn endpoint_for(domain_name: &str, stage: &str) -> String {
+        let scheme = if domain_name.starts_with("127.0.0.1") || domain_name.starts_with("localhost")
+        {
+            "http"
+        } else {
+            "https"
+        };
+        match stage {
+            "" | "$default" => format!("{scheme}://{domain_name}"),
+            stage => format!("{scheme}://{domain_name}/{stage}"),
+        }
+    }
+}
+
+#[async_trait]
+impl Pusher for ApiGatewayPusher {
+    async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), PushError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .post_to_connection()
+                .connection_id(connection.as_str())
+                .data(Blob::new(frame))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_gone_exception()) =>
+                {
+                    return Err(PushError::Gone);
+                }
+                Err(err) if throttled(&err) && attempt < ATTEMPTS => backoff(attempt).await,
+                Err(err) => return Err(PushError::Failed(DisplayErrorContext(&err).to_string())),
+            }
+        }
+    }
+
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        match self
+            .client
+            .delete_connection()
+            .connection_id(connection.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_gone_exception()) =>
+            {
+                Err(PushError::Gone)
+            }
+            Err(err) => Err(PushError::Failed(DisplayErrorContext(&err).to_string())),
+        }
+    }
+}
+
+fn throttled<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(
+        err.code(),
+        Some("LimitExceededException" | "TooManyRequestsException" | "ThrottlingException")
+    )
+}

@@ -1,0 +1,130 @@
+//! Who may do what with a session, decided in one place for REST and WebSocket alike.
+//!
+//! - Members read and write their session. `admin` and `service` may do everything.
+//! - An `agent` may read and join `support` sessions of its own `org`, and end or manage
+//!   them; writing needs joining first.
+//! - A `group` session can be joined by any user or agent who knows its id; until they
+//!   join, it answers 403. Every other session the caller may not see answers 404, as if it
+//!   did not exist, so ids cannot be probed.
+//! - Only the author edits a message; the author, the session's owner, its business's
+//!   agents and admins delete one.
+
+use crate::domain::{Member, MemberRole, Message, Principal, Role, Session, SessionKind};
+
+use super::ServiceError;
+
+/// A session as one caller stands to it.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub session: Session,
+    /// The caller's membership, if any.
+    pub member: Option<Member>,
+    privileged: bool,
+    staff: bool,
+}
+
+impl Access {
+    pub fn new(caller: &Principal, session: Session, member: Option<Member>) -> Self {
+        let privileged = matches!(caller.role, Role::Admin | Role::Service);
+        let staff = caller.role == Role::Agent
+            && session.kind == SessionKind::Support
+            && caller.org.is_some()
+            && caller.org == session.business_id;
+        Self {
+            session,
+            member,
+            privileged,
+            staff,
+        }
+    }
+
+    pub fn can_read(&self) -> bool {
+        self.member.is_some() || self.privileged || self.staff
+    }
+
+    /// Whether the caller may become a member.
+    pub fn can_join(&self, caller: &Principal) -> bool {
+        self.privileged
+            || self.staff
+            || (self.session.kind == SessionKind::Group
+                && matches!(caller.role, Role::User | Role::Agent))
+    }
+
+    /// The role a joining caller gets.
+    pub fn joining_role(&self) -> MemberRole {
+        if self.staff {
+            MemberRole::Agent
+        } else {
+            MemberRole::Member
+        }
+    }
+
+    /// Reading is refused: 403 where the caller could join, 404 everywhere else.
+    pub fn require_read(&self, caller: &Principal) -> Result<(), ServiceError> {
+        if self.can_read() {
+            Ok(())
+        } else if self.can_join(caller) {
+            Err(ServiceError::Forbidden("join the session first"))
+        } else {
+            Err(ServiceError::NotFound("session"))
+        }
+    }
+
+    /// Posting, reacting: members, admins and services, in a session that has not ended.
+    pub fn require_write(&self, caller: &Principal) -> Result<(), ServiceError> {
+        self.require_read(caller)?;
+        if self.member.is_none() && !self.privileged {
+            return Err(ServiceError::Forbidden("join the session first"));
+        }
+        self.require_open()
+    }
+
+    /// Renaming, changing status, ending: the owner, admins, and the business's agents.
+    pub fn require_manage(&self, caller: &Principal) -> Result<(), ServiceError> {
+        self.require_read(caller)?;
+        let owner = self.session.owner_id == caller.user_id;
+        if !(owner || caller.role == Role::Admin || self.staff) {
+            return Err(ServiceError::Forbidden(
+                "only the session's owner or an admin may do this",
+            ));
+        }
+        self.require_open()
+    }
+
+    pub fn require_open(&self) -> Result<(), ServiceError> {
+        if self.session.is_ended() {
+            Err(ServiceError::SessionEnded)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn require_edit(&self, caller: &Principal, message: &Message) -> Result<(), ServiceError> {
+        self.require_write(caller)?;
+        if message.sender_id != caller.user_id {
+            return Err(ServiceError::Forbidden(
+                "only the author may edit a message",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn require_delete(
+        &self,
+        caller: &Principal,
+        message: &Message,
+    ) -> Result<(), ServiceError> {
+        self.require_read(caller)?;
+        let allowed = message.sender_id == caller.user_id
+            || self.session.owner_id == caller.user_id
+            || self.staff
+            || (caller.role == Role::Agent && self.member.is_some())
+            || caller.role == Role::Admin;
+        if !allowed {
+            return Err(ServiceError::Forbidden(
+                "only the author, the session's owner, an agent or an admin may delete a message",
+            ));
+        }
+        self.require_open()
+    }
+}

@@ -1,0 +1,147 @@
+//! Broadcasting frames to a session's connections: one read of the connections, then a
+//! post to each, several at once; a connection that is gone (410) is forgotten.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::domain::{Connection, ConnectionId, SessionId};
+use crate::ports::{Clock, ConnectionStore, PushError, Pusher, StoreResult};
+use crate::protocol::ServerFrame;
+
+/// Posts in flight at once per broadcast: N recipients take about N / this round trips.
+pub const FANOUT_CONCURRENCY: usize = 32;
+
+#[derive(Clone)]
+pub struct Fanout {
+    connections: Arc<dyn ConnectionStore>,
+    pusher: Arc<dyn Pusher>,
+    clock: Arc<dyn Clock>,
+}
+
+/// What a broadcast achieved, for logs and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub delivered: usize,
+    /// Connections found gone and forgotten.
+    pub gone: usize,
+    pub failed: usize,
+}
+
+impl Fanout {
+    pub fn new(
+        connections: Arc<dyn ConnectionStore>,
+        pusher: Arc<dyn Pusher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            connections,
+            pusher,
+            clock,
+        }
+    }
+
+    /// The session's live connections.
+    pub async fn connections(&self, session: SessionId) -> StoreResult<Vec<Connection>> {
+        self.connections
+            .list_session_connections(session, self.clock.now())
+            .await
+    }
+
+    /// Sends the frame to every live connection of the session.
+    pub async fn broadcast(
+        &self,
+        session: SessionId,
+        frame: &ServerFrame,
+    ) -> StoreResult<Delivery> {
+        let targets = self.connections(session).await?;
+        Ok(self.send_all(&targets, frame).await)
+    }
+
+    /// Sends the frame to each of `targets`, a bounded number at a time.
+    pub async fn send_all(&self, targets: &[Connection], frame: &ServerFrame) -> Delivery {
+        let payload: Arc<[u8]> = frame.to_json().into_bytes().into();
+        // Each send owns what it uses: futures borrowing from a closure's argument would
+        // not be provably `Send` for the callers that box them.
+        let sends: Vec<_> = targets
+            .iter()
+            .map(|connection| {
+                let (this, id, payload) = (self.clone(), connection.id.clone(), payload.clone());
+                async move { this.send_payload(&id, &payload).await }
+            })
+            .collect();
+        let outcomes: Vec<Result<(), PushError>> = futures::stream::iter(sends)
+            .buffer_unordered(FANOUT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut delivery = Delivery::default();
+        for outcome in outcomes {
+            match outcome {
+                Ok(()) => delivery.delivered += 1,
+                Err(PushError::Gone) => delivery.gone += 1,
+                Err(PushError::Failed(_)) => delivery.failed += 1,
+            }
+        }
+        delivery
+    }
+
+    /// Sends one frame to one connection, forgetting it if it is gone.
+    pub async fn send(
+        &self,
+        connection: &ConnectionId,
+        frame: &ServerFrame,
+    ) -> Result<(), PushError> {
+        self.send_payload(connection, frame.to_json().as_bytes())
+            .await
+    }
+
+    async fn send_payload(
+        &self,
+        connection: &ConnectionId,
+        payload: &[u8],
+    ) -> Result<(), PushError> {
+        let result = self.pusher.post(connection, payload).await;
+        match &result {
+            Err(PushError::Gone) => self.forget(connection).await,
+            Err(PushError::Failed(reason)) => {
+                tracing::warn!(connection = %connection, %reason, "post to connection failed");
+            }
+            Ok(()) => {}
+        }
+        result
+    }
+
+    /// Sends the frame to every connection of the session, then closes them all.
+    pub async fn close_session(
+        &self,
+        session: SessionId,
+        frame: &ServerFrame,
+    ) -> StoreResult<Delivery> {
+        let targets = self.connections(session).await?;
+        let delivery = self.send_all(&targets, frame).await;
+        let closes: Vec<_> = targets.iter().map(|connection| {
+            let (this, id) = (self.clone(), connection.id.clone());
+            async move {
+                match this.pusher.close(&id).await {
+                    Ok(()) | Err(PushError::Gone) => {}
+                    Err(PushError::Failed(reason)) => {
+                        tracing::warn!(connection = %id, %reason, "closing a connection failed");
+                    }
+                }
+                // $disconnect will follow, but the session must stop counting it now.
+                this.forget(&id).await;
+            }
+        }).collect();
+        futures::stream::iter(closes)
+            .buffer_unordered(FANOUT_CONCURRENCY)
+            .collect::<Vec<()>>()
+            .await;
+        Ok(delivery)
+    }
+
+    async fn forget(&self, connection: &ConnectionId) {
+        if let Err(error) = self.connections.delete_connection(connection).await {
+            tracing::warn!(connection = %connection, %error, "forgetting a gone connection failed");
+        }
+    }
+}

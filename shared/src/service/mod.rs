@@ -1,0 +1,602 @@
+//! The use cases, written against the ports. REST handlers and WebSocket routes call these
+//! and nothing deeper; authorization happens here, so every transport enforces the same.
+
+mod access;
+mod error;
+mod fanout;
+
+use std::sync::Arc;
+
+pub use access::Access;
+pub use error::{ServiceError, ServiceResult};
+pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
+
+use crate::domain::{
+    BusinessId, ChatbotId, ClientMsgId, Connection, Content, DepartmentId, DocumentId,
+    ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Page, PageLimit,
+    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title, UserId,
+    ValidationError,
+};
+use crate::ports::{
+    Clock, Created, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch, SessionQuery,
+    Store,
+};
+use crate::protocol::{MessageView, ServerFrame};
+
+/// A session with who belongs to it and who is connected now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionDetails {
+    pub session: Session,
+    pub members: Vec<Member>,
+    pub online: Vec<UserId>,
+}
+
+/// What a client asks for when creating a session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewSession {
+    pub kind: Option<SessionKind>,
+    pub title: Option<Title>,
+    pub members: Vec<UserId>,
+    pub document_id: Option<DocumentId>,
+    pub chatbot_id: Option<ChatbotId>,
+    pub business_id: Option<BusinessId>,
+}
+
+/// A session opened (or found already open) with its latest messages, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub details: SessionDetails,
+    pub previous_messages: Vec<Message>,
+    /// False when an already active session was returned instead of a new one.
+    pub created: bool,
+}
+
+/// A visitor's request for support from a business.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupportRequest {
+    pub business_id: BusinessId,
+    pub department_id: Option<DepartmentId>,
+    pub external_customer_id: Option<ExternalCustomerId>,
+}
+
+/// What a client asks to post.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMessage {
+    pub content: Content,
+    pub kind: MessageKind,
+    pub client_msg_id: Option<ClientMsgId>,
+    pub is_bot: bool,
+    pub token_count: Option<u32>,
+}
+
+impl NewMessage {
+    pub fn text(content: Content) -> Self {
+        Self {
+            content,
+            kind: MessageKind::Text,
+            client_msg_id: None,
+            is_bot: false,
+            token_count: None,
+        }
+    }
+}
+
+/// How many messages the welcome and `previous_messages` carry.
+const RECENT_MESSAGES: usize = 50;
+
+#[derive(Clone)]
+pub struct ChatService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    fanout: Fanout,
+}
+
+impl ChatService {
+    pub fn new(store: Arc<dyn Store>, pusher: Arc<dyn Pusher>, clock: Arc<dyn Clock>) -> Self {
+        let fanout = Fanout::new(store.clone(), pusher, clock.clone());
+        Self {
+            store,
+            clock,
+            fanout,
+        }
+    }
+
+    pub fn fanout(&self) -> &Fanout {
+        &self.fanout
+    }
+
+    /// The session as the caller stands to it; unknown sessions are `NotFound`.
+    pub async fn access(&self, caller: &Principal, id: SessionId) -> ServiceResult<Access> {
+        let session = self
+            .store
+            .get_session(id)
+            .await?
+            .ok_or(ServiceError::NotFound("session"))?;
+        let member = self.store.get_member(id, &caller.user_id).await?;
+        Ok(Access::new(caller, session, member))
+    }
+
+    async fn readable(&self, caller: &Principal, id: SessionId) -> ServiceResult<Access> {
+        let access = self.access(caller, id).await?;
+        access.require_read(caller)?;
+        Ok(access)
+    }
+
+    pub async fn create_session(
+        &self,
+        caller: &Principal,
+        request: NewSession,
+    ) -> ServiceResult<Opened> {
+        if caller.role == Role::Visitor {
+            return Err(ServiceError::Forbidden(
+                "visitors start support sessions with POST /sessions/start",
+            ));
+        }
+        let kind = request
+            .kind
+            .ok_or_else(|| ValidationError::new("kind", "is required"))?;
+        let others = other_members(caller, request.members)?;
+        match kind {
+            SessionKind::Direct if others.len() != 1 => {
+                return Err(ValidationError::new(
+                    "members",
+                    "a direct session has exactly one other member",
+                )
+                .into());
+            }
+            SessionKind::Bot | SessionKind::Support if !others.is_empty() => {
+                return Err(ValidationError::new(
+                    "members",
+                    "must be empty for this kind of session",
+                )
+                .into());
+            }
+            _ => {}
+        }
+        let spec = SessionSpec {
+            title: request.title,
+            chatbot_id: request.chatbot_id,
+            business_id: request.business_id,
+            document_id: request.document_id,
+            ..SessionSpec::new(kind, caller.user_id.clone())
+        };
+        let now = self.clock.now();
+        let session = Session::open(SessionId::new(now), spec, now)?;
+        let mut members = vec![Member::new(
+            session.id,
+            caller.user_id.clone(),
+            MemberRole::Owner,
+            caller.name.clone(),
+            now,
+        )];
+        members.extend(
+            others
+                .into_iter()
+                .map(|user| Member::new(session.id, user, MemberRole::Member, None, now)),
+        );
+        self.open(session, members).await
+    }
+
+    /// Starts or resumes the visitor's one active support session with the business. A
+    /// caller holding a visitor token for that business resumes; anyone else is a new
+    /// visitor (an `external_customer_id` is the business's note, never an identity).
+    pub async fn start_support(
+        &self,
+        caller: Option<&Principal>,
+        request: SupportRequest,
+    ) -> ServiceResult<(Principal, Opened)> {
+        let now = self.clock.now();
+        let visitor = match caller {
+            Some(p) if p.role == Role::Visitor && p.org.as_ref() == Some(&request.business_id) => {
+                p.clone()
+            }
+            _ => Principal {
+                user_id: UserId::parse(&format!("visitor-{}", SessionId::new(now)))?,
+                role: Role::Visitor,
+                name: None,
+                org: Some(request.business_id.clone()),
+            },
+        };
+        let spec = SessionSpec {
+            business_id: Some(request.business_id),
+            department_id: request.department_id,
+            external_customer_id: request.external_customer_id,
+            ..SessionSpec::new(SessionKind::Support, visitor.user_id.clone())
+        };
+        let session = Session::open(SessionId::new(now), spec, now)?;
+        let owner = Member::new(
+            session.id,
+            visitor.user_id.clone(),
+            MemberRole::Owner,
+            visitor.name.clone(),
+            now,
+        );
+        let opened = self.open(session, vec![owner]).await?;
+        Ok((visitor, opened))
+    }
+
+    async fn open(&self, session: Session, members: Vec<Member>) -> ServiceResult<Opened> {
+        match self.store.create_session(&session, &members).await? {
+            Created::New(session) => Ok(Opened {
+                details: SessionDetails {
+                    session,
+                    members,
+                    online: Vec::new(),
+                },
+                previous_messages: Vec::new(),
+                created: true,
+            }),
+            Created::Existing(session) => {
+                let previous_messages = self.recent_messages(session.id).await?;
+                let details = self.details(session).await?;
+                Ok(Opened {
+                    details,
+                    previous_messages,
+                    created: false,
+                })
+            }
+        }
+    }
+
+    /// The latest messages, oldest first.
+    async fn recent_messages(&self, id: SessionId) -> ServiceResult<Vec<Message>> {
+        let query = MessageQuery {
+            limit: PageLimit::new(RECENT_MESSAGES)?,
+            ..Default::default()
+        };
+        let mut messages = self.store.list_messages(id, &query).await?.items;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    async fn details(&self, session: Session) -> ServiceResult<SessionDetails> {
+        let members = self.store.list_members(session.id).await?;
+        let online = online_users(&self.fanout.connections(session.id).await?);
+        Ok(SessionDetails {
+            session,
+            members,
+            online,
+        })
+    }
+
+    pub async fn list_sessions(
+        &self,
+        caller: &Principal,
+        query: &SessionQuery,
+    ) -> ServiceResult<Page<Session>> {
+        Ok(self
+            .store
+            .list_user_sessions(&caller.user_id, query)
+            .await?)
+    }
+
+    pub async fn get_session(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+    ) -> ServiceResult<SessionDetails> {
+        let access = self.readable(caller, id).await?;
+        self.details(access.session).await
+    }
+
+    /// The session with its latest page of messages (oldest first) and the cursor to older.
+    pub async fn full_session(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        limit: PageLimit,
+    ) -> ServiceResult<(SessionDetails, Page<Message>)> {
+        let access = self.readable(caller, id).await?;
+        let mut page = self
+            .store
+            .list_messages(
+                id,
+                &MessageQuery {
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        page.items.reverse();
+        Ok((self.details(access.session).await?, page))
+    }
+
+    pub async fn update_session(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        patch: &SessionPatch,
+    ) -> ServiceResult<Session> {
+        patch.check()?;
+        self.access(caller, id).await?.require_manage(caller)?;
+        Ok(self
+            .store
+            .update_session(id, patch, self.clock.now())
+            .await?)
+    }
+
+    /// Ends the session: no more messages; every connection gets `session_ended` and is closed.
+    pub async fn end_session(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        reason: &str,
+    ) -> ServiceResult<Session> {
+        self.access(caller, id).await?.require_manage(caller)?;
+        let ended = self.store.end_session(id, self.clock.now()).await?;
+        let delivery = self
+            .fanout
+            .close_session(id, &ServerFrame::session_ended(id, reason))
+            .await?;
+        tracing::info!(session = %id, ?delivery, "session ended");
+        Ok(ended)
+    }
+
+    /// Makes the caller a member; true when they were not one already.
+    pub async fn join(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+    ) -> ServiceResult<(SessionDetails, bool)> {
+        let access = self.access(caller, id).await?;
+        if access.member.is_none() {
+            if !access.can_join(caller) {
+                access.require_read(caller)?;
+                return Err(ServiceError::Forbidden("you may not join this session"));
+            }
+            access.require_open()?;
+        }
+        let member = Member::new(
+            id,
+            caller.user_id.clone(),
+            access.joining_role(),
+            caller.name.clone(),
+            self.clock.now(),
+        );
+        let joined = access.member.is_none() && self.store.add_member(&member).await?;
+        Ok((self.details(access.session).await?, joined))
+    }
+
+    /// Ends the caller's membership; false when they were not a member.
+    pub async fn leave(&self, caller: &Principal, id: SessionId) -> ServiceResult<bool> {
+        let access = self.readable(caller, id).await?;
+        if access.member.is_none() {
+            return Ok(false);
+        }
+        Ok(self.store.remove_member(id, &caller.user_id).await?)
+    }
+
+    pub async fn connections(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+    ) -> ServiceResult<Vec<Connection>> {
+        self.readable(caller, id).await?;
+        Ok(self.fanout.connections(id).await?)
+    }
+
+    pub async fn list_messages(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        query: &MessageQuery,
+    ) -> ServiceResult<Page<Message>> {
+        self.readable(caller, id).await?;
+        Ok(self.store.list_messages(id, query).await?)
+    }
+
+    /// Posts a message and broadcasts it; a repeated `client_msg_id` returns the original
+    /// and broadcasts nothing.
+    pub async fn post_message(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        request: NewMessage,
+    ) -> ServiceResult<Posted> {
+        if (request.is_bot || request.token_count.is_some()) && caller.role != Role::Service {
+            return Err(ServiceError::Forbidden(
+                "only service tokens may set is_bot and token_count",
+            ));
+        }
+        if request.kind != MessageKind::Text {
+            return Err(ValidationError::new(
+                "kind",
+                "file and image messages need an attachment, and attachments are not available yet",
+            )
+            .into());
+        }
+        let access = self.access(caller, id).await?;
+        access.require_write(caller)?;
+        let mut message = Message::text(
+            id,
+            caller.user_id.clone(),
+            caller.name.clone(),
+            request.content,
+            self.clock.now(),
+        );
+        message.client_msg_id = request.client_msg_id;
+        message.is_bot = request.is_bot;
+        message.token_count = request.token_count;
+        let posted = self
+            .store
+            .put_message(&message, access.member.is_some())
+            .await?;
+        if let Posted::New(stored) = &posted {
+            self.broadcast(
+                id,
+                ServerFrame::ChatMessage {
+                    message: MessageView::new(stored, None),
+                },
+            )
+            .await;
+        }
+        Ok(posted)
+    }
+
+    pub async fn get_message(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        message: MessageId,
+    ) -> ServiceResult<Message> {
+        self.readable(caller, id).await?;
+        self.find_message(id, message).await
+    }
+
+    async fn find_message(&self, id: SessionId, message: MessageId) -> ServiceResult<Message> {
+        self.store
+            .get_message(id, message)
+            .await?
+            .ok_or(ServiceError::NotFound("message"))
+    }
+
+    pub async fn edit_message(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        message: MessageId,
+        content: &Content,
+    ) -> ServiceResult<Message> {
+        let access = self.readable(caller, id).await?;
+        access.require_edit(caller, &self.find_message(id, message).await?)?;
+        let edited = self
+            .store
+            .edit_message(id, message, content, self.clock.now())
+            .await
+            .map_err(message_error)?;
+        self.broadcast(
+            id,
+            ServerFrame::MessageUpdated {
+                message: MessageView::new(&edited, None),
+            },
+        )
+        .await;
+        Ok(edited)
+    }
+
+    pub async fn delete_message(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        message: MessageId,
+    ) -> ServiceResult<Message> {
+        let access = self.readable(caller, id).await?;
+        access.require_delete(caller, &self.find_message(id, message).await?)?;
+        let deleted = self
+            .store
+            .delete_message(id, message, self.clock.now())
+            .await
+            .map_err(message_error)?;
+        self.broadcast(
+            id,
+            ServerFrame::MessageDeleted {
+                message: MessageView::new(&deleted, None),
+            },
+        )
+        .await;
+        Ok(deleted)
+    }
+
+    /// Adds (`present`) or removes the caller's reaction.
+    pub async fn react(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        message: MessageId,
+        reaction: &Reaction,
+        present: bool,
+    ) -> ServiceResult<Message> {
+        self.access(caller, id).await?.require_write(caller)?;
+        let updated = self
+            .store
+            .set_reaction(id, message, reaction, &caller.user_id, present)
+            .await
+            .map_err(message_error)?;
+        self.broadcast(
+            id,
+            ServerFrame::ReactionUpdated {
+                message: MessageView::new(&updated, None),
+            },
+        )
+        .await;
+        Ok(updated)
+    }
+
+    /// Broadcasts after a change is stored; a failed broadcast never undoes the change.
+    async fn broadcast(&self, id: SessionId, frame: ServerFrame) {
+        if let Err(error) = self.fanout.broadcast(id, &frame).await {
+            tracing::warn!(session = %id, %error, "broadcast failed");
+        }
+    }
+}
+
+/// The initial members other than the caller, each once.
+fn other_members(caller: &Principal, members: Vec<UserId>) -> Result<Vec<UserId>, ValidationError> {
+    let mut others: Vec<UserId> = members
+        .into_iter()
+        .filter(|m| *m != caller.user_id)
+        .collect();
+    others.sort();
+    others.dedup();
+    if others.len() >= MAX_INITIAL_MEMBERS {
+        return Err(ValidationError::new(
+            "members",
+            format!("must be fewer than {MAX_INITIAL_MEMBERS}"),
+        ));
+    }
+    Ok(others)
+}
+
+/// Each connected user once, sorted.
+pub fn online_users(connections: &[Connection]) -> Vec<UserId> {
+    let mut users: Vec<UserId> = connections
+        .iter()
+        .map(|c| c.principal.user_id.clone())
+        .collect();
+    users.sort();
+    users.dedup();
+    users
+}
+
+fn message_error(error: crate::ports::StoreError) -> ServiceError {
+    match error {
+        crate::ports::StoreError::NotFound => ServiceError::NotFound("message"),
+        crate::ports::StoreError::Conflict(_) => ServiceError::Conflict("the message was deleted"),
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    /// Handlers box these futures as `Send`; this fails to compile if one is not.
+    #[allow(dead_code)]
+    fn service_futures_are_send(
+        service: ChatService,
+        caller: Principal,
+        id: SessionId,
+        m: MessageId,
+        r: Reaction,
+        c: Content,
+    ) {
+        assert_send(service.access(&caller, id));
+        assert_send(service.create_session(&caller, NewSession::default()));
+        assert_send(service.list_sessions(&caller, &SessionQuery::default()));
+        assert_send(service.get_session(&caller, id));
+        assert_send(service.full_session(&caller, id, PageLimit::DEFAULT));
+        assert_send(service.update_session(&caller, id, &SessionPatch::default()));
+        assert_send(service.end_session(&caller, id, "done"));
+        assert_send(service.join(&caller, id));
+        assert_send(service.leave(&caller, id));
+        assert_send(service.connections(&caller, id));
+        assert_send(service.list_messages(&caller, id, &MessageQuery::default()));
+        assert_send(service.post_message(&caller, id, NewMessage::text(c.clone())));
+        assert_send(service.get_message(&caller, id, m));
+        assert_send(service.edit_message(&caller, id, m, &c));
+        assert_send(service.delete_message(&caller, id, m));
+        assert_send(service.react(&caller, id, m, &r, true));
+    }
+}
