@@ -341,6 +341,7 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("JWT_SECRET", "  "),
             ("JWKS_URL", "https://id.example/.well-known/jwks.json"),
+            ("VISITOR_TOKEN_SECRET", SECRET),
             ("DYNAMODB_ENDPOINT", ""),
         ])
         .expect("valid");
