@@ -30,16 +30,16 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("a JSON body is required".into()));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    // Syntax first, then shape: a wrong type is then never mistaken for broken JSON.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.inner();
-        let message = if inner.is_syntax() || inner.is_eof() {
-            format!("the body is not valid JSON: {inner}")
-        } else if path == "." || inner.to_string().starts_with(&format!("{path}:")) {
-            inner.to_string()
+        let reason = error.inner().to_string();
+        let message = if path == "." || reason.starts_with(&format!("{path}:")) {
+            reason
         } else {
-            format!("{path}: {inner}")
+            format!("{path}: {reason}")
         };
         ApiError::BadRequest(message)
     })

@@ -20,9 +20,10 @@ macro_rules! ulid_id {
         pub struct $name(ulid::Ulid);
 
         impl $name {
-            /// A new id ordered after every id made at an earlier millisecond.
+            /// A new id ordered after every id made at an earlier millisecond, and after
+            /// every id this process made before it at the same millisecond.
             pub fn new(at: Timestamp) -> Self {
-                Self(ulid::Ulid::from_parts(at.unix_millis(), rand::random()))
+                Self(monotonic_ulid(at))
             }
 
             pub fn parse(value: &str) -> Result<Self, ValidationError> {
@@ -136,6 +137,20 @@ macro_rules! opaque_id {
     };
 }
 
+/// ULIDs that keep their order within a millisecond in this process, so two messages
+/// posted back to back never sort the wrong way round.
+fn monotonic_ulid(at: Timestamp) -> ulid::Ulid {
+    static LAST: std::sync::Mutex<Option<ulid::Ulid>> = std::sync::Mutex::new(None);
+    let millis = at.unix_millis();
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let next = last
+        .filter(|previous| previous.timestamp_ms() == millis)
+        .and_then(|previous| previous.increment())
+        .unwrap_or_else(|| ulid::Ulid::from_parts(millis, rand::random()));
+    *last = Some(next);
+    next
+}
+
 fn check_opaque(value: &str, field: &'static str, max: usize) -> Result<(), ValidationError> {
     if value.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
@@ -242,6 +257,13 @@ mod tests {
             MessageId::parse("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"),
             Ok(MessageId::MAX)
         );
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        let at = Timestamp::from_unix_millis(5_000);
+        let ids: Vec<MessageId> = (0..100).map(|_| MessageId::new(at)).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
     }
 
     #[test]

@@ -1,0 +1,529 @@
+//! API Gateway's HTTP API (payload format 2.0), played on a laptop.
+//!
+//! Every request, whatever its method and path, becomes the event API Gateway would send
+//! to a `$default` route's Lambda integration. The event goes through JSON and through
+//! lambda_http's own deserializer and conversion, exactly as in Lambda, so a handler sees
+//! the same `http::Request` and `RequestExt` data locally as deployed. The handler's answer
+//! goes back through the v2 response JSON and is mapped to HTTP as API Gateway maps it.
+//!
+//! Serve the router with `into_make_service_with_connect_info::<SocketAddr>()` so that
+//! `requestContext.http.sourceIp` is the client's address (it is `127.0.0.1` otherwise).
+
+use std::{
+    borrow::Cow,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
+
+use aws_lambda_events::{
+    apigw::{
+        ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+        ApiGatewayV2httpRequestContextHttpDescription, ApiGatewayV2httpResponse,
+    },
+    query_map::QueryMap,
+};
+use axum::{
+    Router,
+    extract::{ConnectInfo, State},
+    response::{IntoResponse, Response},
+};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{
+    HeaderMap, HeaderName, HeaderValue, StatusCode,
+    header::{
+        CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE, TRANSFER_ENCODING,
+        USER_AGENT,
+    },
+    request::Parts,
+};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use lambda_http::{Body, RequestExt, request::LambdaRequest};
+use ulid::Ulid;
+
+/// A Lambda handler as lambda_http sees it: the same function a Lambda's main passes to
+/// `lambda_http::run`.
+pub type HttpHandler = Arc<
+    dyn Fn(
+            lambda_http::Request,
+        ) -> BoxFuture<'static, Result<lambda_http::Response<Body>, lambda_http::Error>>
+        + Send
+        + Sync,
+>;
+
+/// Wraps an async function or closure as an [`HttpHandler`], e.g.
+/// `http_handler(move |request| sessions::handle(Arc::clone(&state), request))`.
+pub fn http_handler<F, Fut>(handler: F) -> HttpHandler
+where
+    F: Fn(lambda_http::Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<lambda_http::Response<Body>, lambda_http::Error>> + Send + 'static,
+{
+    Arc::new(move |request| Box::pin(handler(request)))
+}
+
+/// API Gateway's payload limit for HTTP APIs: 10 MiB.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// What identifies the API in its events.
+#[derive(Clone, Debug)]
+pub struct HttpApiOptions {
+    /// `requestContext.apiId`, e.g. `local`.
+    pub api_id: String,
+    /// `requestContext.stage`; `$default` keeps the stage out of the request's path.
+    pub stage: String,
+    /// Larger bodies are refused with 413 before the handler runs.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpApiOptions {
+    fn default() -> Self {
+        Self {
+            api_id: "local".to_owned(),
+            stage: "$default".to_owned(),
+            max_body_bytes: MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The account id in local events: AWS's documentation example, also moto's default.
+const ACCOUNT_ID: &str = "123456789012";
+/// Only the `$default` route exists: the handler routes by itself, as with `{proxy+}`.
+const ROUTE_KEY: &str = "$default";
+/// API Gateway's `requestContext.time` format, e.g. `22/Nov/2026:03:15:53 +0000`.
+const TIME_FORMAT: &str = "%d/%b/%Y:%H:%M:%S %z";
+/// Lambda's deadline is the function's timeout; API Gateway gives up after 30 s anyway.
+const INVOCATION_DEADLINE_MS: i64 = 30_000;
+
+/// Media types whose bodies go into the event as text (lambda_http's own list of text types,
+/// plus form posts). A body of any other declared type is binary and goes base64-encoded.
+const TEXT_TYPE_PREFIXES: [&str; 6] = [
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/yaml",
+    "application/x-www-form-urlencoded",
+];
+const TEXT_TYPE_SUFFIXES: [&str; 3] = ["+json", "+xml", "+yaml"];
+
+struct Api {
+    handler: HttpHandler,
+    options: HttpApiOptions,
+}
+
+/// An axum Router that turns every request (any method, any path) into the API Gateway
+/// HTTP API v2.0 event, runs the handler, and answers as API Gateway would.
+pub fn router(handler: HttpHandler, options: HttpApiOptions) -> Router {
+    Router::new()
+        .fallback(proxy)
+        .with_state(Arc::new(Api { handler, options }))
+}
+
+async fn proxy(State(api): State<Arc<Api>>, request: axum::extract::Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let response = answer(&api, &parts, body).await;
+    // The path only: tokens may travel in the query string.
+    tracing::info!(
+        "{} {} {} {}ms",
+        parts.method,
+        parts.uri.path(),
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
+}
+
+async fn answer(api: &Api, parts: &Parts, body: axum::body::Body) -> Response {
+    let body = match read_body(&parts.headers, body, api.options.max_body_bytes).await {
+        Ok(body) => body,
+        // Refused before any event exists, yet API Gateway still names the request.
+        Err(refusal) => return with_request_id(refusal, &Ulid::new().to_string()),
+    };
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(peer)| {
+            peer.ip()
+        });
+    let event = build_event(parts, &body, source_ip, &api.options);
+    let request_id = event.request_context.request_id.clone().unwrap_or_default();
+
+    // Its own task, so that a panicking handler fails this request only, as in Lambda.
+    let invocation = tokio::spawn(invoke(Arc::clone(&api.handler), event)).await;
+    let response = match invocation {
+        Ok(Ok(output)) => gateway_response(&output).unwrap_or_else(|error| {
+            tracing::error!("the handler's response is not a valid v2 response: {error}");
+            internal_server_error()
+        }),
+        Ok(Err(error)) => {
+            tracing::error!("the handler failed: {error}");
+            internal_server_error()
+        }
+        Err(join_error) => {
+            tracing::error!("the handler panicked: {}", panic_message(join_error));
+            internal_server_error()
+        }
+    };
+    with_request_id(response, &request_id)
+}
+
+/// API Gateway names every answer's request in `apigw-requestid`.
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("apigw-requestid"), value);
+    }
+    response
+}
+
+/// Reads the whole body (API Gateway buffers it too), refusing one over the limit early
+/// when Content-Length announces it, and as soon as it is exceeded otherwise.
+async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, Response> {
+    let announced = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
+        Err(error) => {
+            tracing::warn!("could not read the request body: {error}");
+            Err(gateway_error(StatusCode::BAD_REQUEST, "Bad Request"))
+        }
+    }
+}
+
+/// Builds the event exactly as API Gateway does (public so tests can check it).
+pub fn build_event(
+    parts: &Parts,
+    body: &[u8],
+    source_ip: IpAddr,
+    options: &HttpApiOptions,
+) -> ApiGatewayV2httpRequest {
+    let now = chrono::Utc::now();
+    let domain_name = domain_name(parts);
+    let raw_path = parts.uri.path().to_owned();
+    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+
+    // The event types are non-exhaustive: start from their defaults and fill them in.
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = parts.method.clone();
+    http.path = Some(raw_path.clone());
+    http.protocol = Some(format!("{:?}", parts.version));
+    http.source_ip = Some(source_ip.to_string());
+    http.user_agent = Some(
+        parts
+            .headers
+            .get(USER_AGENT)
+            .map(header_text)
+            .unwrap_or_default()
+            .into_owned(),
+    );
+
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(ROUTE_KEY.to_owned());
+    context.account_id = Some(ACCOUNT_ID.to_owned());
+    context.stage = Some(options.stage.clone());
+    context.request_id = Some(Ulid::new().to_string());
+    context.apiid = Some(options.api_id.clone());
+    context.domain_prefix = Some(domain_prefix(&domain_name).to_owned());
+    context.domain_name = Some(domain_name.clone());
+    context.time = Some(now.format(TIME_FORMAT).to_string());
+    context.time_epoch = now.timestamp_millis();
+    context.http = http;
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".to_owned());
+    event.route_key = Some(ROUTE_KEY.to_owned());
+    event.raw_path = Some(raw_path);
+    event.cookies = cookies(&parts.headers);
+    event.headers = event_headers(&parts.headers, &domain_name, source_ip, now.timestamp());
+    // Repeated keys stay separate here; the event's serializer joins them with commas.
+    event.query_string_parameters = raw_query
+        .parse::<QueryMap>()
+        .unwrap_or_else(|never| match never {});
+    event.raw_query_string = Some(raw_query);
+    event.request_context = context;
+    if !body.is_empty() {
+        let declared_binary = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|value| !is_text_type(&header_text(value)));
+        match std::str::from_utf8(body) {
+            Ok(text) if !declared_binary => event.body = Some(text.to_owned()),
+            _ => {
+                event.body = Some(BASE64.encode(body));
+                event.is_base64_encoded = true;
+            }
+        }
+    }
+    event
+}
+
+/// The event as API Gateway sends it: the serialized type minus what API Gateway never
+/// sends (the custom-authorizer-v1 fields, which serialize as nulls and a default
+/// `httpMethod`, and empty `stageVariables`).
+pub fn event_json(event: &ApiGatewayV2httpRequest) -> serde_json::Result<serde_json::Value> {
+    let mut json = serde_json::to_value(event)?;
+    if let Some(fields) = json.as_object_mut() {
+        fields.retain(|key, value| {
+            let empty_map = value.as_object().is_some_and(serde_json::Map::is_empty);
+            !value.is_null() && key != "httpMethod" && !(key == "stageVariables" && empty_map)
+        });
+    }
+    Ok(json)
+}
+
+/// The Host header, or the URI's authority (HTTP/2), or the loopback address.
+fn domain_name(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(HOST)
+        .map(|host| header_text(host).into_owned())
+        .or_else(|| parts.uri.authority().map(|authority| authority.to_string()))
+        .unwrap_or_else(|| Ipv4Addr::LOCALHOST.to_string())
+}
+
+/// The first label of the host name (`id` for `id.execute-api...`), or the whole address
+/// when the host is an IP address.
+fn domain_prefix(domain_name: &str) -> &str {
+    let host = host_and_port(domain_name).0;
+    if host.parse::<IpAddr>().is_ok() {
+        host
+    } else {
+        host.split('.').next().unwrap_or(host)
+    }
+}
+
+fn host_and_port(domain_name: &str) -> (&str, Option<&str>) {
+    match domain_name.rsplit_once(':') {
+        // A bracketed IPv6 address without a port ends with `]`.
+        Some((host, port)) if !port.ends_with(']') => (host.trim_matches(['[', ']']), Some(port)),
+        _ => (domain_name.trim_matches(['[', ']']), None),
+    }
+}
+
+/// Every Cookie header's pairs, in order; API Gateway moves them out of `headers`.
+fn cookies(headers: &HeaderMap) -> Option<Vec<String>> {
+    let cookies: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|value| {
+            header_text(value)
+                .split(';')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (!cookies.is_empty()).then_some(cookies)
+}
+
+/// The request's headers as API Gateway forwards them: one lower-case entry per name with
+/// repeated values joined by commas, no Cookie, plus the forwarding and trace headers API
+/// Gateway adds.
+fn event_headers(
+    headers: &HeaderMap,
+    domain_name: &str,
+    source_ip: IpAddr,
+    epoch_seconds: i64,
+) -> HeaderMap {
+    let mut forwarded = HeaderMap::new();
+    for name in headers.keys().filter(|name| **name != COOKIE) {
+        let joined = headers
+            .get_all(name)
+            .iter()
+            .map(header_text)
+            .collect::<Vec<_>>()
+            .join(",");
+        insert_text(&mut forwarded, name.clone(), &joined);
+    }
+
+    let forwarded_for = match forwarded.get("x-forwarded-for") {
+        Some(earlier) => format!("{}, {source_ip}", header_text(earlier)),
+        None => source_ip.to_string(),
+    };
+    insert_text(
+        &mut forwarded,
+        HeaderName::from_static("x-forwarded-for"),
+        &forwarded_for,
+    );
+    let port = host_and_port(domain_name).1.unwrap_or("80");
+    insert_text(
+        &mut forwarded,
+        HeaderName::from_static("x-forwarded-port"),
+        port,
+    );
+    // Plain HTTP locally; lambda_http builds the request's URI scheme from this header.
+    insert_text(
+        &mut forwarded,
+        HeaderName::from_static("x-forwarded-proto"),
+        "http",
+    );
+    let trace = HeaderName::from_static("x-amzn-trace-id");
+    if !forwarded.contains_key(&trace) {
+        // X-Ray's format: version, epoch seconds in hex, 96 bits of randomness in hex.
+        let random = Ulid::new().0 & ((1u128 << 96) - 1);
+        let root = format!("Root=1-{epoch_seconds:08x}-{random:024x}");
+        insert_text(&mut forwarded, trace, &root);
+    }
+    forwarded
+}
+
+/// Header values as text: the event is JSON, so bytes that are not UTF-8 become U+FFFD.
+fn header_text(value: &HeaderValue) -> Cow<'_, str> {
+    String::from_utf8_lossy(value.as_bytes())
+}
+
+fn insert_text(headers: &mut HeaderMap, name: HeaderName, text: &str) {
+    // Text taken from valid header values stays valid; anything else is left out.
+    if let Ok(value) = HeaderValue::from_str(text) {
+        headers.insert(name, value);
+    }
+}
+
+fn is_text_type(content_type: &str) -> bool {
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    TEXT_TYPE_PREFIXES
+        .iter()
+        .any(|prefix| media_type.starts_with(prefix))
+        || TEXT_TYPE_SUFFIXES
+            .iter()
+            .any(|suffix| media_type.ends_with(suffix))
+}
+
+/// The Lambda side of one invocation: the event JSON in, the response JSON out, through
+/// the same types and conversions lambda_http uses in Lambda.
+async fn invoke(
+    handler: HttpHandler,
+    event: ApiGatewayV2httpRequest,
+) -> Result<Vec<u8>, lambda_http::Error> {
+    let payload = serde_json::to_vec(&event_json(&event)?)?;
+    let lambda_request: LambdaRequest = serde_json::from_slice(&payload)?;
+    if !matches!(lambda_request, LambdaRequest::ApiGatewayV2(_)) {
+        let origin = lambda_request.request_origin();
+        return Err(format!("lambda_http read the event as {origin:?}, not as HTTP API v2").into());
+    }
+    let request =
+        lambda_http::Request::from(lambda_request).with_lambda_context(lambda_context(&event));
+    let response = handler(request).await?;
+    Ok(serde_json::to_vec(&v2_response(response))?)
+}
+
+/// The invocation's context, as the Lambda runtime would hand it to lambda_http.
+fn lambda_context(event: &ApiGatewayV2httpRequest) -> lambda_http::Context {
+    let mut context = lambda_http::Context::default();
+    // Lambda's request ids are UUIDs.
+    let id = format!("{:032x}", Ulid::new().0);
+    context.request_id = format!(
+        "{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..]
+    );
+    let deadline = chrono::Utc::now().timestamp_millis() + INVOCATION_DEADLINE_MS;
+    context.deadline = u64::try_from(deadline).unwrap_or_default();
+    context.xray_trace_id = event
+        .headers
+        .get("x-amzn-trace-id")
+        .map(|trace| header_text(trace).into_owned());
+    context
+}
+
+/// What lambda_http's `LambdaResponse::from_response` builds for an HTTP API v2 request
+/// (that function is crate-private): Set-Cookie headers move to `cookies`, a binary body is
+/// base64-encoded when serialized.
+fn v2_response(response: lambda_http::Response<Body>) -> ApiGatewayV2httpResponse {
+    let (parts, body) = response.into_parts();
+    let mut headers = parts.headers;
+    let cookies = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap_or_default().to_owned())
+        .collect();
+    headers.remove(SET_COOKIE);
+
+    let mut output = ApiGatewayV2httpResponse::default();
+    output.status_code = i64::from(parts.status.as_u16());
+    output.headers = headers;
+    output.cookies = cookies;
+    (output.is_base64_encoded, output.body) = match body {
+        Body::Text(text) => (false, Some(Body::Text(text))),
+        Body::Binary(bytes) => (true, Some(Body::Binary(bytes))),
+        _ => (false, None),
+    };
+    output
+}
+
+/// API Gateway's mapping of a v2 response: status, headers, each cookie as a Set-Cookie
+/// header, and the body, base64-decoded when flagged.
+fn gateway_response(output: &[u8]) -> Result<Response, lambda_http::Error> {
+    let output: ApiGatewayV2httpResponse = serde_json::from_slice(output)?;
+    let status = u16::try_from(output.status_code)
+        .ok()
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or_else(|| format!("invalid status code {}", output.status_code))?;
+    let body = match output.body {
+        Some(body) if output.is_base64_encoded => Bytes::from(BASE64.decode(body.as_ref())?),
+        Some(body) => Bytes::copy_from_slice(body.as_ref()),
+        None => Bytes::new(),
+    };
+
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    // Format 2.0 has no multiValueHeaders: only `headers` counts. Framing headers are the
+    // gateway's own business, not the function's.
+    headers.extend(output.headers);
+    for framing in [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION] {
+        headers.remove(framing);
+    }
+    for cookie in output.cookies {
+        headers.append(SET_COOKIE, HeaderValue::from_str(&cookie)?);
+    }
+    Ok(response)
+}
+
+fn internal_server_error() -> Response {
+    gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+fn too_large() -> Response {
+    gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+}
+
+/// API Gateway's own error answers: `{"message": "..."}` as JSON.
+fn gateway_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "message": message }).to_string();
+    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|message| (*message).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic payload".to_owned()),
+        Err(error) => error.to_string(),
+    }
+}

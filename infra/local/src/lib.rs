@@ -1,0 +1,231 @@
+//! The local server: plays API Gateway on a laptop so the real handlers of `functions/` run
+//! unchanged, on the embedded store by default or on a DynamoDB-compatible endpoint.
+
+pub mod http_api;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_shared::adapters::{ApiGatewayPusher, DynamoStore, EmbeddedStore, dynamodb};
+use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
+use chat_shared::domain::Timestamp;
+use chat_shared::ports::{Clock, Store, SystemClock};
+use chat_shared::service::ChatService;
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::http_api::{HttpApiOptions, HttpHandler};
+
+/// The secret used when `JWT_SECRET` is not set: fine on a laptop, never deployed.
+pub const DEVELOPMENT_SECRET: &str = "chat-local-development-secret-do-not-deploy";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chat-local",
+    about = "The chat backend on a laptop: plays API Gateway and runs the real handlers"
+)]
+pub struct Options {
+    /// Port of the REST API (API Gateway's HTTP API).
+    #[arg(long, default_value_t = 3000, env = "CHAT_HTTP_PORT")]
+    pub http_port: u16,
+    /// Port of the WebSocket API and its @connections management API.
+    #[arg(long, default_value_t = 3001, env = "CHAT_WS_PORT")]
+    pub ws_port: u16,
+    /// Use the DynamoDB-compatible endpoint at this URL instead of the embedded store
+    /// (the table is created if absent).
+    #[arg(long, env = "CHAT_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+    /// The table to use with --dynamodb-endpoint.
+    #[arg(long, default_value = "chat-local", env = "TABLE_NAME")]
+    pub table: String,
+    /// The HS256 secret tokens are signed with.
+    #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_SECRET, hide_default_value = true, hide_env_values = true)]
+    pub jwt_secret: String,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Print a token signed with the server's secret, for trying the API.
+    Token(TokenRequest),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenRequest {
+    /// The user id (the token's `sub`).
+    #[arg(long, default_value = "dev-user")]
+    pub sub: String,
+    /// user, agent, admin, service or visitor.
+    #[arg(long, default_value = "user")]
+    pub role: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Business id, for agents and visitors.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Hours until it expires.
+    #[arg(long, default_value_t = 24)]
+    pub hours: u64,
+}
+
+/// Signs a development token.
+pub fn mint_token(
+    secret: &str,
+    request: &TokenRequest,
+) -> Result<String, chat_shared::auth::AuthError> {
+    let now = Timestamp::now();
+    let claims = Claims {
+        sub: request.sub.clone(),
+        exp: now
+            .plus(Duration::from_secs(request.hours.saturating_mul(3600)))
+            .unix_seconds(),
+        iat: Some(now.unix_seconds()),
+        role: Some(request.role.clone()),
+        name: request.name.clone(),
+        org: request.org.clone(),
+        iss: None,
+        aud: None,
+    };
+    issue_hs256(&claims, secret.as_bytes())
+}
+
+/// A server started by `start`.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub ws_addr: SocketAddr,
+    store_description: String,
+    jwt_secret: String,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<()>,
+}
+
+impl Running {
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// What a newcomer needs to start: where things are and a token to try them with.
+    pub fn banner(&self) -> String {
+        let example = TokenRequest {
+            sub: "dev-user".into(),
+            role: "user".into(),
+            name: Some("Dev User".into()),
+            org: None,
+            hours: 24,
+        };
+        let token = mint_token(&self.jwt_secret, &example)
+            .unwrap_or_else(|e| format!("(cannot sign: {e})"));
+        let secret_note = if self.jwt_secret == DEVELOPMENT_SECRET {
+            format!("{DEVELOPMENT_SECRET} (the development default; set JWT_SECRET to change it)")
+        } else {
+            "from JWT_SECRET".to_owned()
+        };
+        format!(
+            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws} (with the next release)\n  store          {store}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
+            http = self.http_addr,
+            ws = self.ws_addr,
+            store = self.store_description,
+        )
+    }
+
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.server.await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("cannot use DynamoDB at {0}: {1}")]
+    Store(String, String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Starts the servers; port 0 picks free ports (as the tests do).
+pub async fn start(options: Options) -> Result<Running, StartError> {
+    if options.jwt_secret.len() < chat_shared::config::MIN_SECRET_BYTES {
+        return Err(StartError::Config(format!(
+            "JWT_SECRET must be at least {} bytes",
+            chat_shared::config::MIN_SECRET_BYTES
+        )));
+    }
+    let (store, store_description) = store(&options).await?;
+    let http_listener = bind(options.http_port).await?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(loopback(options.http_port), e))?;
+    // The WebSocket API takes this port with the next release; REST broadcasts already
+    // address its @connections API, as a deployed sessions function addresses API Gateway's.
+    let ws_addr = loopback(options.ws_port);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let pusher = Arc::new(ApiGatewayPusher::local(&format!("http://{ws_addr}")));
+    let settings = AuthSettings {
+        keys: KeySource::Hs256 {
+            secret: options.jwt_secret.clone().into_bytes(),
+        },
+        issuer: None,
+        audience: None,
+        leeway_secs: 30,
+    };
+    let app = Arc::new(sessions::App {
+        service: ChatService::new(store, pusher, clock.clone()),
+        authenticator: Arc::new(Authenticator::new(settings, None)),
+        clock,
+    });
+    let handler: HttpHandler = Arc::new(move |request| sessions::handle(app.clone(), request));
+    let router = http_api::router(handler, HttpApiOptions::default());
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serving = axum::serve(http_listener, service).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = serving.await {
+            tracing::error!(%error, "the HTTP server stopped");
+        }
+    });
+    Ok(Running {
+        http_addr,
+        ws_addr,
+        store_description,
+        jwt_secret: options.jwt_secret,
+        shutdown,
+        server,
+    })
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+async fn bind(port: u16) -> Result<TcpListener, StartError> {
+    TcpListener::bind(loopback(port))
+        .await
+        .map_err(|e| StartError::Bind(loopback(port), e))
+}
+
+async fn store(options: &Options) -> Result<(Arc<dyn Store>, String), StartError> {
+    let Some(endpoint) = &options.dynamodb_endpoint else {
+        return Ok((
+            Arc::new(EmbeddedStore::new()),
+            "embedded (in memory; gone when the server stops)".into(),
+        ));
+    };
+    let store = DynamoStore::new(&dynamodb::local_client(endpoint), options.table.clone());
+    store
+        .create_table_if_absent()
+        .await
+        .map_err(|e| StartError::Store(endpoint.clone(), e.to_string()))?;
+    Ok((
+        Arc::new(store),
+        format!("DynamoDB at {endpoint}, table {}", options.table),
+    ))
+}
