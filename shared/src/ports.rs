@@ -237,6 +237,15 @@ pub trait ConnectionStore: Send + Sync {
     /// Removes the connection, returning what it was.
     async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<Option<Connection>>;
 
+    /// Marks the connection as typing in its session until `until` (`None`: stopped).
+    /// Kept where the session's connections are listed, so one read gives who is typing.
+    async fn set_typing(
+        &self,
+        id: &ConnectionId,
+        session: SessionId,
+        until: Option<Timestamp>,
+    ) -> StoreResult<()>;
+
     /// The session's connections that have not expired at `now`, in one read.
     async fn list_session_connections(
         &self,

@@ -434,6 +434,22 @@ impl ConnectionStore for EmbeddedStore {
         Ok(removed)
     }
 
+    async fn set_typing(
+        &self,
+        id: &ConnectionId,
+        session: SessionId,
+        until: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        match state.connections.get_mut(id) {
+            Some(connection) if connection.session_id == Some(session) => {
+                connection.typing_until = until;
+                Ok(())
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
     async fn list_session_connections(
         &self,
         session: SessionId,

@@ -16,6 +16,9 @@ pub struct Connection {
     /// After this the connection is treated as gone, whatever the store still holds:
     /// `$disconnect` is best-effort and TTL deletion lags. Whole seconds, as TTL keeps them.
     pub expires_at: Timestamp,
+    /// Until when the user counts as typing in the bound session (`typing_status`).
+    #[serde(default)]
+    pub typing_until: Option<Timestamp>,
 }
 
 impl Connection {
@@ -38,10 +41,15 @@ impl Connection {
             expires_at: now
                 .plus(Self::MAX_LIFETIME + Self::EXPIRY_SLACK)
                 .ceil_to_second(),
+            typing_until: None,
         }
     }
 
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.expires_at > now
+    }
+
+    pub fn is_typing(&self, now: Timestamp) -> bool {
+        self.typing_until.is_some_and(|until| until > now)
     }
 }

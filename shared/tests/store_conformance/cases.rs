@@ -38,6 +38,7 @@ cases![
     reactions_are_added_and_removed_per_user,
     connections_are_stored_found_moved_and_deleted,
     expired_connections_are_left_out,
+    typing_is_kept_where_the_sessions_connections_are_listed,
     one_active_bot_session_per_user_and_chatbot_holds_under_concurrent_creation,
     one_active_support_session_per_visitor_and_business_holds_under_concurrent_creation,
     a_client_message_id_makes_sending_idempotent_under_concurrency,
@@ -904,6 +905,44 @@ async fn expired_connections_are_left_out(store: Arc<dyn Store>) {
             .await
             .expect("listed")
             .is_empty()
+    );
+}
+
+async fn typing_is_kept_where_the_sessions_connections_are_listed(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let phone = connection("phone", &ann, Some(session.id), now);
+    store.put_connection(&phone).await.expect("stored");
+    let until = at(now, 5_000);
+    store
+        .set_typing(&phone.id, session.id, Some(until))
+        .await
+        .expect("typing");
+    let listed = store
+        .list_session_connections(session.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(
+        listed.iter().map(|c| c.typing_until).collect::<Vec<_>>(),
+        vec![Some(until)]
+    );
+    assert!(listed[0].is_typing(now) && !listed[0].is_typing(until));
+    store
+        .set_typing(&phone.id, session.id, None)
+        .await
+        .expect("stopped");
+    let listed = store
+        .list_session_connections(session.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(listed[0].typing_until, None);
+    let elsewhere = store
+        .set_typing(&phone.id, SessionId::new(now), Some(until))
+        .await;
+    assert!(
+        matches!(elsewhere, Err(StoreError::NotFound)),
+        "{elsewhere:?}"
     );
 }
 

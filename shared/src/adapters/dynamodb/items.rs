@@ -235,6 +235,9 @@ pub(super) struct ConnectionItem {
     pub connected_at: Timestamp,
     /// Whole seconds since the epoch: the table's TTL attribute.
     pub expires_at: i64,
+    /// Kept on the session's copy only, which is what broadcasts read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing_until: Option<Timestamp>,
 }
 
 impl ConnectionItem {
@@ -261,6 +264,7 @@ impl ConnectionItem {
             session_id: connection.session_id,
             connected_at: connection.connected_at,
             expires_at: epoch_seconds(connection.expires_at),
+            typing_until: connection.typing_until,
         }
     }
 
@@ -274,6 +278,7 @@ impl ConnectionItem {
             session_id: self.session_id,
             connected_at: self.connected_at,
             expires_at: Timestamp::from_unix_millis(expires_millis),
+            typing_until: self.typing_until,
         }
     }
 }

@@ -928,6 +928,38 @@ impl ConnectionStore for DynamoStore {
         Ok(Some(connection))
     }
 
+    /// One UpdateItem of the session's copy of the connection.
+    async fn set_typing(
+        &self,
+        id: &ConnectionId,
+        session: SessionId,
+        until: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(session), session_connection_sk(id))))
+            .condition_expression("attribute_exists(pk)");
+        let request = match until {
+            Some(until) => request
+                .update_expression("SET typing_until = :until")
+                .expression_attribute_values(":until", to_value(&until)?),
+            None => request.update_expression("REMOVE typing_until"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(sdk_failure("UpdateItem", err)),
+        }
+    }
+
     /// One Query of the session's partition, expired connections filtered out.
     async fn list_session_connections(
         &self,
