@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod ports;
 pub mod protocol;
 pub mod service;

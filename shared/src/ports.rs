@@ -258,6 +258,30 @@ pub trait ConnectionStore: Send + Sync {
 pub trait Store: SessionStore + MessageStore + ConnectionStore {}
 impl<T: SessionStore + MessageStore + ConnectionStore> Store for T {}
 
+/// Work done after the current invocation has answered, as Lambda's asynchronous
+/// invocation does it (locally: a background task).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Greet a connection that `$connect` bound to a session, once the socket is open:
+    /// API Gateway refuses posts while `$connect` runs.
+    Welcome {
+        connection_id: ConnectionId,
+        /// The management API to post through: the one `$connect` came through.
+        endpoint: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the background job: {0}")]
+pub struct InvokeError(pub String);
+
+/// Starts a `Job` without waiting for it.
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    async fn invoke(&self, job: &Job) -> Result<(), InvokeError>;
+}
+
 /// Where time comes from, so tests can hold it still.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;

@@ -38,6 +38,11 @@ impl Access {
         }
     }
 
+    /// Admins and services: everything, without being members.
+    pub fn is_privileged(&self) -> bool {
+        self.privileged
+    }
+
     pub fn can_read(&self) -> bool {
         self.member.is_some() || self.privileged || self.staff
     }

@@ -95,6 +95,20 @@ impl Fanout {
             .await
     }
 
+    /// Closes one connection's socket.
+    pub async fn close(&self, connection: &ConnectionId) -> Result<(), PushError> {
+        self.pusher.close(connection).await
+    }
+
+    /// Posts bytes to one connection as they are, leaving a gone connection to the caller.
+    pub async fn post_raw(
+        &self,
+        connection: &ConnectionId,
+        payload: &[u8],
+    ) -> Result<(), PushError> {
+        self.pusher.post(connection, payload).await
+    }
+
     async fn send_payload(
         &self,
         connection: &ConnectionId,

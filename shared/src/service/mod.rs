@@ -4,12 +4,14 @@
 mod access;
 mod error;
 mod fanout;
+mod realtime;
 
 use std::sync::Arc;
 
 pub use access::Access;
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
+pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 
 use crate::domain::{
     BusinessId, ChatbotId, ClientMsgId, Connection, Content, DepartmentId, DocumentId,
@@ -598,5 +600,18 @@ mod tests {
         assert_send(service.edit_message(&caller, id, m, &c));
         assert_send(service.delete_message(&caller, id, m));
         assert_send(service.react(&caller, id, m, &r, true));
+        let connection = crate::domain::Connection::new(
+            crate::domain::ConnectionId::parse("c").expect("id"),
+            caller.clone(),
+            Some(id),
+            crate::domain::Timestamp::now(),
+        );
+        assert_send(service.open_connection(caller.clone(), connection.id.clone(), Some(id)));
+        assert_send(service.welcome(&connection.id));
+        assert_send(service.join_connection(&connection, id));
+        assert_send(service.leave_connection(&connection));
+        assert_send(service.close_connection(&connection.id));
+        assert_send(service.typing(&connection, true));
+        assert_send(service.send_history(&connection, None, PageLimit::DEFAULT));
     }
 }

@@ -1,0 +1,118 @@
+//! `$connect`: records the connection (bound to `?session_id` when given), answers the
+//! `bearer` subprotocol when the client offered it, and starts the welcome job, which this
+//! same function runs when invoked with it.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::domain::SessionId;
+use chat_shared::gateway::{
+    Services, event_connection, event_endpoint, event_principal, status_response,
+};
+use chat_shared::ports::{Invoker, Job};
+use chat_shared::service::ServiceError;
+use lambda_runtime::Error;
+
+pub struct App {
+    pub services: Services,
+    pub invoker: Arc<dyn Invoker>,
+    /// Overrides the management endpoint the welcome posts through.
+    pub endpoint: Option<String>,
+}
+
+/// What this function is invoked with: API Gateway's `$connect`, or its own welcome job.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+pub enum Invocation {
+    Job(Job),
+    Connect(Box<ApiGatewayWebsocketProxyRequest>),
+}
+
+pub async fn handle_connect(
+    app: &App,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let (Ok(principal), Ok(connection)) = (event_principal(&event), event_connection(&event))
+    else {
+        tracing::warn!("a $connect event without the authorizer's context or a connection id");
+        return Ok(status_response(401, None));
+    };
+    let session = match event
+        .query_string_parameters
+        .first("session_id")
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(raw) => match SessionId::parse(raw) {
+            Ok(session) => Some(session),
+            Err(_) => return Ok(status_response(400, None)),
+        },
+    };
+    let service = app.services.for_event(&event);
+    let opened = match service
+        .open_connection(principal, connection.clone(), session)
+        .await
+    {
+        Ok(opened) => opened,
+        Err(error) => return Ok(status_response(refusal_status(&error), None)),
+    };
+    if opened.session_id.is_some() {
+        let endpoint = app
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| event_endpoint(&event));
+        let job = Job::Welcome {
+            connection_id: connection,
+            endpoint,
+        };
+        if let Err(error) = app.invoker.invoke(&job).await {
+            // The socket still opens; the client can ask with a join frame.
+            tracing::error!(%error, "cannot start the welcome");
+        }
+    }
+    Ok(status_response(
+        200,
+        offered_bearer(&event).map(|p| ("Sec-WebSocket-Protocol", p)),
+    ))
+}
+
+pub async fn handle_job(app: &App, job: Job) -> Result<(), Error> {
+    match job {
+        Job::Welcome {
+            connection_id,
+            endpoint,
+        } => {
+            app.services
+                .for_endpoint(&endpoint)
+                .welcome(&connection_id)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The handshake's status for a refused connection: the contract's 403, 404, 410.
+fn refusal_status(error: &ServiceError) -> u16 {
+    match error {
+        ServiceError::Invalid(_) => 400,
+        ServiceError::Unauthorized(_) => 401,
+        ServiceError::Forbidden(_) => 403,
+        ServiceError::NotFound(_) => 404,
+        ServiceError::SessionEnded => 410,
+        ServiceError::Conflict(_) => 409,
+        ServiceError::Unavailable | ServiceError::Internal => 500,
+    }
+}
+
+/// The `bearer` entry of `Sec-WebSocket-Protocol`, spelled as the client offered it:
+/// browsers drop a socket whose answer is not one of the protocols they offered.
+fn offered_bearer(event: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
+    event
+        .headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .find(|protocol| protocol.eq_ignore_ascii_case("bearer"))
+}

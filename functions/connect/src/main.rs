@@ -1,0 +1,35 @@
+//! The `connect` Lambda: `$connect`, and the welcome job it invokes itself with.
+
+use std::sync::Arc;
+
+use chat_shared::adapters::LambdaInvoker;
+use chat_shared::config::{self, Environment};
+use chat_shared::gateway::production_services;
+use connect::{App, Invocation, handle_connect, handle_job};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let (services, _, sdk_config) = production_services().await?;
+    // Lambda sets this: the welcome job is this same function, invoked asynchronously.
+    let own_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")?;
+    let app = Arc::new(App {
+        services,
+        invoker: Arc::new(LambdaInvoker::new(&sdk_config, own_name)),
+        endpoint: config::websocket_endpoint(&Environment).ok(),
+    });
+    run(service_fn(move |event: LambdaEvent<Invocation>| {
+        let app = app.clone();
+        async move {
+            match event.payload {
+                Invocation::Connect(event) => {
+                    Ok(serde_json::to_value(handle_connect(&app, *event).await?)?)
+                }
+                Invocation::Job(job) => handle_job(&app, job).await.map(|()| Value::Null),
+            }
+        }
+    }))
+    .await
+}

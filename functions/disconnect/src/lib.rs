@@ -1,0 +1,23 @@
+//! `$disconnect`: forgets the connection and tells its session, however the socket ended.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::gateway::{Services, event_connection, status_response};
+use lambda_runtime::Error;
+
+pub async fn handle(
+    services: &Services,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let connection = event_connection(&event)?;
+    tracing::info!(
+        connection = %connection,
+        status = ?event.request_context.disconnect_status_code,
+        reason = ?event.request_context.disconnect_reason,
+        "disconnected"
+    );
+    services
+        .for_event(&event)
+        .close_connection(&connection)
+        .await?;
+    Ok(status_response(200, None))
+}

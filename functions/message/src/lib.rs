@@ -1,0 +1,210 @@
+//! `$default` (and any named route): one client frame in, the use case run, frames out.
+//! A bad frame gets an `error` frame and the connection stays open; nothing is stored.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::domain::{Connection, ConnectionId, MessageKind};
+use chat_shared::gateway::{Services, event_connection, status_response};
+use chat_shared::ports::Posted;
+use chat_shared::protocol::{
+    ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame,
+};
+use chat_shared::service::{ChatService, NewMessage, ServiceError};
+use lambda_runtime::Error;
+
+pub async fn handle(
+    services: &Services,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let id = event_connection(&event)?;
+    let service = services.for_event(&event);
+    let outcome = match frame_of(&event) {
+        Ok(frame) => run(&service, &id, frame).await,
+        Err(error) => Err(Refusal::frame(&error)),
+    };
+    if let Err(refusal) = outcome {
+        refusal.send(&service, &id).await;
+    }
+    Ok(status_response(200, None))
+}
+
+fn frame_of(event: &ApiGatewayWebsocketProxyRequest) -> Result<ClientFrame, FrameError> {
+    if event.is_base64_encoded {
+        // Binary frames carry no JSON; the contract's frames are text.
+        return Err(FrameError::NotJson);
+    }
+    ClientFrame::parse(event.body.as_deref().unwrap_or_default())
+}
+
+/// An `error` frame for the sender, and whether the connection must then close.
+struct Refusal {
+    frame: ServerFrame,
+    close: bool,
+}
+
+impl Refusal {
+    fn frame(error: &FrameError) -> Self {
+        Self {
+            frame: ServerFrame::from_frame_error(error),
+            close: false,
+        }
+    }
+
+    fn service(error: &ServiceError) -> Self {
+        // A validation failure of a frame's field is a bad frame, as the contract names it.
+        let code = match error {
+            ServiceError::Invalid(_) => ErrorCode::InvalidFrame,
+            other => other.code(),
+        };
+        Self {
+            frame: ServerFrame::error(code, error.to_string()),
+            close: false,
+        }
+    }
+
+    /// The seeds' first frame failing: their clients expect the socket to close with a code.
+    fn closing(error: &ServiceError) -> Self {
+        let close_code = match error {
+            ServiceError::NotFound(_) | ServiceError::Invalid(_) => CloseCode::INVALID_SESSION_ID,
+            ServiceError::SessionEnded => CloseCode::SESSION_ENDED,
+            _ => CloseCode::UNAUTHORIZED,
+        };
+        Self {
+            frame: ServerFrame::error_closing(error.code(), error.to_string(), close_code),
+            close: true,
+        }
+    }
+
+    async fn send(self, service: &ChatService, id: &ConnectionId) {
+        if let Err(error) = service.reply(id, &self.frame).await {
+            tracing::warn!(%error, "cannot send an error frame");
+        }
+        if self.close {
+            service.disconnect(id).await;
+        }
+    }
+}
+
+async fn run(service: &ChatService, id: &ConnectionId, frame: ClientFrame) -> Result<(), Refusal> {
+    let connection = service
+        .connection(id)
+        .await
+        .map_err(|e| Refusal::service(&e))?;
+    let refuse = |error: ServiceError| Refusal::service(&error);
+    match frame {
+        ClientFrame::Ping => service.reply(id, &ServerFrame::Pong).await.map_err(refuse),
+        ClientFrame::Join { session_id } => service
+            .join_connection(&connection, session_id)
+            .await
+            .map(|_| ())
+            .map_err(refuse),
+        ClientFrame::JoinAs {
+            user_id,
+            session_id,
+        } => {
+            if user_id != connection.principal.user_id {
+                return Err(Refusal::closing(&ServiceError::Forbidden(
+                    "user_id is not the token's user",
+                )));
+            }
+            service
+                .join_connection(&connection, session_id)
+                .await
+                .map(|_| ())
+                .map_err(|e| Refusal::closing(&e))
+        }
+        ClientFrame::Leave => service
+            .leave_connection(&connection)
+            .await
+            .map(|_| ())
+            .map_err(refuse),
+        ClientFrame::Typing { is_typing } => {
+            service.typing(&connection, is_typing).await.map_err(refuse)
+        }
+        ClientFrame::History { before, limit } => service
+            .send_history(&connection, before, limit)
+            .await
+            .map_err(refuse),
+        ClientFrame::Stop => Err(refuse(ServiceError::Conflict(
+            "no bot reply is in progress",
+        ))),
+        ClientFrame::Send(send) => post(service, &connection, send).await.map_err(refuse),
+        ClientFrame::Edit {
+            message_id,
+            content,
+        } => {
+            let session = ChatService::bound_session(&connection).map_err(refuse)?;
+            service
+                .edit_message(&connection.principal, session, message_id, &content)
+                .await
+                .map(|_| ())
+                .map_err(refuse)
+        }
+        ClientFrame::Delete { message_id } => {
+            let session = ChatService::bound_session(&connection).map_err(refuse)?;
+            service
+                .delete_message(&connection.principal, session, message_id)
+                .await
+                .map(|_| ())
+                .map_err(refuse)
+        }
+        ClientFrame::React {
+            message_id,
+            reaction,
+        } => {
+            let session = ChatService::bound_session(&connection).map_err(refuse)?;
+            service
+                .react(&connection.principal, session, message_id, &reaction, true)
+                .await
+                .map(|_| ())
+                .map_err(refuse)
+        }
+        ClientFrame::Unreact {
+            message_id,
+            reaction,
+        } => {
+            let session = ChatService::bound_session(&connection).map_err(refuse)?;
+            service
+                .react(&connection.principal, session, message_id, &reaction, false)
+                .await
+                .map(|_| ())
+                .map_err(refuse)
+        }
+    }
+}
+
+/// A `send`: stored and broadcast by the service; `message_received` acknowledges it to
+/// the sending connection (for a repeated `client_msg_id`, with the original's id).
+async fn post(
+    service: &ChatService,
+    connection: &Connection,
+    send: SendFrame,
+) -> Result<(), ServiceError> {
+    let session = ChatService::bound_session(connection)?;
+    let content = match (send.kind, send.attachment, send.content) {
+        (MessageKind::Text, None, Some(content)) => content,
+        _ => {
+            return Err(ServiceError::Invalid(
+                chat_shared::domain::ValidationError::new(
+                    "kind",
+                    "file and image messages need attachments, which are not available yet",
+                ),
+            ));
+        }
+    };
+    let request = NewMessage {
+        client_msg_id: send.client_msg_id,
+        ..NewMessage::text(content)
+    };
+    let message = match service
+        .post_message(&connection.principal, session, request)
+        .await?
+    {
+        Posted::New(message) | Posted::Duplicate(message) => message,
+    };
+    let ack = ServerFrame::MessageReceived {
+        message_id: message.id,
+        client_msg_id: message.client_msg_id.clone(),
+        timestamp: message.created_at,
+    };
+    service.reply(&connection.id, &ack).await
+}

@@ -1,0 +1,170 @@
+//! API Gateway glue the WebSocket functions share: the authorizer's context carried to
+//! every later event, the management endpoint an event came through, and the one chat
+//! service per endpoint a warm function keeps.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::encodings::Body;
+use serde_json::Value;
+
+use crate::adapters::ApiGatewayPusher;
+use crate::domain::{ConnectionId, Principal, ValidationError};
+use crate::ports::{Clock, Pusher, Store};
+use crate::service::ChatService;
+
+/// The authorizer's context: what later events know of the caller without a lookup.
+/// API Gateway allows only strings, numbers and booleans there, so absent means absent.
+pub fn principal_context(principal: &Principal) -> HashMap<String, Value> {
+    let mut context = HashMap::from([
+        (
+            "user_id".to_owned(),
+            Value::from(principal.user_id.as_str()),
+        ),
+        ("role".to_owned(), Value::from(principal.role.as_str())),
+    ]);
+    if let Some(name) = &principal.name {
+        context.insert("name".to_owned(), Value::from(name.as_str()));
+    }
+    if let Some(org) = &principal.org {
+        context.insert("org".to_owned(), Value::from(org.as_str()));
+    }
+    context
+}
+
+/// The caller of a WebSocket event, from the context the authorizer returned.
+pub fn event_principal(
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<Principal, ValidationError> {
+    let fields = &event.request_context.authorizer.fields;
+    let text = |key: &str| fields.get(key).and_then(Value::as_str);
+    let user = text("user_id")
+        .ok_or_else(|| ValidationError::new("user_id", "is missing from the authorizer context"))?;
+    Principal::from_claims(user, text("role"), text("name"), text("org"))
+}
+
+/// The connection an event came from.
+pub fn event_connection(
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<ConnectionId, ValidationError> {
+    let id = event
+        .request_context
+        .connection_id
+        .as_deref()
+        .unwrap_or_default();
+    ConnectionId::parse(id)
+}
+
+/// The management API's URL for the API an event came through.
+pub fn event_endpoint(event: &ApiGatewayWebsocketProxyRequest) -> String {
+    let context = &event.request_context;
+    ApiGatewayPusher::endpoint_for(
+        context.domain_name.as_deref().unwrap_or("localhost"),
+        context.stage.as_deref().unwrap_or("$default"),
+    )
+}
+
+/// A response with only a status (and an optional header).
+pub fn status_response(
+    status: u16,
+    header: Option<(&'static str, &str)>,
+) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = i64::from(status);
+    response.body = None::<Body>;
+    if let Some((name, value)) = header
+        && let Ok(value) = value.parse()
+    {
+        response.headers.insert(name, value);
+    }
+    response
+}
+
+/// What every WebSocket function builds at cold start: configuration, AWS clients, and the
+/// chat service per endpoint. `WEBSOCKET_ENDPOINT`, when set, overrides the endpoint the
+/// events name (needed behind a custom domain).
+pub async fn production_services()
+-> Result<(Services, crate::config::Config, aws_config::SdkConfig), crate::config::ConfigError> {
+    let config = crate::config::Config::from_env()?;
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Arc::new(crate::adapters::DynamoStore::from_sdk_config(
+        &sdk_config,
+        &config.store,
+    ));
+    let fixed = crate::config::websocket_endpoint(&crate::config::Environment).ok();
+    let services = Services::new(
+        store,
+        Arc::new(crate::ports::SystemClock),
+        Services::api_gateway(&sdk_config),
+        fixed,
+    );
+    Ok((services, config, sdk_config))
+}
+
+/// Makes a pusher for a management endpoint.
+pub type PusherFactory = Arc<dyn Fn(&str) -> Arc<dyn Pusher> + Send + Sync>;
+
+/// The chat service for the endpoint events arrive through, built once per endpoint (a
+/// function serves one API, so in practice once per cold start).
+pub struct Services {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    pushers: PusherFactory,
+    /// Overrides the event's endpoint (e.g. a custom domain's events still post to the
+    /// execute-api endpoint).
+    fixed_endpoint: Option<String>,
+    current: Mutex<Option<(String, ChatService)>>,
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        pushers: PusherFactory,
+        fixed_endpoint: Option<String>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            pushers,
+            fixed_endpoint,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// API Gateway's Management API with the function's own credentials and region.
+    pub fn api_gateway(sdk_config: &aws_config::SdkConfig) -> PusherFactory {
+        let sdk_config = sdk_config.clone();
+        Arc::new(move |endpoint| {
+            Arc::new(ApiGatewayPusher::new(&sdk_config, endpoint)) as Arc<dyn Pusher>
+        })
+    }
+
+    pub fn for_event(&self, event: &ApiGatewayWebsocketProxyRequest) -> ChatService {
+        let endpoint = self
+            .fixed_endpoint
+            .clone()
+            .unwrap_or_else(|| event_endpoint(event));
+        self.for_endpoint(&endpoint)
+    }
+
+    pub fn for_endpoint(&self, endpoint: &str) -> ChatService {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((known, service)) = current.as_ref()
+            && known == endpoint
+        {
+            return service.clone();
+        }
+        let service = ChatService::new(
+            self.store.clone(),
+            (self.pushers)(endpoint),
+            self.clock.clone(),
+        );
+        *current = Some((endpoint.to_owned(), service.clone()));
+        service
+    }
+}

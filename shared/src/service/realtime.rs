@@ -1,0 +1,308 @@
+//! The WebSocket use cases: connections binding to sessions, the welcome, presence,
+//! typing and history. Frames go out through the fan-out; the caller is always a
+//! connection the store knows.
+
+use std::time::Duration;
+
+use super::{ChatService, ServiceError, ServiceResult, online_users};
+use crate::domain::{
+    Connection, ConnectionId, Member, Message, MessageId, Page, PageLimit, Principal, SessionId,
+    UserId,
+};
+use crate::ports::{MessageQuery, PushError};
+use crate::protocol::{MessageView, ServerFrame, SessionView};
+
+/// How long a `typing` frame counts before the user is taken to have stopped.
+pub const TYPING_LASTS: Duration = Duration::from_secs(6);
+/// How long the welcome waits for API Gateway to open a socket that `$connect` accepted.
+pub const WELCOME_PATIENCE: Duration = Duration::from_secs(3);
+
+impl ChatService {
+    /// `$connect`: records the connection, bound to `session` when given. Refuses a
+    /// session that does not exist (`NotFound`), that the caller may not enter
+    /// (`Forbidden`, not hidden: the contract answers 403 here), or that ended.
+    pub async fn open_connection(
+        &self,
+        principal: Principal,
+        id: ConnectionId,
+        session: Option<SessionId>,
+    ) -> ServiceResult<Connection> {
+        if let Some(session) = session {
+            self.admit(&principal, session).await?;
+        }
+        let connection = Connection::new(id, principal, session, self.clock.now());
+        self.store.put_connection(&connection).await?;
+        Ok(connection)
+    }
+
+    /// The connection a frame came from, unless it is gone.
+    pub async fn connection(&self, id: &ConnectionId) -> ServiceResult<Connection> {
+        self.store
+            .get_connection(id, self.clock.now())
+            .await?
+            .ok_or(ServiceError::NotFound("connection"))
+    }
+
+    /// Checks that the caller may bind to the session, making them a member when they may
+    /// join it (an agent of its business, a user of a group). Admins and services bind
+    /// without becoming members.
+    async fn admit(&self, caller: &Principal, session: SessionId) -> ServiceResult<()> {
+        let access = self.access(caller, session).await?;
+        access.require_open()?;
+        if access.member.is_some() || access.is_privileged() {
+            return Ok(());
+        }
+        if !access.can_join(caller) {
+            return Err(ServiceError::Forbidden(
+                "you are not a member of this session",
+            ));
+        }
+        let member = Member::new(
+            session,
+            caller.user_id.clone(),
+            access.joining_role(),
+            caller.name.clone(),
+            self.clock.now(),
+        );
+        self.store.add_member(&member).await?;
+        Ok(())
+    }
+
+    /// The job `$connect` starts: once the socket is open, `session_info` then
+    /// `chat_history` to the new connection, and `user_joined` to the others. API Gateway
+    /// answers 410 until the handshake completes, so a gone connection is retried for a
+    /// while before it is taken to have left.
+    pub async fn welcome(&self, id: &ConnectionId) -> ServiceResult<()> {
+        let Some(connection) = self.store.get_connection(id, self.clock.now()).await? else {
+            return Ok(());
+        };
+        let Some(session) = connection.session_id else {
+            return Ok(());
+        };
+        let (info, history) = self.welcome_frames(&connection, session).await?;
+        let payload = info.to_json();
+        let mut waited = Duration::ZERO;
+        let mut pause = Duration::from_millis(25);
+        loop {
+            match self.fanout.post_raw(id, payload.as_bytes()).await {
+                Ok(()) => break,
+                Err(PushError::Gone) if waited < WELCOME_PATIENCE => {
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_millis(400));
+                }
+                Err(PushError::Gone) => {
+                    self.close_connection(id).await?;
+                    return Ok(());
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.reply(id, &history).await?;
+        self.announce_joined(&connection, session).await
+    }
+
+    async fn welcome_frames(
+        &self,
+        connection: &Connection,
+        session: SessionId,
+    ) -> ServiceResult<(ServerFrame, ServerFrame)> {
+        let details = self
+            .details(
+                self.store
+                    .get_session(session)
+                    .await?
+                    .ok_or(ServiceError::NotFound("session"))?,
+            )
+            .await?;
+        let title = details
+            .session
+            .title
+            .as_ref()
+            .map_or("the session", |t| t.as_str());
+        let info = ServerFrame::SessionInfo {
+            session: SessionView::new(&details.session, &details.members, details.online.clone()),
+            user_id: connection.principal.user_id.clone(),
+            message: format!("Welcome to {title}"),
+        };
+        let history = self
+            .history_frame(session, None, PageLimit::DEFAULT)
+            .await?;
+        Ok((info, history))
+    }
+
+    /// A page of history older than `before` (the latest when `None`), oldest first; its
+    /// `next_cursor` is the oldest message's id, to pass back as `before`.
+    async fn history_frame(
+        &self,
+        session: SessionId,
+        before: Option<MessageId>,
+        limit: PageLimit,
+    ) -> ServiceResult<ServerFrame> {
+        let query = MessageQuery {
+            before,
+            limit,
+            ..Default::default()
+        };
+        let Page {
+            mut items,
+            next_cursor,
+        } = self.store.list_messages(session, &query).await?;
+        items.reverse();
+        let next_cursor = next_cursor.and(items.first().map(|m| m.id.to_string()));
+        Ok(ServerFrame::ChatHistory {
+            messages: items.iter().map(message_view).collect(),
+            next_cursor,
+        })
+    }
+
+    /// A `join` frame: binds the connection (leaving any other session), welcomes it and
+    /// tells the others.
+    pub async fn join_connection(
+        &self,
+        connection: &Connection,
+        session: SessionId,
+    ) -> ServiceResult<Connection> {
+        self.admit(&connection.principal, session).await?;
+        if connection.session_id.is_some_and(|old| old != session) {
+            self.leave_connection(connection).await?;
+        }
+        let bound = self
+            .store
+            .bind_connection(&connection.id, Some(session))
+            .await?;
+        let (info, history) = self.welcome_frames(&bound, session).await?;
+        self.reply(&bound.id, &info).await?;
+        self.reply(&bound.id, &history).await?;
+        self.announce_joined(&bound, session).await?;
+        Ok(bound)
+    }
+
+    /// A `leave` frame: unbinds the connection, which stays open.
+    pub async fn leave_connection(&self, connection: &Connection) -> ServiceResult<Connection> {
+        let unbound = self.store.bind_connection(&connection.id, None).await?;
+        if let Some(session) = connection.session_id {
+            self.announce_left(&connection.principal.user_id, session)
+                .await?;
+        }
+        Ok(unbound)
+    }
+
+    /// `$disconnect` (or a connection found gone): forgets it and tells the session.
+    pub async fn close_connection(&self, id: &ConnectionId) -> ServiceResult<()> {
+        if let Some(connection) = self.store.delete_connection(id).await?
+            && let Some(session) = connection.session_id
+        {
+            self.announce_left(&connection.principal.user_id, session)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the socket from our side, and forgets the connection at once.
+    pub async fn disconnect(&self, id: &ConnectionId) {
+        if let Err(PushError::Failed(reason)) = self.fanout.close(id).await {
+            tracing::warn!(connection = %id, %reason, "cannot close a connection");
+        }
+        if let Err(error) = self.close_connection(id).await {
+            tracing::warn!(connection = %id, %error, "cannot forget a closed connection");
+        }
+    }
+
+    /// `user_joined` to the others, when this is the user's first connection there.
+    async fn announce_joined(
+        &self,
+        connection: &Connection,
+        session: SessionId,
+    ) -> ServiceResult<()> {
+        let connections = self.fanout.connections(session).await?;
+        let user = &connection.principal.user_id;
+        let own = connections
+            .iter()
+            .filter(|c| c.principal.user_id == *user)
+            .count();
+        if own > 1 {
+            return Ok(());
+        }
+        let others: Vec<Connection> = connections
+            .iter()
+            .filter(|c| c.principal.user_id != *user)
+            .cloned()
+            .collect();
+        let frame = ServerFrame::user_joined(user.clone(), online_users(&connections));
+        self.fanout.send_all(&others, &frame).await;
+        Ok(())
+    }
+
+    /// `user_left` to the rest, when the user has no connection left there.
+    async fn announce_left(&self, user: &UserId, session: SessionId) -> ServiceResult<()> {
+        let connections = self.fanout.connections(session).await?;
+        if connections.iter().any(|c| c.principal.user_id == *user) {
+            return Ok(());
+        }
+        let frame = ServerFrame::user_left(user.clone(), online_users(&connections));
+        self.fanout.send_all(&connections, &frame).await;
+        Ok(())
+    }
+
+    /// The session a connection's frame is about, or an error asking it to join first.
+    pub fn bound_session(connection: &Connection) -> ServiceResult<SessionId> {
+        connection
+            .session_id
+            .ok_or(ServiceError::Conflict("join a session first"))
+    }
+
+    /// A `typing` frame: remembered for a few seconds; `typing_status` to the others.
+    pub async fn typing(&self, connection: &Connection, is_typing: bool) -> ServiceResult<()> {
+        let session = Self::bound_session(connection)?;
+        let now = self.clock.now();
+        let until = is_typing.then(|| now.plus(TYPING_LASTS));
+        self.store
+            .set_typing(&connection.id, session, until)
+            .await?;
+        let connections = self.fanout.connections(session).await?;
+        let user = &connection.principal.user_id;
+        let typing = online_users(
+            &connections
+                .iter()
+                .filter(|c| c.is_typing(now))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let others: Vec<Connection> = connections
+            .iter()
+            .filter(|c| c.principal.user_id != *user)
+            .cloned()
+            .collect();
+        let frame = ServerFrame::typing_status(user.clone(), is_typing, typing);
+        self.fanout.send_all(&others, &frame).await;
+        Ok(())
+    }
+
+    /// A `history` frame: a page of older messages to the asking connection only.
+    pub async fn send_history(
+        &self,
+        connection: &Connection,
+        before: Option<MessageId>,
+        limit: PageLimit,
+    ) -> ServiceResult<()> {
+        let session = Self::bound_session(connection)?;
+        self.access(&connection.principal, session)
+            .await?
+            .require_read(&connection.principal)?;
+        let frame = self.history_frame(session, before, limit).await?;
+        self.reply(&connection.id, &frame).await
+    }
+
+    /// Sends a frame to one connection; one that is gone has nothing left to tell.
+    pub async fn reply(&self, id: &ConnectionId, frame: &ServerFrame) -> ServiceResult<()> {
+        match self.fanout.send(id, frame).await {
+            Ok(()) | Err(PushError::Gone) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+fn message_view(message: &Message) -> MessageView {
+    MessageView::new(message, None)
+}
