@@ -77,6 +77,8 @@ async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
         dynamodb_endpoint,
         table,
         jwt_secret: SECRET.into(),
+        ws_idle_seconds: 600,
+        ws_lifetime_seconds: 7200,
         command: None,
     };
     let running = start(options).await.expect("the local server starts");
@@ -193,4 +195,181 @@ impl TestApp {
     pub async fn stop(self) {
         self.running.stop().await;
     }
+}
+
+/// How long a test waits for a frame before failing: far above what a local round trip
+/// takes, so only a missing frame trips it.
+pub const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A real WebSocket client.
+pub struct Socket {
+    stream: Stream,
+    /// The subprotocol the server accepted.
+    pub protocol: Option<String>,
+}
+
+/// Where a test puts the token when connecting.
+#[derive(Clone, Copy, Debug)]
+pub enum TokenIn {
+    Query,
+    Header,
+    Cookie,
+    Subprotocol,
+}
+
+impl TestApp {
+    pub fn ws_url(&self) -> String {
+        self.running.ws_url()
+    }
+
+    pub fn store(&self) -> std::sync::Arc<dyn chat_shared::ports::Store> {
+        self.running.store()
+    }
+
+    /// Connects with the token in the query, bound to `session` when given.
+    pub async fn connect(&self, caller: &Caller, session: Option<&str>) -> Socket {
+        self.try_connect(Some(caller), session, TokenIn::Query)
+            .await
+            .expect("the handshake succeeds")
+    }
+
+    /// Connects, answering the refused handshake's status as the error.
+    pub async fn try_connect(
+        &self,
+        caller: Option<&Caller>,
+        session: Option<&str>,
+        token_in: TokenIn,
+    ) -> Result<Socket, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut query = Vec::new();
+        if let Some(session) = session {
+            query.push(format!("session_id={session}"));
+        }
+        if let (Some(caller), TokenIn::Query) = (caller, token_in) {
+            query.push(format!("token={}", caller.token));
+        }
+        let url = format!("{}/?{}", self.ws_url(), query.join("&"));
+        let mut request = url.into_client_request().expect("a request");
+        if let Some(caller) = caller {
+            let (name, value) = match token_in {
+                TokenIn::Query => ("", String::new()),
+                TokenIn::Header => ("authorization", format!("Bearer {}", caller.token)),
+                TokenIn::Cookie => (
+                    "cookie",
+                    format!("theme=dark; access_token={}", caller.token),
+                ),
+                TokenIn::Subprotocol => (
+                    "sec-websocket-protocol",
+                    format!("bearer, {}", caller.token),
+                ),
+            };
+            if !name.is_empty() {
+                request
+                    .headers_mut()
+                    .insert(name, value.parse().expect("a header value"));
+            }
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, response)) => {
+                let protocol = response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                Ok(Socket { stream, protocol })
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(error) => panic!("the handshake failed oddly: {error}"),
+        }
+    }
+}
+
+impl Socket {
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        use futures::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .expect("the frame is sent");
+    }
+
+    /// The next frame, whatever it is; fails after `FRAME_WAIT`.
+    pub async fn next(&mut self) -> Value {
+        match self.next_event().await {
+            SocketEvent::Frame(frame) => frame,
+            SocketEvent::Closed(code) => {
+                panic!("the socket closed ({code:?}) while a frame was awaited")
+            }
+        }
+    }
+
+    /// The next frame of `kind`, skipping others (presence may interleave).
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + FRAME_WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} frame within {FRAME_WAIT:?}"));
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// No frame arrives within `wait`.
+    pub async fn expect_silence(&mut self, wait: std::time::Duration) {
+        use futures::StreamExt;
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(wait, self.stream.next()).await {
+            panic!("expected silence, got {message:?}");
+        }
+    }
+
+    /// Waits for the server to close the socket, answering its close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            if let SocketEvent::Closed(code) = self.next_event().await {
+                return code;
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> SocketEvent {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("nothing arrived within {FRAME_WAIT:?}"));
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return SocketEvent::Frame(
+                        serde_json::from_str(&text).expect("frames are JSON"),
+                    );
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return SocketEvent::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                None | Some(Err(_)) => return SocketEvent::Closed(None),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+enum SocketEvent {
+    Frame(Value),
+    Closed(Option<u16>),
 }

@@ -4,7 +4,6 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::domain::{Connection, ConnectionId, MessageKind};
 use chat_shared::gateway::{Services, event_connection, status_response};
-use chat_shared::ports::Posted;
 use chat_shared::protocol::{
     ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame,
 };
@@ -172,8 +171,8 @@ async fn run(service: &ChatService, id: &ConnectionId, frame: ClientFrame) -> Re
     }
 }
 
-/// A `send`: stored and broadcast by the service; `message_received` acknowledges it to
-/// the sending connection (for a repeated `client_msg_id`, with the original's id).
+/// A `send`: stored, acknowledged to the sending connection with `message_received` (for
+/// a repeated `client_msg_id`, with the original's id), then broadcast.
 async fn post(
     service: &ChatService,
     connection: &Connection,
@@ -193,18 +192,11 @@ async fn post(
     };
     let request = NewMessage {
         client_msg_id: send.client_msg_id,
+        acknowledge: Some(connection.id.clone()),
         ..NewMessage::text(content)
     };
-    let message = match service
+    service
         .post_message(&connection.principal, session, request)
-        .await?
-    {
-        Posted::New(message) | Posted::Duplicate(message) => message,
-    };
-    let ack = ServerFrame::MessageReceived {
-        message_id: message.id,
-        client_msg_id: message.client_msg_id.clone(),
-        timestamp: message.created_at,
-    };
-    service.reply(&connection.id, &ack).await
+        .await
+        .map(|_| ())
 }

@@ -137,11 +137,11 @@ pub struct PostMessage {
 impl From<PostMessage> for NewMessage {
     fn from(body: PostMessage) -> Self {
         Self {
-            content: body.content,
             kind: body.kind,
             client_msg_id: body.client_msg_id,
             is_bot: body.is_bot,
             token_count: body.token_count,
+            ..Self::text(body.content)
         }
     }
 }

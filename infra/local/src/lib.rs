@@ -2,6 +2,8 @@
 //! unchanged, on the embedded store by default or on a DynamoDB-compatible endpoint.
 
 pub mod http_api;
+mod invoker;
+pub mod ws_api;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -10,14 +12,15 @@ use std::time::Duration;
 use chat_shared::adapters::{ApiGatewayPusher, DynamoStore, EmbeddedStore, dynamodb};
 use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
 use chat_shared::domain::Timestamp;
-use chat_shared::ports::{Clock, Store, SystemClock};
+use chat_shared::gateway::{PusherFactory, Services};
+use chat_shared::ports::{Clock, Pusher, Store, SystemClock};
 use chat_shared::service::ChatService;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::http_api::{HttpApiOptions, HttpHandler};
+use crate::ws_api::{AuthorizerHandler, RouteHandler, WsApiOptions, WsRoutes};
 
 /// The secret used when `JWT_SECRET` is not set: fine on a laptop, never deployed.
 pub const DEVELOPMENT_SECRET: &str = "chat-local-development-secret-do-not-deploy";
@@ -41,6 +44,12 @@ pub struct Options {
     /// The table to use with --dynamodb-endpoint.
     #[arg(long, default_value = "chat-local", env = "TABLE_NAME")]
     pub table: String,
+    /// Seconds a WebSocket may stay silent before it is closed (API Gateway: 10 minutes).
+    #[arg(long, default_value_t = 600, hide = true)]
+    pub ws_idle_seconds: u64,
+    /// Seconds a WebSocket may live (API Gateway: 2 hours).
+    #[arg(long, default_value_t = 7200, hide = true)]
+    pub ws_lifetime_seconds: u64,
     /// The HS256 secret tokens are signed with.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub jwt_secret: String,
@@ -99,14 +108,25 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub ws_addr: SocketAddr,
     store_description: String,
+    store: Arc<dyn Store>,
     jwt_secret: String,
-    shutdown: oneshot::Sender<()>,
+    shutdown: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<()>,
 }
 
 impl Running {
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.ws_addr)
+    }
+
+    /// The store behind the server, for tests that arrange what no client can (a
+    /// connection whose socket vanished without `$disconnect`).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     /// What a newcomer needs to start: where things are and a token to try them with.
@@ -126,7 +146,7 @@ impl Running {
             "from JWT_SECRET".to_owned()
         };
         format!(
-            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws} (with the next release)\n  store          {store}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
+            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
             http = self.http_addr,
             ws = self.ws_addr,
             store = self.store_description,
@@ -134,7 +154,7 @@ impl Running {
     }
 
     pub async fn stop(self) {
-        let _ = self.shutdown.send(());
+        let _ = self.shutdown.send(true);
         let _ = self.server.await;
     }
 }
@@ -159,14 +179,10 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     }
     let (store, store_description) = store(&options).await?;
     let http_listener = bind(options.http_port).await?;
-    let http_addr = http_listener
-        .local_addr()
-        .map_err(|e| StartError::Bind(loopback(options.http_port), e))?;
-    // The WebSocket API takes this port with the next release; REST broadcasts already
-    // address its @connections API, as a deployed sessions function addresses API Gateway's.
-    let ws_addr = loopback(options.ws_port);
+    let ws_listener = bind(options.ws_port).await?;
+    let http_addr = local_addr(&http_listener, options.http_port)?;
+    let ws_addr = local_addr(&ws_listener, options.ws_port)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let pusher = Arc::new(ApiGatewayPusher::local(&format!("http://{ws_addr}")));
     let settings = AuthSettings {
         keys: KeySource::Hs256 {
             secret: options.jwt_secret.clone().into_bytes(),
@@ -175,31 +191,112 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         audience: None,
         leeway_secs: 30,
     };
-    let app = Arc::new(sessions::App {
-        service: ChatService::new(store, pusher, clock.clone()),
-        authenticator: Arc::new(Authenticator::new(settings, None)),
-        clock,
+    let authenticator = Arc::new(Authenticator::new(settings, None));
+
+    // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
+    // function's go through API Gateway's.
+    let management = format!("http://{ws_addr}");
+    let pusher = Arc::new(ApiGatewayPusher::local(&management));
+    let rest = Arc::new(sessions::App {
+        service: ChatService::new(store.clone(), pusher, clock.clone()),
+        authenticator: authenticator.clone(),
+        clock: clock.clone(),
     });
-    let handler: HttpHandler = Arc::new(move |request| sessions::handle(app.clone(), request));
-    let router = http_api::router(handler, HttpApiOptions::default());
-    let (shutdown, stopped) = oneshot::channel::<()>();
+    let handler: HttpHandler = Arc::new(move |request| sessions::handle(rest.clone(), request));
+    let http_router = http_api::router(handler, HttpApiOptions::default());
+
+    let pushers: PusherFactory =
+        Arc::new(|endpoint| Arc::new(ApiGatewayPusher::local(endpoint)) as Arc<dyn Pusher>);
+    let services = || Services::new(store.clone(), clock.clone(), pushers.clone(), None);
+    let store_for_tests = store.clone();
+    let ws_router = ws_api::router(
+        websocket_routes(
+            authenticator,
+            services(),
+            Arc::new(services()),
+            Arc::new(services()),
+        ),
+        WsApiOptions {
+            idle_timeout: Duration::from_secs(options.ws_idle_seconds),
+            max_lifetime: Duration::from_secs(options.ws_lifetime_seconds),
+            ..WsApiOptions::default()
+        },
+    );
+
+    let (shutdown, stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let serving = axum::serve(http_listener, service).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(error) = serving.await {
-            tracing::error!(%error, "the HTTP server stopped");
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let http = axum::serve(
+            http_listener,
+            http_router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(until_stopped(stopped.clone()));
+        let ws = axum::serve(
+            ws_listener,
+            ws_router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(until_stopped(stopped));
+        if let Err(error) = tokio::try_join!(http.into_future(), ws.into_future()) {
+            tracing::error!(%error, "the local server stopped");
         }
     });
     Ok(Running {
         http_addr,
         ws_addr,
         store_description,
+        store: store_for_tests,
         jwt_secret: options.jwt_secret,
         shutdown,
         server,
     })
+}
+
+/// The four WebSocket functions, wired as API Gateway routes them. The welcome job
+/// `$connect` starts runs in the background, as Lambda's asynchronous invocation would.
+fn websocket_routes(
+    authenticator: Arc<Authenticator>,
+    connect_services: Services,
+    disconnect_services: Arc<Services>,
+    message_services: Arc<Services>,
+) -> WsRoutes {
+    let (invoker, queue) = invoker::BackgroundInvoker::new();
+    let connect = Arc::new(connect::App {
+        services: connect_services,
+        invoker: Arc::new(invoker),
+        endpoint: None,
+    });
+    invoker::serve(queue, Arc::downgrade(&connect));
+    let authorizer: AuthorizerHandler = Arc::new(move |event| {
+        let authenticator = authenticator.clone();
+        Box::pin(async move { authorizer::handle(&authenticator, event).await })
+    });
+    let on_connect: RouteHandler = Arc::new(move |event| {
+        let connect = connect.clone();
+        Box::pin(async move { connect::handle_connect(&connect, event).await })
+    });
+    let on_disconnect: RouteHandler = Arc::new(move |event| {
+        let services = disconnect_services.clone();
+        Box::pin(async move { disconnect::handle(&services, event).await })
+    });
+    let on_message: RouteHandler = Arc::new(move |event| {
+        let services = message_services.clone();
+        Box::pin(async move { message::handle(&services, event).await })
+    });
+    WsRoutes {
+        authorizer: Some(authorizer),
+        connect: Some(on_connect),
+        disconnect: Some(on_disconnect),
+        default: Some(on_message),
+        named: Default::default(),
+    }
+}
+
+fn local_addr(listener: &TcpListener, port: u16) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(loopback(port), e))
 }
 
 fn loopback(port: u16) -> SocketAddr {

@@ -954,7 +954,7 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_of_exactly_32_kib_is_still_parsed() {
+    fn a_frame_of_exactly_the_limit_is_still_parsed() {
         let head = r#"{"action":"ping","pad":""#;
         let pad = "x".repeat(MAX_FRAME_BYTES - head.len() - 2);
         let frame = format!("{head}{pad}\"}}");

@@ -14,10 +14,10 @@ pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 
 use crate::domain::{
-    BusinessId, ChatbotId, ClientMsgId, Connection, Content, DepartmentId, DocumentId,
-    ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Page, PageLimit,
-    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title, UserId,
-    ValidationError,
+    BusinessId, ChatbotId, ClientMsgId, Connection, ConnectionId, Content, DepartmentId,
+    DocumentId, ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Page,
+    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title,
+    UserId, ValidationError,
 };
 use crate::ports::{
     Clock, Created, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch, SessionQuery,
@@ -69,6 +69,8 @@ pub struct NewMessage {
     pub client_msg_id: Option<ClientMsgId>,
     pub is_bot: bool,
     pub token_count: Option<u32>,
+    /// The connection to acknowledge with `message_received` before the broadcast.
+    pub acknowledge: Option<ConnectionId>,
 }
 
 impl NewMessage {
@@ -79,6 +81,7 @@ impl NewMessage {
             client_msg_id: None,
             is_bot: false,
             token_count: None,
+            acknowledge: None,
         }
     }
 }
@@ -416,13 +419,22 @@ impl ChatService {
             request.content,
             self.clock.now(),
         );
-        message.client_msg_id = request.client_msg_id;
+        message.client_msg_id = request.client_msg_id.clone();
         message.is_bot = request.is_bot;
         message.token_count = request.token_count;
         let posted = self
             .store
             .put_message(&message, access.member.is_some())
             .await?;
+        if let Some(connection) = &request.acknowledge {
+            let stored = posted.message();
+            let ack = ServerFrame::MessageReceived {
+                message_id: stored.id,
+                client_msg_id: stored.client_msg_id.clone(),
+                timestamp: stored.created_at,
+            };
+            self.reply(connection, &ack).await?;
+        }
         if let Posted::New(stored) = &posted {
             self.broadcast(
                 id,

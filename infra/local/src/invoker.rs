@@ -1,0 +1,52 @@
+//! Lambda's asynchronous invocation, played locally: a job is handed to a background
+//! task and the caller goes on at once. The job travels as JSON, as it would to Lambda.
+
+use std::sync::Weak;
+
+use async_trait::async_trait;
+use chat_shared::ports::{InvokeError, Invoker, Job};
+use tokio::sync::mpsc;
+
+pub struct BackgroundInvoker {
+    jobs: mpsc::UnboundedSender<serde_json::Value>,
+}
+
+/// The jobs an invoker has been handed, waiting for `serve`.
+pub struct Queue(mpsc::UnboundedReceiver<serde_json::Value>);
+
+impl BackgroundInvoker {
+    pub fn new() -> (Self, Queue) {
+        let (jobs, queued) = mpsc::unbounded_channel();
+        (Self { jobs }, Queue(queued))
+    }
+}
+
+/// Runs each queued job with the `connect` function in its own task, as Lambda runs each
+/// asynchronous invocation in its own; stops when the app is dropped.
+pub fn serve(mut queue: Queue, app: Weak<connect::App>) {
+    tokio::spawn(async move {
+        while let Some(payload) = queue.0.recv().await {
+            let Some(app) = app.upgrade() else { break };
+            tokio::spawn(async move {
+                match serde_json::from_value::<connect::Invocation>(payload) {
+                    Ok(connect::Invocation::Job(job)) => {
+                        if let Err(error) = connect::handle_job(&app, job).await {
+                            tracing::warn!(%error, "a background job failed");
+                        }
+                    }
+                    _ => tracing::error!("a background job did not parse"),
+                }
+            });
+        }
+    });
+}
+
+#[async_trait]
+impl Invoker for BackgroundInvoker {
+    async fn invoke(&self, job: &Job) -> Result<(), InvokeError> {
+        let payload = serde_json::to_value(job).map_err(|e| InvokeError(e.to_string()))?;
+        self.jobs
+            .send(payload)
+            .map_err(|_| InvokeError("the background worker stopped".into()))
+    }
+}
