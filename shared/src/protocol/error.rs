@@ -277,7 +277,7 @@ mod tests {
             (
                 FrameError::TooLarge,
                 ErrorCode::TooLarge,
-                "frame is larger than 32768 bytes",
+                "frame is larger than 24576 bytes",
             ),
             (
                 FrameError::NotJson,

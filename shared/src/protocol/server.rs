@@ -633,7 +633,7 @@ mod tests {
         let frame = ServerFrame::from_frame_error(&FrameError::TooLarge);
         assert_eq!(
             json_of(&frame),
-            json!({"type": "error", "code": "too_large", "message": "frame is larger than 32768 bytes"})
+            json!({"type": "error", "code": "too_large", "message": "frame is larger than 24576 bytes"})
         );
     }
 
