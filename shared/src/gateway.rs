@@ -168,3 +168,22 @@ impl Services {
         service
     }
 }
+
+/// The whole `main` of a WebSocket route function: its services built once from the
+/// environment, then every event handed to `handler`.
+pub async fn run_route<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<Services>, ApiGatewayWebsocketProxyRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<ApiGatewayProxyResponse, lambda_runtime::Error>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let (services, _, _) = production_services().await?;
+    let services = Arc::new(services);
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            handler(services.clone(), event.payload)
+        },
+    ))
+    .await
+}

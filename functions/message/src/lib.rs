@@ -127,48 +127,54 @@ async fn run(service: &ChatService, id: &ConnectionId, frame: ClientFrame) -> Re
             "no bot reply is in progress",
         ))),
         ClientFrame::Send(send) => post(service, &connection, send).await.map_err(refuse),
+        ClientFrame::Edit { .. }
+        | ClientFrame::Delete { .. }
+        | ClientFrame::React { .. }
+        | ClientFrame::Unreact { .. } => change_message(service, &connection, frame)
+            .await
+            .map_err(refuse),
+    }
+}
+
+/// Edits, deletions and reactions: the service checks who may, and broadcasts the change.
+async fn change_message(
+    service: &ChatService,
+    connection: &Connection,
+    frame: ClientFrame,
+) -> Result<(), ServiceError> {
+    let session = ChatService::bound_session(connection)?;
+    let caller = &connection.principal;
+    match frame {
         ClientFrame::Edit {
             message_id,
             content,
         } => {
-            let session = ChatService::bound_session(&connection).map_err(refuse)?;
             service
-                .edit_message(&connection.principal, session, message_id, &content)
-                .await
-                .map(|_| ())
-                .map_err(refuse)
+                .edit_message(caller, session, message_id, &content)
+                .await?
         }
         ClientFrame::Delete { message_id } => {
-            let session = ChatService::bound_session(&connection).map_err(refuse)?;
-            service
-                .delete_message(&connection.principal, session, message_id)
-                .await
-                .map(|_| ())
-                .map_err(refuse)
+            service.delete_message(caller, session, message_id).await?
         }
         ClientFrame::React {
             message_id,
             reaction,
         } => {
-            let session = ChatService::bound_session(&connection).map_err(refuse)?;
             service
-                .react(&connection.principal, session, message_id, &reaction, true)
-                .await
-                .map(|_| ())
-                .map_err(refuse)
+                .react(caller, session, message_id, &reaction, true)
+                .await?
         }
         ClientFrame::Unreact {
             message_id,
             reaction,
         } => {
-            let session = ChatService::bound_session(&connection).map_err(refuse)?;
             service
-                .react(&connection.principal, session, message_id, &reaction, false)
-                .await
-                .map(|_| ())
-                .map_err(refuse)
+                .react(caller, session, message_id, &reaction, false)
+                .await?
         }
-    }
+        _ => return Ok(()),
+    };
+    Ok(())
 }
 
 /// A `send`: stored, acknowledged to the sending connection with `message_received` (for

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chat_shared::domain::{MessageId, Principal, Reaction, SessionId, ValidationError};
 use chat_shared::ports::Posted;
 use chat_shared::protocol::{MessageView, SessionSummary, SessionView};
-use chat_shared::service::SessionDetails;
+use chat_shared::service::{Opened, SessionDetails};
 use futures::future::BoxFuture;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -203,18 +203,25 @@ async fn create_session(app: &App, request: &Request) -> Reply {
     let caller = app.caller(request).await?;
     let new_session = body::json::<CreateSession>(request)?.parse()?;
     let opened = app.service.create_session(&caller, new_session).await?;
+    Ok(opened_reply(&opened, json!({})))
+}
+
+/// 201 for a new session, 200 for an active one found instead, with its latest messages
+/// and whatever `extra` fields the route adds.
+fn opened_reply(opened: &Opened, extra: Value) -> Response<Body> {
     let status = if opened.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(reply(
-        status,
-        json!({
-            "session": view(&opened.details),
-            "previous_messages": opened.previous_messages.iter().map(message_view).collect::<Vec<_>>(),
-        }),
-    ))
+    let mut body = json!({
+        "session": view(&opened.details),
+        "previous_messages": opened.previous_messages.iter().map(message_view).collect::<Vec<_>>(),
+    });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    reply(status, body)
 }
 
 /// Public: a bearer token is optional, and only a visitor token for the same business
@@ -231,20 +238,13 @@ async fn start_support(app: &App, request: &Request) -> Reply {
             tracing::error!(%error, "cannot sign a visitor token");
             ApiError::Service(chat_shared::service::ServiceError::Internal)
         })?;
-    let status = if opened.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(reply(
-        status,
+    Ok(opened_reply(
+        &opened,
         json!({
-            "session": view(&opened.details),
             "visitor_token": token,
             "visitor_token_expires_at": expires_at,
             "active": !opened.details.session.is_ended(),
             "resumed": !opened.created,
-            "previous_messages": opened.previous_messages.iter().map(message_view).collect::<Vec<_>>(),
         }),
     ))
 }
