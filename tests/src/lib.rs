@@ -69,19 +69,36 @@ pub async fn spawn_app_on_dynamodb() -> Option<TestApp> {
     }
 }
 
-async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
-    let table = format!("e2e-{}", ulid_like());
-    let options = Options {
+/// The local server on a store the caller built (benchmarks count its requests).
+pub async fn spawn_app_with_store(store: std::sync::Arc<dyn chat_shared::ports::Store>) -> TestApp {
+    let running =
+        chat_local::start_with_store(options(None), store, "a store of the caller's".into())
+            .await
+            .expect("the local server starts");
+    TestApp {
+        base: running.http_url(),
+        http: reqwest::Client::new(),
+        running,
+    }
+}
+
+fn options(dynamodb_endpoint: Option<String>) -> Options {
+    Options {
         http_port: 0,
         ws_port: 0,
         dynamodb_endpoint,
-        table,
+        table: format!("e2e-{}", ulid_like()),
         jwt_secret: SECRET.into(),
         ws_idle_seconds: 600,
         ws_lifetime_seconds: 7200,
         command: None,
-    };
-    let running = start(options).await.expect("the local server starts");
+    }
+}
+
+async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
+    let running = start(options(dynamodb_endpoint))
+        .await
+        .expect("the local server starts");
     TestApp {
         base: running.http_url(),
         http: reqwest::Client::new(),

@@ -9,12 +9,7 @@
 //! Serve the router with `into_make_service_with_connect_info::<SocketAddr>()` so that
 //! `requestContext.http.sourceIp` is the client's address (it is `127.0.0.1` otherwise).
 
-use std::{
-    borrow::Cow,
-    net::{IpAddr, Ipv4Addr, SocketAddr},
-    sync::Arc,
-    time::Instant,
-};
+use std::{net::IpAddr, sync::Arc, time::Instant};
 
 use aws_lambda_events::{
     apigw::{
@@ -23,25 +18,24 @@ use aws_lambda_events::{
     },
     query_map::QueryMap,
 };
-use axum::{
-    Router,
-    extract::{ConnectInfo, State},
-    response::{IntoResponse, Response},
-};
+use axum::{Router, extract::State, response::Response};
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{
-    HeaderMap, HeaderName, HeaderValue, StatusCode,
+    HeaderMap, HeaderValue, StatusCode,
     header::{
-        CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE, TRANSFER_ENCODING,
-        USER_AGENT,
+        CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, SET_COOKIE, TRANSFER_ENCODING, USER_AGENT,
     },
     request::Parts,
 };
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use lambda_http::{Body, RequestExt, request::LambdaRequest};
 use ulid::Ulid;
+
+use crate::gateway_common::{
+    self, ACCOUNT_ID, BodyError, TIME_FORMAT, add_forwarding_headers, domain_name, gateway_error,
+    header_text, host_and_port, insert_text, panic_message, source_ip, uuid, with_request_id,
+};
 
 /// A Lambda handler as lambda_http sees it: the same function a Lambda's main passes to
 /// `lambda_http::run`.
@@ -87,12 +81,10 @@ impl Default for HttpApiOptions {
     }
 }
 
-/// The account id in local events: AWS's documentation example, also moto's default.
-const ACCOUNT_ID: &str = "123456789012";
 /// Only the `$default` route exists: the handler routes by itself, as with `{proxy+}`.
 const ROUTE_KEY: &str = "$default";
-/// API Gateway's `requestContext.time` format, e.g. `22/Nov/2026:03:15:53 +0000`.
-const TIME_FORMAT: &str = "%d/%b/%Y:%H:%M:%S %z";
+/// API Gateway names every answer's request in this header.
+const REQUEST_ID_HEADER: &str = "apigw-requestid";
 /// Lambda's deadline is the function's timeout; API Gateway gives up after 30 s anyway.
 const INVOCATION_DEADLINE_MS: i64 = 30_000;
 
@@ -140,15 +132,11 @@ async fn answer(api: &Api, parts: &Parts, body: axum::body::Body) -> Response {
     let body = match read_body(&parts.headers, body, api.options.max_body_bytes).await {
         Ok(body) => body,
         // Refused before any event exists, yet API Gateway still names the request.
-        Err(refusal) => return with_request_id(refusal, &Ulid::new().to_string()),
+        Err(refusal) => {
+            return with_request_id(refusal, REQUEST_ID_HEADER, &Ulid::new().to_string());
+        }
     };
-    let source_ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(peer)| {
-            peer.ip()
-        });
-    let event = build_event(parts, &body, source_ip, &api.options);
+    let event = build_event(parts, &body, source_ip(parts), &api.options);
     let request_id = event.request_context.request_id.clone().unwrap_or_default();
 
     // Its own task, so that a panicking handler fails this request only, as in Lambda.
@@ -167,41 +155,24 @@ async fn answer(api: &Api, parts: &Parts, body: axum::body::Body) -> Response {
             internal_server_error()
         }
     };
-    with_request_id(response, &request_id)
+    with_request_id(response, REQUEST_ID_HEADER, &request_id)
 }
 
-/// API Gateway names every answer's request in `apigw-requestid`.
-fn with_request_id(mut response: Response, request_id: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("apigw-requestid"), value);
-    }
-    response
-}
-
-/// Reads the whole body (API Gateway buffers it too), refusing one over the limit early
-/// when Content-Length announces it, and as soon as it is exceeded otherwise.
+/// The body, or API Gateway's refusal: 413 over the limit, 400 when it cannot be read.
 async fn read_body(
     headers: &HeaderMap,
     body: axum::body::Body,
     limit: usize,
 ) -> Result<Bytes, Response> {
-    let announced = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
-        Err(error) => {
-            tracing::warn!("could not read the request body: {error}");
-            Err(gateway_error(StatusCode::BAD_REQUEST, "Bad Request"))
-        }
-    }
+    gateway_common::read_body(headers, body, limit)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => too_large(),
+            BodyError::Unreadable(error) => {
+                tracing::warn!("could not read the request body: {error}");
+                gateway_error(StatusCode::BAD_REQUEST, "Bad Request")
+            }
+        })
 }
 
 /// Builds the event exactly as API Gateway does (public so tests can check it).
@@ -275,24 +246,10 @@ pub fn build_event(
 /// sends (the custom-authorizer-v1 fields, which serialize as nulls and a default
 /// `httpMethod`, and empty `stageVariables`).
 pub fn event_json(event: &ApiGatewayV2httpRequest) -> serde_json::Result<serde_json::Value> {
-    let mut json = serde_json::to_value(event)?;
-    if let Some(fields) = json.as_object_mut() {
-        fields.retain(|key, value| {
-            let empty_map = value.as_object().is_some_and(serde_json::Map::is_empty);
-            !value.is_null() && key != "httpMethod" && !(key == "stageVariables" && empty_map)
-        });
-    }
-    Ok(json)
-}
-
-/// The Host header, or the URI's authority (HTTP/2), or the loopback address.
-fn domain_name(parts: &Parts) -> String {
-    parts
-        .headers
-        .get(HOST)
-        .map(|host| header_text(host).into_owned())
-        .or_else(|| parts.uri.authority().map(|authority| authority.to_string()))
-        .unwrap_or_else(|| Ipv4Addr::LOCALHOST.to_string())
+    gateway_common::event_json(event, |key, value| {
+        let empty_map = value.as_object().is_some_and(serde_json::Map::is_empty);
+        key == "httpMethod" || (key == "stageVariables" && empty_map)
+    })
 }
 
 /// The first label of the host name (`id` for `id.execute-api...`), or the whole address
@@ -303,14 +260,6 @@ fn domain_prefix(domain_name: &str) -> &str {
         host
     } else {
         host.split('.').next().unwrap_or(host)
-    }
-}
-
-fn host_and_port(domain_name: &str) -> (&str, Option<&str>) {
-    match domain_name.rsplit_once(':') {
-        // A bracketed IPv6 address without a port ends with `]`.
-        Some((host, port)) if !port.ends_with(']') => (host.trim_matches(['[', ']']), Some(port)),
-        _ => (domain_name.trim_matches(['[', ']']), None),
     }
 }
 
@@ -350,48 +299,8 @@ fn event_headers(
             .join(",");
         insert_text(&mut forwarded, name.clone(), &joined);
     }
-
-    let forwarded_for = match forwarded.get("x-forwarded-for") {
-        Some(earlier) => format!("{}, {source_ip}", header_text(earlier)),
-        None => source_ip.to_string(),
-    };
-    insert_text(
-        &mut forwarded,
-        HeaderName::from_static("x-forwarded-for"),
-        &forwarded_for,
-    );
-    let port = host_and_port(domain_name).1.unwrap_or("80");
-    insert_text(
-        &mut forwarded,
-        HeaderName::from_static("x-forwarded-port"),
-        port,
-    );
-    // Plain HTTP locally; lambda_http builds the request's URI scheme from this header.
-    insert_text(
-        &mut forwarded,
-        HeaderName::from_static("x-forwarded-proto"),
-        "http",
-    );
-    let trace = HeaderName::from_static("x-amzn-trace-id");
-    if !forwarded.contains_key(&trace) {
-        // X-Ray's format: version, epoch seconds in hex, 96 bits of randomness in hex.
-        let random = Ulid::new().0 & ((1u128 << 96) - 1);
-        let root = format!("Root=1-{epoch_seconds:08x}-{random:024x}");
-        insert_text(&mut forwarded, trace, &root);
-    }
+    add_forwarding_headers(&mut forwarded, domain_name, source_ip, epoch_seconds);
     forwarded
-}
-
-/// Header values as text: the event is JSON, so bytes that are not UTF-8 become U+FFFD.
-fn header_text(value: &HeaderValue) -> Cow<'_, str> {
-    String::from_utf8_lossy(value.as_bytes())
-}
-
-fn insert_text(headers: &mut HeaderMap, name: HeaderName, text: &str) {
-    // Text taken from valid header values stays valid; anything else is left out.
-    if let Ok(value) = HeaderValue::from_str(text) {
-        headers.insert(name, value);
-    }
 }
 
 fn is_text_type(content_type: &str) -> bool {
@@ -431,15 +340,7 @@ async fn invoke(
 fn lambda_context(event: &ApiGatewayV2httpRequest) -> lambda_http::Context {
     let mut context = lambda_http::Context::default();
     // Lambda's request ids are UUIDs.
-    let id = format!("{:032x}", Ulid::new().0);
-    context.request_id = format!(
-        "{}-{}-{}-{}-{}",
-        &id[..8],
-        &id[8..12],
-        &id[12..16],
-        &id[16..20],
-        &id[20..]
-    );
+    context.request_id = uuid(Ulid::new().0);
     let deadline = chrono::Utc::now().timestamp_millis() + INVOCATION_DEADLINE_MS;
     context.deadline = u64::try_from(deadline).unwrap_or_default();
     context.xray_trace_id = event
@@ -509,21 +410,4 @@ fn internal_server_error() -> Response {
 
 fn too_large() -> Response {
     gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
-}
-
-/// API Gateway's own error answers: `{"message": "..."}` as JSON.
-fn gateway_error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({ "message": message }).to_string();
-    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn panic_message(error: tokio::task::JoinError) -> String {
-    match error.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|message| (*message).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-text panic payload".to_owned()),
-        Err(error) => error.to_string(),
-    }
 }

@@ -1,6 +1,7 @@
 //! The local server: plays API Gateway on a laptop so the real handlers of `functions/` run
 //! unchanged, on the embedded store by default or on a DynamoDB-compatible endpoint.
 
+mod gateway_common;
 pub mod http_api;
 mod invoker;
 pub mod ws_api;
@@ -171,13 +172,22 @@ pub enum StartError {
 
 /// Starts the servers; port 0 picks free ports (as the tests do).
 pub async fn start(options: Options) -> Result<Running, StartError> {
+    let (store, store_description) = store(&options).await?;
+    start_with_store(options, store, store_description).await
+}
+
+/// Starts the servers on a store the caller built (benchmarks count its requests).
+pub async fn start_with_store(
+    options: Options,
+    store: Arc<dyn Store>,
+    store_description: String,
+) -> Result<Running, StartError> {
     if options.jwt_secret.len() < chat_shared::config::MIN_SECRET_BYTES {
         return Err(StartError::Config(format!(
             "JWT_SECRET must be at least {} bytes",
             chat_shared::config::MIN_SECRET_BYTES
         )));
     }
-    let (store, store_description) = store(&options).await?;
     let http_listener = bind(options.http_port).await?;
     let ws_listener = bind(options.ws_port).await?;
     let http_addr = local_addr(&http_listener, options.http_port)?;

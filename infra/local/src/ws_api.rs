@@ -19,7 +19,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::IpAddr,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -36,7 +36,7 @@ use aws_lambda_events::{
 use axum::{
     Router,
     extract::{
-        ConnectInfo, FromRequestParts, Path, State,
+        FromRequestParts, Path, State,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
     },
     response::{IntoResponse, Response},
@@ -47,14 +47,17 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
 use http::{
     HeaderMap, HeaderName, HeaderValue, StatusCode,
-    header::{
-        CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, SEC_WEBSOCKET_PROTOCOL, UPGRADE, USER_AGENT,
-    },
+    header::{CONNECTION, CONTENT_TYPE, HOST, SEC_WEBSOCKET_PROTOCOL, UPGRADE, USER_AGENT},
     request::Parts,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::gateway_common::{
+    self, ACCOUNT_ID, TIME_FORMAT, add_forwarding_headers, domain_name, gateway_error, header_text,
+    insert_text, panic_message, read_body, source_ip, uuid,
+};
 
 /// A `$connect` REQUEST authorizer, as a Lambda's main would pass it to `lambda_runtime::run`.
 /// Failing with the message `Unauthorized` refuses the handshake with 401, as in Lambda.
@@ -147,11 +150,9 @@ impl Default for WsApiOptions {
     }
 }
 
-/// The account id in local events: AWS's documentation example, also moto's default.
-const ACCOUNT_ID: &str = "123456789012";
 const REGION: &str = "us-east-1";
-/// API Gateway's `requestTime` format, e.g. `09/Feb/2024:18:23:28 +0000`.
-const TIME_FORMAT: &str = "%d/%b/%Y:%H:%M:%S %z";
+/// API Gateway names every answer's request in this header (a UUID).
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 /// How long a closing socket waits for the client's close frame before dropping it.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -270,17 +271,11 @@ pub struct Handshake {
 impl Handshake {
     /// A new connection (new id, connected now) for this upgrade request.
     pub fn new(parts: &Parts, source_ip: IpAddr) -> Self {
-        let domain_name = parts
-            .headers
-            .get(HOST)
-            .map(|host| header_text(host).into_owned())
-            .or_else(|| parts.uri.authority().map(ToString::to_string))
-            .unwrap_or_else(|| Ipv4Addr::LOCALHOST.to_string());
         Self {
             connection_id: new_id(),
             connected_at: Utc::now(),
             source_ip,
-            domain_name,
+            domain_name: domain_name(parts),
             headers: parts.headers.clone(),
             query: parts.uri.query().map(str::to_owned),
         }
@@ -324,7 +319,7 @@ impl Refusal {
                     StatusCode::FORBIDDEN => "Forbidden",
                     _ => "Internal server error",
                 };
-                gateway_error(status, message)
+                with_request_id(gateway_error(status, message))
             }
             Self::Route(status) => with_request_id(status.into_response()),
         }
@@ -337,13 +332,7 @@ async fn handshake(State(api): State<Arc<Api>>, request: axum::extract::Request)
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let source_ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ConnectInfo(peer)| {
-            peer.ip()
-        });
-    let handshake = Handshake::new(&parts, source_ip);
+    let handshake = Handshake::new(&parts, source_ip(&parts));
     let id = handshake.connection_id.clone();
 
     let accepted = async {
@@ -720,30 +709,17 @@ fn disconnect_event(
 /// never sends (REST-only fields, which serialize as nulls, and empty maps), with one
 /// value per `queryStringParameters` key.
 pub fn event_json(event: &ApiGatewayWebsocketProxyRequest) -> serde_json::Result<Value> {
-    let mut json = serde_json::to_value(event)?;
-    strip_nulls(&mut json);
-    if let Some(fields) = json.as_object_mut() {
-        if let Some(Value::Object(query)) = fields.get_mut("queryStringParameters") {
-            for value in query.values_mut() {
-                if let Value::Array(values) = value {
-                    *value = values.pop().unwrap_or_default();
-                }
+    let mut json = gateway_common::event_json(event, |_, value| {
+        value.as_object().is_some_and(Map::is_empty)
+    })?;
+    if let Some(Value::Object(query)) = json.get_mut("queryStringParameters") {
+        for value in query.values_mut() {
+            if let Value::Array(values) = value {
+                *value = values.pop().unwrap_or_default();
             }
         }
-        fields.retain(|_, value| !value.as_object().is_some_and(Map::is_empty));
     }
     Ok(json)
-}
-
-fn strip_nulls(value: &mut Value) {
-    match value {
-        Value::Object(fields) => {
-            fields.retain(|_, field| !field.is_null());
-            fields.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
-        _ => {}
-    }
 }
 
 /// The upgrade request's headers as API Gateway forwards them: without the hop-by-hop
@@ -752,38 +728,12 @@ fn forwarded_headers(handshake: &Handshake, now: DateTime<Utc>) -> HeaderMap {
     let mut headers = handshake.headers.clone();
     headers.remove(CONNECTION);
     headers.remove(UPGRADE);
-    let source_ip = handshake.source_ip;
-    let forwarded_for = match headers.get("x-forwarded-for") {
-        Some(earlier) => format!("{}, {source_ip}", header_text(earlier)),
-        None => source_ip.to_string(),
-    };
-    insert_text(
+    add_forwarding_headers(
         &mut headers,
-        HeaderName::from_static("x-forwarded-for"),
-        &forwarded_for,
+        &handshake.domain_name,
+        handshake.source_ip,
+        now.timestamp(),
     );
-    let port = match handshake.domain_name.rsplit_once(':') {
-        Some((_, port)) if !port.ends_with(']') => port,
-        _ => "80",
-    };
-    insert_text(
-        &mut headers,
-        HeaderName::from_static("x-forwarded-port"),
-        port,
-    );
-    // Plain `ws://` locally.
-    insert_text(
-        &mut headers,
-        HeaderName::from_static("x-forwarded-proto"),
-        "http",
-    );
-    let trace = HeaderName::from_static("x-amzn-trace-id");
-    if !headers.contains_key(&trace) {
-        // X-Ray's format: version, epoch seconds in hex, 96 bits of randomness in hex.
-        let random = rand::random::<u128>() & ((1u128 << 96) - 1);
-        let root = format!("Root=1-{:08x}-{random:024x}", now.timestamp());
-        insert_text(&mut headers, trace, &root);
-    }
     headers
 }
 
@@ -906,17 +856,6 @@ async fn invoke_route(
 ) -> Result<ApiGatewayProxyResponse, Failure> {
     let json = event_json(event).map_err(Failure::Invalid)?;
     invoke(move |event| handler(event), json).await
-}
-
-fn panic_message(error: tokio::task::JoinError) -> String {
-    match error.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|message| (*message).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-text panic payload".to_owned()),
-        Err(error) => error.to_string(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1137,14 +1076,7 @@ async fn post_to_connection(
     body: axum::body::Body,
 ) -> Response {
     let id = path.get("connection_id").cloned().unwrap_or_default();
-    let limit = api.options.max_message_bytes;
-    let announced = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
-        return payload_too_large();
-    }
-    let Ok(data) = axum::body::to_bytes(body, limit).await else {
+    let Ok(data) = read_body(&headers, body, api.options.max_message_bytes).await else {
         return payload_too_large();
     };
     let Some(connection) = api.connection(&id) else {
@@ -1231,7 +1163,10 @@ fn gone() -> Response {
 }
 
 fn payload_too_large() -> Response {
-    let mut response = gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large");
+    let mut response = with_request_id(gateway_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Payload too large",
+    ));
     response.headers_mut().insert(
         HeaderName::from_static("x-amzn-errortype"),
         HeaderValue::from_static("PayloadTooLargeException"),
@@ -1239,39 +1174,7 @@ fn payload_too_large() -> Response {
     response
 }
 
-/// API Gateway's own error answers: `{"message": "..."}` as JSON.
-fn gateway_error(status: StatusCode, message: &str) -> Response {
-    let body = json!({ "message": message }).to_string();
-    with_request_id((status, [(CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-/// API Gateway names every answer's request in `x-amzn-RequestId` (a UUID).
-fn with_request_id(mut response: Response) -> Response {
-    let id = format!("{:032x}", rand::random::<u128>());
-    let uuid = format!(
-        "{}-{}-{}-{}-{}",
-        &id[..8],
-        &id[8..12],
-        &id[12..16],
-        &id[16..20],
-        &id[20..]
-    );
-    if let Ok(value) = HeaderValue::from_str(&uuid) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-amzn-requestid"), value);
-    }
-    response
-}
-
-/// Header values as text: the event is JSON, so bytes that are not UTF-8 become U+FFFD.
-fn header_text(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(value.as_bytes())
-}
-
-fn insert_text(headers: &mut HeaderMap, name: HeaderName, text: &str) {
-    // Text taken from valid header values stays valid; anything else is left out.
-    if let Ok(value) = HeaderValue::from_str(text) {
-        headers.insert(name, value);
-    }
+/// Every answer, the handshake's included, is named by a fresh UUID.
+fn with_request_id(response: Response) -> Response {
+    gateway_common::with_request_id(response, REQUEST_ID_HEADER, &uuid(rand::random()))
 }

@@ -2,12 +2,13 @@
 //! what a handler running under lambda_http in Lambda would see and answer.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fmt::{self, Write as _},
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
-        Arc, Mutex, Once,
+        Arc,
         atomic::{AtomicUsize, Ordering},
     },
 };
@@ -20,6 +21,8 @@ use chat_local::http_api::{
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response, request::LambdaRequest};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::{LOGGED, fixture, key_paths};
 
 const INTERNAL_SERVER_ERROR: &str = r#"{"message":"Internal Server Error"}"#;
 const TOO_LARGE: &str = r#"{"message":"Request Entity Too Large"}"#;
@@ -60,11 +63,6 @@ fn multi_value_get() -> http::Request<()> {
 
 const MULTI_VALUE_BODY: &[u8] = b"{\r\n\t\"a\": 1\r\n}";
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 fn event_for(request: http::Request<()>, body: &[u8]) -> ApiGatewayV2httpRequest {
     let (parts, ()) = request.into_parts();
     let source_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
@@ -73,31 +71,6 @@ fn event_for(request: http::Request<()>, body: &[u8]) -> ApiGatewayV2httpRequest
 
 fn json_for(request: http::Request<()>, body: &[u8]) -> Value {
     event_json(&event_for(request, body)).unwrap()
-}
-
-/// Every key path in a JSON document, e.g. `requestContext.http.sourceIp`; header names
-/// lower-cased, since some fixtures spell them otherwise.
-fn key_paths(value: &Value) -> BTreeSet<String> {
-    fn collect(value: &Value, prefix: &str, paths: &mut BTreeSet<String>) {
-        let Value::Object(fields) = value else { return };
-        for (key, child) in fields {
-            let key = if prefix == "headers" {
-                key.to_ascii_lowercase()
-            } else {
-                key.clone()
-            };
-            let path = if prefix.is_empty() {
-                key
-            } else {
-                format!("{prefix}.{key}")
-            };
-            collect(child, &path, paths);
-            paths.insert(path);
-        }
-    }
-    let mut paths = BTreeSet::new();
-    collect(value, "", &mut paths);
-    paths
 }
 
 fn produced(path: &str) -> bool {
@@ -301,14 +274,8 @@ fn a_body_is_text_when_it_is_utf8_of_a_text_type_and_base64_otherwise() {
 // Over HTTP
 // ---------------------------------------------------------------------------------------
 
-/// Serves the router on a free port, as the local server's main does.
 async fn serve(handler: HttpHandler, options: HttpApiOptions) -> SocketAddr {
-    capture_logs();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = router(handler, options).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    address
+    common::serve(router(handler, options)).await
 }
 
 fn ok(body: impl Into<Body>) -> Result<Response<Body>, lambda_http::Error> {
@@ -567,47 +534,6 @@ async fn the_response_keeps_its_status_headers_body_and_every_set_cookie() {
 // ---------------------------------------------------------------------------------------
 // Logging
 // ---------------------------------------------------------------------------------------
-
-/// Every message this crate logs while the tests run.
-static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Installs the capturing subscriber, globally and before any server starts: a per-thread
-/// one misses events whose callsites other test threads reached first.
-fn capture_logs() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| tracing::subscriber::set_global_default(Capture).unwrap());
-}
-
-struct Capture;
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _metadata: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
-    fn enter(&self, _span: &tracing::span::Id) {}
-    fn exit(&self, _span: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Message<'a>(&'a mut String);
-        impl tracing::field::Visit for Message<'_> {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-                if field.name() == "message" {
-                    write!(self.0, "{value:?}").unwrap();
-                }
-            }
-        }
-        if event.metadata().target().starts_with("chat_local") {
-            let mut message = String::new();
-            event.record(&mut Message(&mut message));
-            LOGGED.lock().unwrap().push(message);
-        }
-    }
-}
 
 #[tokio::test]
 async fn each_request_is_logged_with_method_path_status_and_latency_but_never_the_query() {

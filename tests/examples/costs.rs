@@ -1,0 +1,244 @@
+//! What each REST route and WebSocket frame costs in DynamoDB requests (through the local
+//! server on moto, at `CHAT_DYNAMODB_ENDPOINT`), whether a chat message's cost grows with
+//! the session (2 vs 200 members), and how long one message takes to reach 1,000 local
+//! connections (embedded store). Run by `infra/bench.sh`; prints Markdown.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chat_e2e::{Caller, Socket, TestApp, spawn_app, spawn_app_with_store};
+use chat_shared::adapters::DynamoStore;
+use chat_shared::adapters::dynamodb::{RequestCounter, local_client};
+use chat_shared::domain::{SessionId, Timestamp};
+use serde_json::json;
+
+/// Time for effects after a reply (broadcasts of WebSocket frames) to finish.
+const SETTLE: Duration = Duration::from_millis(150);
+
+struct Costs {
+    counter: RequestCounter,
+    rows: Vec<(String, BTreeMap<String, u64>)>,
+}
+
+impl Costs {
+    fn record(&mut self, name: &str) {
+        self.rows.push((name.to_owned(), self.counter.take()));
+    }
+
+    fn print(&self) {
+        println!("| step | DynamoDB requests |\n|---|---|");
+        for (name, counts) in &self.rows {
+            let total: u64 = counts.values().sum();
+            let detail: Vec<String> = counts.iter().map(|(op, n)| format!("{n} {op}")).collect();
+            println!("| {name} | {total}: {} |", detail.join(", "));
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let endpoint = std::env::var("CHAT_DYNAMODB_ENDPOINT")
+        .expect("CHAT_DYNAMODB_ENDPOINT: run infra/bench.sh");
+    let counter = RequestCounter::default();
+    let table = format!("costs-{}", SessionId::new(Timestamp::now()));
+    let store = DynamoStore::counted(&local_client(&endpoint), table, counter.clone());
+    store.create_table_if_absent().await.expect("a table");
+    let app = spawn_app_with_store(Arc::new(store)).await;
+    let mut costs = Costs {
+        counter,
+        rows: Vec::new(),
+    };
+    costs.counter.take();
+    rest_routes(&app, &mut costs).await;
+    websocket_frames(&app, &mut costs).await;
+    costs.print();
+    app.stop().await;
+
+    let local = spawn_app().await;
+    for size in [100, 1_000] {
+        let elapsed = fan_out(&local, size).await;
+        println!(
+            "\nFan-out of one REST post to {size} local connections: {} ms until the last one received it",
+            elapsed.as_millis()
+        );
+    }
+    local.stop().await;
+}
+
+async fn rest_routes(app: &TestApp, costs: &mut Costs) {
+    let (ann, bob) = (app.user("ann"), app.user("bob"));
+    let reply = app
+        .post(
+            "/sessions",
+            &ann,
+            json!({"kind": "group", "members": ["bob"]}),
+        )
+        .await;
+    costs.record("POST /sessions (group)");
+    let session = reply.body["session"]["id"].as_str().expect("id").to_owned();
+    let base = format!("/sessions/{session}");
+    app.post(
+        "/sessions",
+        &ann,
+        json!({"kind": "bot", "chatbot_id": "helper"}),
+    )
+    .await;
+    costs.record("POST /sessions (bot, new)");
+    app.post(
+        "/sessions",
+        &ann,
+        json!({"kind": "bot", "chatbot_id": "helper"}),
+    )
+    .await;
+    costs.record("POST /sessions (bot, already active)");
+    app.request(
+        reqwest::Method::POST,
+        "/sessions/start",
+        None,
+        Some(json!({"business_id": "acme"})),
+    )
+    .await;
+    costs.record("POST /sessions/start");
+    app.get("/sessions", &ann).await;
+    costs.record("GET /sessions");
+    app.get(&base, &ann).await;
+    costs.record("GET /sessions/{id}");
+    app.patch(&base, &ann, json!({"title": "renamed"})).await;
+    costs.record("PATCH /sessions/{id}");
+    app.post(&format!("{base}/join"), &app.user("cy"), json!({}))
+        .await;
+    costs.record("POST /sessions/{id}/join");
+    app.post(&format!("{base}/leave"), &app.user("cy"), json!({}))
+        .await;
+    costs.record("POST /sessions/{id}/leave");
+    app.get(&format!("{base}/connections"), &ann).await;
+    costs.record("GET /sessions/{id}/connections");
+    let message = app.post_message(&session, &bob, "hello").await;
+    costs.record("POST /sessions/{id}/messages (no one connected)");
+    app.post(
+        &format!("{base}/messages"),
+        &bob,
+        json!({"content": "again", "client_msg_id": "k"}),
+    )
+    .await;
+    costs.record("POST /sessions/{id}/messages (client_msg_id, new)");
+    app.post(
+        &format!("{base}/messages"),
+        &bob,
+        json!({"content": "again", "client_msg_id": "k"}),
+    )
+    .await;
+    costs.record("POST /sessions/{id}/messages (client_msg_id, duplicate)");
+    app.get(&format!("{base}/messages"), &ann).await;
+    costs.record("GET /sessions/{id}/messages");
+    app.get(&format!("{base}/messages/{message}"), &ann).await;
+    costs.record("GET /sessions/{id}/messages/{mid}");
+    app.patch(
+        &format!("{base}/messages/{message}"),
+        &bob,
+        json!({"content": "hi"}),
+    )
+    .await;
+    costs.record("PATCH /sessions/{id}/messages/{mid}");
+    app.post(
+        &format!("{base}/messages/{message}/reactions"),
+        &ann,
+        json!({"reaction": "👍"}),
+    )
+    .await;
+    costs.record("POST .../reactions");
+    app.delete(
+        &format!("{base}/messages/{message}/reactions/%F0%9F%91%8D"),
+        &ann,
+    )
+    .await;
+    costs.record("DELETE .../reactions/{emoji}");
+    app.delete(&format!("{base}/messages/{message}"), &bob)
+        .await;
+    costs.record("DELETE /sessions/{id}/messages/{mid}");
+    app.get(&format!("{base}/full"), &ann).await;
+    costs.record("GET /sessions/{id}/full");
+    app.delete(&base, &ann).await;
+    costs.record("DELETE /sessions/{id} (no one connected)");
+}
+
+async fn websocket_frames(app: &TestApp, costs: &mut Costs) {
+    for size in [2usize, 200] {
+        let (session, sockets) = connected_group(app, size).await;
+        costs.counter.take();
+        let mut sender = sockets.into_iter();
+        let (caller, mut socket) = sender.next().expect("a member");
+        let mut listener = sender.next_back().expect("another member").1;
+        socket
+            .send(json!({"action": "send", "content": "cost?"}))
+            .await;
+        listener.next_of("chat_message").await;
+        tokio::time::sleep(SETTLE).await;
+        costs.record(&format!("WebSocket send, {size} members connected"));
+        if size == 2 {
+            socket
+                .send(json!({"action": "typing", "is_typing": true}))
+                .await;
+            listener.next_of("typing_status").await;
+            tokio::time::sleep(SETTLE).await;
+            costs.record("WebSocket typing");
+            socket.send(json!({"action": "history"})).await;
+            socket.next_of("chat_history").await;
+            costs.record("WebSocket history");
+            let reply = app
+                .post(
+                    &format!("/sessions/{session}/messages"),
+                    &caller,
+                    json!({"content": "rest"}),
+                )
+                .await;
+            assert_eq!(reply.status, 201);
+            listener.next_of("chat_message").await;
+            costs.record("POST /sessions/{id}/messages (2 connected)");
+            let mut late = app.connect(&app.user("late-joiner"), Some(&session)).await;
+            late.next_of("chat_history").await;
+            tokio::time::sleep(SETTLE).await;
+            costs.record("WebSocket $connect with session_id, welcome, user_joined");
+            late.close().await;
+            tokio::time::sleep(SETTLE).await;
+            costs.record("WebSocket $disconnect, user_left");
+        }
+    }
+}
+
+/// A group of `size` members, each connected to it, all welcomed.
+async fn connected_group(app: &TestApp, size: usize) -> (String, Vec<(Caller, Socket)>) {
+    let owner = app.user(&format!("owner-{size}"));
+    let session = app.create_session(&owner, json!({"kind": "group"})).await;
+    let mut sockets = vec![(owner.clone(), app.connect(&owner, Some(&session)).await)];
+    for i in 1..size {
+        let member = app.user(&format!("member-{size}-{i}"));
+        let socket = app.connect(&member, Some(&session)).await;
+        sockets.push((member, socket));
+    }
+    for (_, socket) in &mut sockets {
+        socket.next_of("chat_history").await;
+    }
+    // Let the last user_joined broadcasts finish before anything is counted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (session, sockets)
+}
+
+/// Time from a REST post until every one of `size` connections has the `chat_message`.
+async fn fan_out(app: &TestApp, size: usize) -> Duration {
+    let (session, sockets) = connected_group(app, size).await;
+    let sender = sockets[0].0.clone();
+    let waits: Vec<_> = sockets
+        .into_iter()
+        .map(|(_, mut socket)| {
+            tokio::spawn(async move {
+                socket.next_of("chat_message").await;
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    app.post_message(&session, &sender, "to everyone").await;
+    futures::future::join_all(waits).await;
+    started.elapsed()
+}
