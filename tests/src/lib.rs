@@ -342,6 +342,12 @@ impl Socket {
         }
     }
 
+    /// Reads and drops frames until none has arrived for `quiet`.
+    pub async fn drain(&mut self, quiet: std::time::Duration) {
+        use futures::StreamExt;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(quiet, self.stream.next()).await {}
+    }
+
     /// No frame arrives within `wait`.
     pub async fn expect_silence(&mut self, wait: std::time::Duration) {
         use futures::StreamExt;

@@ -1,0 +1,205 @@
+//! `$connect` fed API Gateway's own WebSocket event, adjusted per case, on the embedded
+//! store with a pusher and an invoker that record what they are asked.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use chat_shared::adapters::EmbeddedStore;
+use chat_shared::domain::{
+    ConnectionId, Member, MemberRole, Session, SessionId, SessionKind, SessionSpec, Timestamp,
+    UserId,
+};
+use chat_shared::gateway::Services;
+use chat_shared::ports::{
+    InvokeError, Invoker, Job, PushError, Pusher, SessionStore, Store, SystemClock,
+};
+use connect::App;
+use serde_json::{Value, json};
+
+const FIXTURE: &str = include_str!("fixtures/example-apigw-websocket-request.json");
+
+#[derive(Default)]
+struct Jobs(Mutex<Vec<Job>>);
+
+#[async_trait]
+impl Invoker for Jobs {
+    async fn invoke(&self, job: &Job) -> Result<(), InvokeError> {
+        self.0.lock().expect("lock").push(job.clone());
+        Ok(())
+    }
+}
+
+struct NoSockets;
+
+#[async_trait]
+impl Pusher for NoSockets {
+    async fn post(&self, _: &ConnectionId, _: &[u8]) -> Result<(), PushError> {
+        Err(PushError::Gone)
+    }
+    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
+        Err(PushError::Gone)
+    }
+}
+
+struct Fixture {
+    app: App,
+    jobs: Arc<Jobs>,
+    store: Arc<dyn Store>,
+    session: SessionId,
+}
+
+async fn fixture() -> Fixture {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new());
+    let now = Timestamp::now();
+    let ann = UserId::parse("ann").expect("id");
+    let session = Session::open(
+        SessionId::new(now),
+        SessionSpec::new(SessionKind::Direct, ann.clone()),
+        now,
+    )
+    .expect("a session");
+    let members = [Member::new(session.id, ann, MemberRole::Owner, None, now)];
+    store
+        .create_session(&session, &members)
+        .await
+        .expect("created");
+    let jobs = Arc::new(Jobs::default());
+    let services = Services::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(|_: &str| Arc::new(NoSockets) as Arc<dyn Pusher>),
+        None,
+    );
+    let app = App {
+        services,
+        invoker: jobs.clone(),
+        endpoint: None,
+    };
+    Fixture {
+        app,
+        jobs,
+        store,
+        session: session.id,
+    }
+}
+
+/// The fixture as `user` connecting with `query`, and `headers` added.
+fn event(user: Option<&str>, query: Value, headers: Value) -> ApiGatewayWebsocketProxyRequest {
+    let mut event: Value = serde_json::from_str(FIXTURE).expect("the fixture is JSON");
+    event["queryStringParameters"] = query;
+    if let (Some(map), Value::Object(extra)) = (event["headers"].as_object_mut(), headers) {
+        map.extend(extra);
+    }
+    event["requestContext"]["authorizer"] = match user {
+        Some(user) => json!({"principalId": user, "user_id": user, "role": "user"}),
+        None => json!({}),
+    };
+    serde_json::from_value(event).expect("a WebSocket event")
+}
+
+async fn status(fixture: &Fixture, event: ApiGatewayWebsocketProxyRequest) -> i64 {
+    connect::handle_connect(&fixture.app, event)
+        .await
+        .expect("a response")
+        .status_code
+}
+
+#[tokio::test]
+async fn a_bound_connection_is_recorded_and_its_welcome_started() {
+    let fixture = fixture().await;
+    let response = connect::handle_connect(
+        &fixture.app,
+        event(
+            Some("ann"),
+            json!({"session_id": fixture.session.to_string()}),
+            json!({}),
+        ),
+    )
+    .await
+    .expect("a response");
+    assert_eq!(response.status_code, 200);
+    assert!(
+        response.headers.get("sec-websocket-protocol").is_none(),
+        "no subprotocol unless offered"
+    );
+    let id = ConnectionId::parse("TWegAcC4EowCHnA=").expect("the fixture's id");
+    let stored = fixture
+        .store
+        .get_connection(&id, Timestamp::now())
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(stored.session_id, Some(fixture.session));
+    let jobs = fixture.jobs.0.lock().expect("lock").clone();
+    assert_eq!(
+        jobs,
+        vec![Job::Welcome {
+            connection_id: id,
+            endpoint: "https://*.execute-api.eu-central-1.amazonaws.com/testStage".into()
+        }]
+    );
+}
+
+#[tokio::test]
+async fn the_bearer_subprotocol_is_answered_as_the_client_spelled_it() {
+    let fixture = fixture().await;
+    let offered = json!({"Sec-WebSocket-Protocol": "Bearer, some-token"});
+    let response = connect::handle_connect(&fixture.app, event(Some("ann"), json!({}), offered))
+        .await
+        .expect("a response");
+    assert_eq!(
+        response
+            .headers
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    assert!(
+        fixture.jobs.0.lock().expect("lock").is_empty(),
+        "an unbound connection needs no welcome"
+    );
+}
+
+#[tokio::test]
+async fn refusals_answer_the_contracts_statuses() {
+    let fixture = fixture().await;
+    let session = json!({"session_id": fixture.session.to_string()});
+    assert_eq!(
+        status(&fixture, event(None, json!({}), json!({}))).await,
+        401
+    );
+    assert_eq!(
+        status(&fixture, event(Some("eve"), session.clone(), json!({}))).await,
+        403
+    );
+    assert_eq!(
+        status(
+            &fixture,
+            event(
+                Some("ann"),
+                json!({"session_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
+                json!({})
+            )
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        status(
+            &fixture,
+            event(Some("ann"), json!({"session_id": "nope"}), json!({}))
+        )
+        .await,
+        400
+    );
+    fixture
+        .store
+        .end_session(fixture.session, Timestamp::now())
+        .await
+        .expect("ended");
+    assert_eq!(
+        status(&fixture, event(Some("ann"), session, json!({}))).await,
+        410
+    );
+}
