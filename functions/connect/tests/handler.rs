@@ -11,9 +11,7 @@ use chat_shared::domain::{
     UserId,
 };
 use chat_shared::gateway::Services;
-use chat_shared::ports::{
-    InvokeError, Invoker, Job, PushError, Pusher, SessionStore, Store, SystemClock,
-};
+use chat_shared::ports::{InvokeError, Invoker, Job, PushError, Pusher, Store, SystemClock};
 use connect::App;
 use serde_json::{Value, json};
 
