@@ -239,12 +239,12 @@ pub async fn start_with_store(
             let _ = stopped.wait_for(|stop| *stop).await;
         };
         let http = axum::serve(
-            http_listener,
+            without_delay(http_listener),
             http_router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(until_stopped(stopped.clone()));
         let ws = axum::serve(
-            ws_listener,
+            without_delay(ws_listener),
             ws_router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(until_stopped(stopped));
@@ -301,6 +301,19 @@ fn websocket_routes(
         default: Some(on_message),
         named: Default::default(),
     }
+}
+
+/// Small frames and responses leave at once: with Nagle's algorithm each would wait for
+/// the peer's delayed acknowledgement, tens of milliseconds per post of a broadcast.
+fn without_delay(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    })
 }
 
 fn local_addr(listener: &TcpListener, port: u16) -> Result<SocketAddr, StartError> {
