@@ -3,14 +3,16 @@
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::Client;
-use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
+use aws_sdk_apigatewaymanagement::error::DisplayErrorContext;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
-use super::{backoff, sdk_timeouts};
+use super::sdk_timeouts;
 use crate::domain::ConnectionId;
 use crate::ports::{PushError, Pusher};
 
-/// Tries of a post that API Gateway throttled.
+/// Tries of a call that API Gateway throttled (429 LimitExceeded) or failed with a 5xx:
+/// the SDK's standard retry, with jittered exponential backoff between tries.
 const ATTEMPTS: u32 = 3;
 
 #[derive(Clone, Debug)]
@@ -25,6 +27,7 @@ impl ApiGatewayPusher {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config)
             .endpoint_url(endpoint)
             .timeout_config(sdk_timeouts())
+            .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
             .build();
         Self {
             client: Client::from_conf(config),
@@ -43,6 +46,7 @@ impl ApiGatewayPusher {
             ))
             .endpoint_url(endpoint)
             .timeout_config(sdk_timeouts())
+            .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
             .build();
         Self {
             client: Client::from_conf(config),
@@ -67,28 +71,23 @@ impl ApiGatewayPusher {
 #[async_trait]
 impl Pusher for ApiGatewayPusher {
     async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), PushError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .post_to_connection()
-                .connection_id(connection.as_str())
-                .data(Blob::new(frame))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_gone_exception()) =>
-                {
-                    return Err(PushError::Gone);
-                }
-                Err(err) if throttled(&err) && attempt < ATTEMPTS => backoff(attempt).await,
-                Err(err) => return Err(PushError::Failed(DisplayErrorContext(&err).to_string())),
+        let result = self
+            .client
+            .post_to_connection()
+            .connection_id(connection.as_str())
+            .data(Blob::new(frame))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_gone_exception()) =>
+            {
+                Err(PushError::Gone)
             }
+            Err(err) => Err(PushError::Failed(DisplayErrorContext(&err).to_string())),
         }
     }
 
@@ -111,11 +110,4 @@ impl Pusher for ApiGatewayPusher {
             Err(err) => Err(PushError::Failed(DisplayErrorContext(&err).to_string())),
         }
     }
-}
-
-fn throttled<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    matches!(
-        err.code(),
-        Some("LimitExceededException" | "TooManyRequestsException" | "ThrottlingException")
-    )
 }
