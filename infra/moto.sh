@@ -35,7 +35,7 @@ start_moto() {
   local port
   port="$(free_port)"
   mkdir -p "$tools"
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$tools/moto.log" 2>&1 &
+  "$venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$port" >"$tools/moto.log" 2>&1 &
   moto_pid=$!
   for _ in $(seq 1 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
