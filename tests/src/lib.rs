@@ -75,11 +75,7 @@ pub async fn spawn_app_with_store(store: std::sync::Arc<dyn chat_shared::ports::
         chat_local::start_with_store(options(None), store, "a store of the caller's".into())
             .await
             .expect("the local server starts");
-    TestApp {
-        base: running.http_url(),
-        http: reqwest::Client::new(),
-        running,
-    }
+    TestApp::new(running)
 }
 
 fn options(dynamodb_endpoint: Option<String>) -> Options {
@@ -99,11 +95,7 @@ async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
     let running = start(options(dynamodb_endpoint))
         .await
         .expect("the local server starts");
-    TestApp {
-        base: running.http_url(),
-        http: reqwest::Client::new(),
-        running,
-    }
+    TestApp::new(running)
 }
 
 fn ulid_like() -> String {
@@ -111,6 +103,14 @@ fn ulid_like() -> String {
 }
 
 impl TestApp {
+    fn new(running: Running) -> Self {
+        Self {
+            base: running.http_url(),
+            http: reqwest::Client::new(),
+            running,
+        }
+    }
+
     /// A caller with the given role (`user`, `agent`, ...) and business.
     pub fn caller(&self, id: &str, role: &str, org: Option<&str>) -> Caller {
         let request = TokenRequest {

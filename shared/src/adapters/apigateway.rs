@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::Builder;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::error::DisplayErrorContext;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -24,26 +25,24 @@ impl ApiGatewayPusher {
     /// `endpoint` is the WebSocket API's management URL: `https://{domain}/{stage}`
     /// (locally `http://127.0.0.1:3001`).
     pub fn new(sdk_config: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config)
-            .endpoint_url(endpoint)
-            .timeout_config(sdk_timeouts())
-            .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
-            .build();
-        Self {
-            client: Client::from_conf(config),
-        }
+        Self::with(Builder::from(sdk_config), endpoint)
     }
 
     /// A pusher for the local server's own @connections API, which checks no credentials.
     pub fn local(endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::Config::builder()
+        let builder = Builder::new()
             .behavior_version_latest()
             .region(aws_sdk_apigatewaymanagement::config::Region::new(
                 "us-east-1",
             ))
             .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
                 "local", "local", None, None, "local",
-            ))
+            ));
+        Self::with(builder, endpoint)
+    }
+
+    fn with(builder: Builder, endpoint: &str) -> Self {
+        let config = builder
             .endpoint_url(endpoint)
             .timeout_config(sdk_timeouts())
             .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
