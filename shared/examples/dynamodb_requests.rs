@@ -8,12 +8,13 @@ use std::future::Future;
 use chat_shared::adapters::DynamoStore;
 use chat_shared::adapters::dynamodb::{RequestCounter, local_client};
 use chat_shared::domain::{
-    ChatbotId, ClientMsgId, Connection, ConnectionId, Content, Member, MemberRole, Message,
-    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec,
-    SessionStatus, Timestamp, Title, UserId,
+    Attachment, AttachmentId, AttachmentState, ChatbotId, ClientMsgId, Connection, ConnectionId,
+    Content, Member, MemberRole, Message, PageLimit, Principal, Reaction, Role, Session, SessionId,
+    SessionKind, SessionSpec, SessionStatus, Timestamp, Title, UserId,
 };
 use chat_shared::ports::{
-    ConnectionStore, MessageQuery, MessageStore, SessionPatch, SessionQuery, SessionStore,
+    AttachmentStore, ConnectionStore, MessageQuery, MessageStore, SessionPatch, SessionQuery,
+    SessionStore,
 };
 
 type Failure = Box<dyn std::error::Error>;
@@ -289,6 +290,34 @@ async fn main() -> Result<(), Failure> {
         .measure(
             "delete_message",
             store.delete_message(small.id, keyed.id, now),
+        )
+        .await?;
+    let file = Attachment {
+        id: AttachmentId::new(now),
+        session_id: small.id,
+        uploader_id: ann.clone(),
+        file_name: "photo.png".into(),
+        content_type: "image/png".into(),
+        size: 1_024,
+        state: AttachmentState::Pending,
+        created_at: now,
+    };
+    bench
+        .measure("put_attachment", store.put_attachment(&file))
+        .await?;
+    bench
+        .measure("get_attachment", store.get_attachment(small.id, file.id))
+        .await?;
+    bench
+        .measure(
+            "mark_attachment_ready",
+            store.mark_attachment_ready(small.id, file.id),
+        )
+        .await?;
+    bench
+        .measure(
+            "list_attachments",
+            store.list_attachments(small.id, None, PageLimit::DEFAULT),
         )
         .await?;
 

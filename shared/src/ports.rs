@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Connection, ConnectionId, Content, Cursor, Member, Message, MessageId, Order, Page, PageLimit,
-    Reaction, Session, SessionId, SessionStatus, Timestamp, Title, UserId, ValidationError,
+    Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, Member, Message,
+    MessageId, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp,
+    Title, UserId, ValidationError,
 };
 
 /// What a store can answer besides success. Adapters map their own errors onto these and
@@ -216,6 +217,34 @@ pub trait MessageStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Records an attachment (pending until its object is checked); refuses a session
+    /// that ended (`SessionEnded`) or does not exist (`NotFound`).
+    async fn put_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+
+    async fn get_attachment(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Option<Attachment>>;
+
+    /// Marks the attachment ready; doing it twice changes nothing. `NotFound` if absent.
+    async fn mark_attachment_ready(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Attachment>;
+
+    /// The session's attachments oldest first, after `after` when given, a page at a time.
+    async fn list_attachments(
+        &self,
+        session: SessionId,
+        after: Option<AttachmentId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Attachment>>;
+}
+
+#[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Records the connection (and, when bound, its entry under the session).
     async fn put_connection(&self, connection: &Connection) -> StoreResult<()>;
@@ -255,8 +284,8 @@ pub trait ConnectionStore: Send + Sync {
 }
 
 /// Everything a store adapter provides, so one value can be handed to every service.
-pub trait Store: SessionStore + MessageStore + ConnectionStore {}
-impl<T: SessionStore + MessageStore + ConnectionStore> Store for T {}
+pub trait Store: SessionStore + MessageStore + ConnectionStore + AttachmentStore {}
+impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore> Store for T {}
 
 /// Work done after the current invocation has answered, as Lambda's asynchronous
 /// invocation does it (locally: a background task).

@@ -8,15 +8,17 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::paging::{
-    MessageRange, membership_position, membership_position_at, message_cursor, split_page,
+    MessageRange, attachment_cursor, membership_position, membership_position_at, message_cursor,
+    split_page,
 };
 use crate::domain::{
-    ClientMsgId, Connection, ConnectionId, Content, Cursor, Member, Message, MessageId, Order,
-    Page, Reaction, Session, SessionId, SessionStatus, Timestamp, UserId,
+    Attachment, AttachmentId, AttachmentState, ClientMsgId, Connection, ConnectionId, Content,
+    Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
+    SessionStatus, Timestamp, UserId,
 };
 use crate::ports::{
-    ConnectionStore, Created, MessageQuery, MessageStore, Posted, SessionPatch, SessionQuery,
-    SessionStore, StoreError, StoreResult, check_new_session,
+    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, SessionPatch,
+    SessionQuery, SessionStore, StoreError, StoreResult, check_new_session,
 };
 
 #[derive(Default)]
@@ -33,6 +35,7 @@ struct State {
     active: HashMap<String, SessionId>,
     messages: HashMap<SessionId, BTreeMap<MessageId, Message>>,
     client_ids: HashMap<(SessionId, UserId, ClientMsgId), MessageId>,
+    attachments: HashMap<SessionId, BTreeMap<AttachmentId, Attachment>>,
     connections: HashMap<ConnectionId, Connection>,
     session_connections: HashMap<SessionId, BTreeSet<ConnectionId>>,
 }
@@ -374,6 +377,72 @@ impl MessageStore for EmbeddedStore {
             message.reactions.remove(reaction, user);
         }
         Ok(message.clone())
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for EmbeddedStore {
+    async fn put_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        let mut state = self.state();
+        state.open_session(attachment.session_id)?;
+        let attachments = state.attachments.entry(attachment.session_id).or_default();
+        if attachments.contains_key(&attachment.id) {
+            return Err(StoreError::Conflict("the attachment id is taken"));
+        }
+        attachments.insert(attachment.id, attachment.clone());
+        Ok(())
+    }
+
+    async fn get_attachment(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Option<Attachment>> {
+        Ok(self
+            .state()
+            .attachments
+            .get(&session)
+            .and_then(|a| a.get(&id))
+            .cloned())
+    }
+
+    async fn mark_attachment_ready(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Attachment> {
+        let mut state = self.state();
+        let attachment = state
+            .attachments
+            .get_mut(&session)
+            .and_then(|a| a.get_mut(&id))
+            .ok_or(StoreError::NotFound)?;
+        attachment.state = AttachmentState::Ready;
+        Ok(attachment.clone())
+    }
+
+    async fn list_attachments(
+        &self,
+        session: SessionId,
+        after: Option<AttachmentId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Attachment>> {
+        let Some(first) = after.map_or(Some(AttachmentId::MIN), |after| after.successor()) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let state = self.state();
+        let fetched: Vec<Attachment> = state
+            .attachments
+            .get(&session)
+            .into_iter()
+            .flat_map(|a| a.range(first..).map(|(_, attachment)| attachment.clone()))
+            .take(limit.get() + 1)
+            .collect();
+        let (items, next_cursor) = split_page(fetched, limit.get(), |a| attachment_cursor(a.id));
+        Ok(Page { items, next_cursor })
     }
 }
 

@@ -54,6 +54,11 @@ pub(crate) fn message_cursor(last: MessageId) -> Cursor {
     Cursor::encode(&last.to_string())
 }
 
+/// A cursor after an attachment: its id, which `AttachmentId::parse` reads back.
+pub(crate) fn attachment_cursor(last: crate::domain::AttachmentId) -> Cursor {
+    Cursor::encode(&last.to_string())
+}
+
 fn message_id_at(cursor: &Cursor) -> Result<MessageId, ValidationError> {
     MessageId::parse(&cursor.decode()?)
         .map_err(|_| ValidationError::new("cursor", "is not a cursor this API returned"))

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_shared::domain::{
-    BusinessId, ChatbotId, ClientMsgId, Connection, ConnectionId, Content, Member, MemberRole,
-    Message, MessageId, Order, PageLimit, Principal, Reaction, Role, Session, SessionId,
-    SessionKind, SessionSpec, SessionStatus, Timestamp, Title, UserId,
+    Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
+    ConnectionId, Content, Member, MemberRole, Message, MessageId, Order, PageLimit, Principal,
+    Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus, Timestamp, Title,
+    UserId,
 };
 use chat_shared::ports::{
     Created, MessageQuery, Posted, SessionPatch, SessionQuery, Store, StoreError,
@@ -39,6 +40,8 @@ cases![
     connections_are_stored_found_moved_and_deleted,
     expired_connections_are_left_out,
     typing_is_kept_where_the_sessions_connections_are_listed,
+    attachments_are_recorded_marked_ready_and_listed_in_order,
+    an_attachment_is_refused_by_an_ended_or_unknown_session,
     one_active_bot_session_per_user_and_chatbot_holds_under_concurrent_creation,
     one_active_support_session_per_visitor_and_business_holds_under_concurrent_creation,
     a_client_message_id_makes_sending_idempotent_under_concurrency,
@@ -944,6 +947,127 @@ async fn typing_is_kept_where_the_sessions_connections_are_listed(store: Arc<dyn
         matches!(elsewhere, Err(StoreError::NotFound)),
         "{elsewhere:?}"
     );
+}
+
+fn attachment(session: &Session, uploader: &UserId, name: &str, now: Timestamp) -> Attachment {
+    Attachment {
+        id: AttachmentId::new(now),
+        session_id: session.id,
+        uploader_id: uploader.clone(),
+        file_name: name.to_owned(),
+        content_type: "image/png".to_owned(),
+        size: 1_234,
+        state: AttachmentState::Pending,
+        created_at: now,
+    }
+}
+
+async fn attachments_are_recorded_marked_ready_and_listed_in_order(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let files: Vec<Attachment> = (0..3)
+        .map(|i| attachment(&session, &ann, &format!("f{i}.png"), at(now, i)))
+        .collect();
+    for file in &files {
+        store.put_attachment(file).await.expect("recorded");
+    }
+    assert_eq!(
+        store
+            .get_attachment(session.id, files[1].id)
+            .await
+            .expect("read"),
+        Some(files[1].clone())
+    );
+    let again = store.put_attachment(&files[1]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let ready = store
+        .mark_attachment_ready(session.id, files[1].id)
+        .await
+        .expect("ready");
+    assert_eq!(
+        ready,
+        Attachment {
+            state: AttachmentState::Ready,
+            ..files[1].clone()
+        }
+    );
+    assert_eq!(
+        store
+            .mark_attachment_ready(session.id, files[1].id)
+            .await
+            .expect("ready"),
+        ready
+    );
+    let missing = store
+        .mark_attachment_ready(session.id, AttachmentId::new(now))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert_eq!(
+        store
+            .get_attachment(session.id, AttachmentId::new(now))
+            .await
+            .expect("read"),
+        None
+    );
+
+    let first = store
+        .list_attachments(session.id, None, limit(2))
+        .await
+        .expect("a page");
+    assert_eq!(
+        first.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![files[0].id, files[1].id]
+    );
+    assert!(first.next_cursor.is_some());
+    let rest = store
+        .list_attachments(session.id, Some(files[1].id), limit(2))
+        .await
+        .expect("a page");
+    assert_eq!(
+        (
+            rest.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+            rest.next_cursor
+        ),
+        (vec![files[2].id], None)
+    );
+    let other = open_group(&store, &[&ann], now).await;
+    assert!(
+        store
+            .list_attachments(other.id, None, limit(2))
+            .await
+            .expect("a page")
+            .items
+            .is_empty()
+    );
+}
+
+async fn an_attachment_is_refused_by_an_ended_or_unknown_session(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    store.end_session(session.id, now).await.expect("ended");
+    let late = attachment(&session, &ann, "late.png", now);
+    assert!(matches!(
+        store.put_attachment(&late).await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert_eq!(
+        store
+            .get_attachment(session.id, late.id)
+            .await
+            .expect("read"),
+        None
+    );
+    let stray = Attachment {
+        session_id: SessionId::new(now),
+        ..late
+    };
+    assert!(matches!(
+        store.put_attachment(&stray).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 /// Races `RACERS` creations of sessions from `spec` and checks exactly one wins.

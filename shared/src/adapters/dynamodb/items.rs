@@ -9,6 +9,7 @@
 //! | session's connection | `SESSION#<sid>`      | `CONN#<cid>`          | TTL
 //! | connection           | `CONN#<cid>`         | `META`                | TTL
 //! | active scope         | `ACTIVE#<scope key>` | `META`                |
+//! | attachment           | `SESSION#<sid>`      | `ATT#<aid>`           |
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::paging::membership_position;
 use crate::domain::{
-    AttachmentId, ClientMsgId, Connection, ConnectionId, DisplayName, Member, Message, MessageId,
-    MessageKind, Principal, Reaction, Reactions, Session, SessionId, Timestamp, UserId,
+    Attachment, AttachmentId, ClientMsgId, Connection, ConnectionId, DisplayName, Member, Message,
+    MessageId, MessageKind, Principal, Reaction, Reactions, Session, SessionId, Timestamp, UserId,
 };
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -27,6 +28,11 @@ pub(super) const META: &str = "META";
 pub(super) const MEMBER_PREFIX: &str = "MEMBER#";
 pub(super) const MESSAGE_PREFIX: &str = "MSG#";
 pub(super) const CONNECTION_PREFIX: &str = "CONN#";
+pub(super) const ATTACHMENT_PREFIX: &str = "ATT#";
+
+pub(super) fn attachment_sk(id: AttachmentId) -> String {
+    format!("{ATTACHMENT_PREFIX}{id}")
+}
 
 pub(super) fn session_pk(id: SessionId) -> String {
     format!("SESSION#{id}")
@@ -116,6 +122,24 @@ impl MemberItem {
             gsi1pk: user_pk(&member.user_id),
             gsi1sk: membership_position(member),
             member: member.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct AttachmentItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub attachment: Attachment,
+}
+
+impl AttachmentItem {
+    pub fn new(attachment: &Attachment) -> Self {
+        Self {
+            pk: session_pk(attachment.session_id),
+            sk: attachment_sk(attachment.id),
+            attachment: attachment.clone(),
         }
     }
 }

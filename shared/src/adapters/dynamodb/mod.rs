@@ -22,16 +22,18 @@ use serde::de::DeserializeOwned;
 
 use self::items::*;
 use super::paging::{
-    MessageRange, activity_position, membership_position_at, message_cursor, split_page,
+    MessageRange, activity_position, attachment_cursor, membership_position_at, message_cursor,
+    split_page,
 };
 use super::{backoff, sdk_timeouts};
 use crate::domain::{
-    Connection, ConnectionId, Content, Cursor, Member, Message, MessageId, Order, Page, Reaction,
-    Session, SessionId, SessionStatus, Timestamp, UserId,
+    Attachment, AttachmentId, AttachmentState, Connection, ConnectionId, Content, Cursor, Member,
+    Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus,
+    Timestamp, UserId,
 };
 use crate::ports::{
-    ConnectionStore, Created, MessageQuery, MessageStore, Posted, SessionPatch, SessionQuery,
-    SessionStore, StoreError, StoreResult, check_new_session,
+    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, SessionPatch,
+    SessionQuery, SessionStore, StoreError, StoreResult, check_new_session,
 };
 
 /// The name of the one global secondary index: a user's memberships by their activity.
@@ -328,6 +330,19 @@ impl DynamoStore {
         Ok(sessions)
     }
 
+    /// A transaction item that holds only while the session exists and has not ended.
+    fn open_session_check(&self, session: SessionId) -> StoreResult<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(session), META)))
+            .condition_expression("attribute_exists(pk) AND #status <> :ended")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":ended", to_value(&SessionStatus::Ended)?)
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
     /// Why a write conditioned on an open session failed.
     async fn closed_session_error(&self, id: SessionId) -> StoreError {
         match self.get::<SessionItem>(session_pk(id), META).await {
@@ -521,16 +536,9 @@ impl SessionStore for DynamoStore {
 
     /// One TransactWriteItems: the session is open, and the member is new.
     async fn add_member(&self, member: &Member) -> StoreResult<bool> {
-        let open = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(session_pk(member.session_id), META)))
-            .condition_expression("attribute_exists(pk) AND #status <> :ended")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":ended", to_value(&SessionStatus::Ended)?)
-            .build()
-            .map_err(internal)?;
+        let open = self.open_session_check(member.session_id)?;
         let writes = vec![
-            TransactWriteItem::builder().condition_check(open).build(),
+            open,
             self.put(&MemberItem::new(member), Some("attribute_not_exists(pk)"))?,
         ];
         match self.transact(writes).await? {
@@ -835,6 +843,112 @@ impl MessageStore for DynamoStore {
                 aws_sdk_dynamodb::types::AttributeValue::Ss(vec![reaction_entry(user, reaction)]),
             );
         self.update_message(session, id, update, true).await
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for DynamoStore {
+    /// One TransactWriteItems: the session is open, and the id is new.
+    async fn put_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        let open = self.open_session_check(attachment.session_id)?;
+        let writes = vec![
+            open,
+            self.put(
+                &AttachmentItem::new(attachment),
+                Some("attribute_not_exists(pk)"),
+            )?,
+        ];
+        match self.transact(writes).await? {
+            Ok(()) => Ok(()),
+            Err(_) => match self.closed_session_error(attachment.session_id).await {
+                StoreError::Conflict(_) => Err(StoreError::Conflict("the attachment id is taken")),
+                error => Err(error),
+            },
+        }
+    }
+
+    /// One GetItem.
+    async fn get_attachment(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Option<Attachment>> {
+        Ok(self
+            .get::<AttachmentItem>(session_pk(session), &attachment_sk(id))
+            .await?
+            .map(|i| i.attachment))
+    }
+
+    /// One UpdateItem.
+    async fn mark_attachment_ready(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Attachment> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(session), attachment_sk(id))))
+            .update_expression("SET #state = :ready")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":ready", to_value(&AttachmentState::Ready)?)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output
+                    .attributes
+                    .ok_or_else(|| internal("UpdateItem returned nothing"))?;
+                Ok(from_item::<AttachmentItem>(item)?.attachment)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(sdk_failure("UpdateItem", err)),
+        }
+    }
+
+    /// One Query of `limit + 1` attachments after `after`.
+    async fn list_attachments(
+        &self,
+        session: SessionId,
+        after: Option<AttachmentId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Attachment>> {
+        let Some(first) = after.map_or(Some(AttachmentId::MIN), |after| after.successor()) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+            .expression_attribute_values(":pk", s(session_pk(session)))
+            .expression_attribute_values(":first", s(attachment_sk(first)))
+            .expression_attribute_values(":last", s(attachment_sk(AttachmentId::MAX)))
+            .limit(i32::try_from(limit.get() + 1).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_failure("Query", e))?;
+        let fetched = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<AttachmentItem>(item).map(|i| i.attachment))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (items, next_cursor) = split_page(fetched, limit.get(), |a| attachment_cursor(a.id));
+        Ok(Page { items, next_cursor })
     }
 }
 
