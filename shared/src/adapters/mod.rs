@@ -6,11 +6,13 @@ pub mod dynamodb;
 pub mod embedded;
 pub mod lambda;
 mod paging;
+pub mod s3;
 
 pub use apigateway::ApiGatewayPusher;
 pub use dynamodb::DynamoStore;
 pub use embedded::EmbeddedStore;
 pub use lambda::LambdaInvoker;
+pub use s3::S3BlobStore;
 
 /// Jittered exponential backoff before retry `attempt` (1, 2, ...): 40, 80, 160 ms and so
 /// on, each scaled by 0.5..1.5 so that clients retrying together spread out.
