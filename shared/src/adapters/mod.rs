@@ -5,6 +5,7 @@ pub mod apigateway;
 pub mod dynamodb;
 pub mod embedded;
 pub mod lambda;
+pub mod local_blobs;
 mod paging;
 pub mod s3;
 
@@ -12,6 +13,7 @@ pub use apigateway::ApiGatewayPusher;
 pub use dynamodb::DynamoStore;
 pub use embedded::EmbeddedStore;
 pub use lambda::LambdaInvoker;
+pub use local_blobs::LocalBlobStore;
 pub use s3::S3BlobStore;
 
 /// Jittered exponential backoff before retry `attempt` (1, 2, ...): 40, 80, 160 ms and so
