@@ -89,6 +89,7 @@ fn options(dynamodb_endpoint: Option<String>) -> Options {
         jwt_secret: SECRET.into(),
         ws_idle_seconds: 600,
         ws_lifetime_seconds: 7200,
+        blob_dir: None,
         command: None,
     }
 }
@@ -242,6 +243,10 @@ pub enum TokenIn {
 impl TestApp {
     pub fn ws_url(&self) -> String {
         self.running.ws_url()
+    }
+
+    pub fn blobs(&self) -> std::sync::Arc<chat_shared::adapters::LocalBlobStore> {
+        self.running.blobs()
     }
 
     pub fn store(&self) -> std::sync::Arc<dyn chat_shared::ports::Store> {

@@ -1,6 +1,7 @@
 //! The local server: plays API Gateway on a laptop so the real handlers of `functions/` run
 //! unchanged, on the embedded store by default or on a DynamoDB-compatible endpoint.
 
+mod blobs;
 mod gateway_common;
 pub mod http_api;
 mod invoker;
@@ -10,7 +11,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_shared::adapters::{ApiGatewayPusher, DynamoStore, EmbeddedStore, dynamodb};
+use chat_shared::adapters::{
+    ApiGatewayPusher, DynamoStore, EmbeddedStore, LocalBlobStore, dynamodb,
+};
 use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
 use chat_shared::domain::Timestamp;
 use chat_shared::gateway::{PusherFactory, Services};
@@ -51,6 +54,9 @@ pub struct Options {
     /// Seconds a WebSocket may live (API Gateway: 2 hours).
     #[arg(long, default_value_t = 7200, hide = true)]
     pub ws_lifetime_seconds: u64,
+    /// Where uploaded files are kept (a fresh temporary folder by default).
+    #[arg(long, env = "CHAT_BLOB_DIR")]
+    pub blob_dir: Option<std::path::PathBuf>,
     /// The HS256 secret tokens are signed with.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub jwt_secret: String,
@@ -110,6 +116,7 @@ pub struct Running {
     pub ws_addr: SocketAddr,
     store_description: String,
     store: Arc<dyn Store>,
+    blobs: Arc<LocalBlobStore>,
     jwt_secret: String,
     shutdown: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -122,6 +129,11 @@ impl Running {
 
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.ws_addr)
+    }
+
+    /// The blob store the server plays S3 with.
+    pub fn blobs(&self) -> Arc<LocalBlobStore> {
+        self.blobs.clone()
     }
 
     /// The store behind the server, for tests that arrange what no client can (a
@@ -213,7 +225,19 @@ pub async fn start_with_store(
         clock: clock.clone(),
     });
     let handler: HttpHandler = Arc::new(move |request| sessions::handle(rest.clone(), request));
-    let http_router = http_api::router(handler, HttpApiOptions::default());
+    let blob_root = options.blob_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("chat-local-blobs-{}", std::process::id()))
+    });
+    let blobs = Arc::new(LocalBlobStore::new(
+        blob_root,
+        &format!("http://{http_addr}"),
+        &blob_secret(),
+    ));
+    let limits = chat_shared::config::Limits::from_source(&chat_shared::config::Environment)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let max_blob = usize::try_from(limits.max_upload_bytes).unwrap_or(usize::MAX);
+    let http_router = blobs::router(blobs.clone(), max_blob)
+        .merge(http_api::router(handler, HttpApiOptions::default()));
 
     let pushers: PusherFactory =
         Arc::new(|endpoint| Arc::new(ApiGatewayPusher::local(endpoint)) as Arc<dyn Pusher>);
@@ -257,6 +281,7 @@ pub async fn start_with_store(
         ws_addr,
         store_description,
         store: store_for_tests,
+        blobs,
         jwt_secret: options.jwt_secret,
         shutdown,
         server,
@@ -301,6 +326,11 @@ fn websocket_routes(
         default: Some(on_message),
         named: Default::default(),
     }
+}
+
+/// A fresh key per run for the blob URLs: they need to verify only within this process.
+fn blob_secret() -> [u8; 32] {
+    rand::random()
 }
 
 /// Small frames and responses leave at once: with Nagle's algorithm each would wait for

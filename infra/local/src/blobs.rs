@@ -1,0 +1,85 @@
+//! The local server's stand-in for S3: the signed URLs of `LocalBlobStore` land here, on
+//! the HTTP port, where uploads are checked against their grant before a byte is kept.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use chat_shared::adapters::local_blobs::{BLOB_PATH, Grant, GrantError, LocalBlobStore};
+use chat_shared::domain::Timestamp;
+use chat_shared::ports::BlobStore;
+
+/// Serves `PUT` and `GET` of signed blob URLs; bodies up to `max_bytes`.
+pub fn router(store: Arc<LocalBlobStore>, max_bytes: usize) -> Router {
+    Router::new()
+        .route(&format!("{BLOB_PATH}{{*key}}"), put(upload).get(download))
+        .layer(DefaultBodyLimit::max(max_bytes))
+        .with_state(store)
+}
+
+async fn upload(
+    State(store): State<Arc<LocalBlobStore>>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let sent = Some((content_type, body.len() as u64));
+    if let Err(refusal) = granted(&store, "PUT", &key, query.as_deref(), sent) {
+        return forbidden(refusal);
+    }
+    match store.put(&key, content_type, body.to_vec()).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot store a blob");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn download(
+    State(store): State<Arc<LocalBlobStore>>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(refusal) = granted(&store, "GET", &key, query.as_deref(), None) {
+        return forbidden(refusal);
+    }
+    match store.read(&key).await {
+        Ok(Some((bytes, content_type))) => {
+            ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "NoSuchKey").into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot read a blob");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Whether the URL was signed for this very request.
+fn granted(
+    store: &LocalBlobStore,
+    method: &str,
+    key: &str,
+    query: Option<&str>,
+    sent: Option<(&str, u64)>,
+) -> Result<(), GrantError> {
+    let grant = query
+        .and_then(Grant::from_query)
+        .ok_or(GrantError::BadSignature)?;
+    store.check(method, key, &grant, sent, Timestamp::now())
+}
+
+/// 403, as S3 answers a request its URL was not signed for.
+fn forbidden(refusal: GrantError) -> Response {
+    (StatusCode::FORBIDDEN, refusal.to_string()).into_response()
+}
