@@ -257,6 +257,36 @@ impl DynamoStore {
         }
     }
 
+    /// Up to `limit` items of a partition with sort keys in `first..=last`, in one Query.
+    async fn query_range<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        (first, last): (String, String),
+        ascending: bool,
+        limit: usize,
+    ) -> StoreResult<Vec<T>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":first", s(first))
+            .expression_attribute_values(":last", s(last))
+            .scan_index_forward(ascending)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_failure("Query", e))?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
     /// Every item of a partition whose sort key starts with `prefix`, across result pages.
     async fn query_prefix<T: DeserializeOwned>(
         &self,
@@ -762,27 +792,15 @@ impl MessageStore for DynamoStore {
                 next_cursor: None,
             });
         };
-        let wanted = query.limit.get() + 1;
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
-            .expression_attribute_values(":pk", s(session_pk(session)))
-            .expression_attribute_values(":first", s(message_sk(range.first)))
-            .expression_attribute_values(":last", s(message_sk(range.last)))
-            .scan_index_forward(range.order == Order::Asc)
-            .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_failure("Query", e))?;
-        let fetched = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<MessageItem>(item).map(MessageItem::into_message))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let fetched: Vec<MessageItem> = self
+            .query_range(
+                session_pk(session),
+                (message_sk(range.first), message_sk(range.last)),
+                range.order == Order::Asc,
+                query.limit.get() + 1,
+            )
+            .await?;
+        let fetched: Vec<Message> = fetched.into_iter().map(MessageItem::into_message).collect();
         let (items, next_cursor) = split_page(fetched, query.limit.get(), |m| message_cursor(m.id));
         Ok(Page { items, next_cursor })
     }
@@ -928,25 +946,15 @@ impl AttachmentStore for DynamoStore {
                 next_cursor: None,
             });
         };
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
-            .expression_attribute_values(":pk", s(session_pk(session)))
-            .expression_attribute_values(":first", s(attachment_sk(first)))
-            .expression_attribute_values(":last", s(attachment_sk(AttachmentId::MAX)))
-            .limit(i32::try_from(limit.get() + 1).unwrap_or(i32::MAX))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_failure("Query", e))?;
-        let fetched = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<AttachmentItem>(item).map(|i| i.attachment))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let fetched: Vec<AttachmentItem> = self
+            .query_range(
+                session_pk(session),
+                (attachment_sk(first), attachment_sk(AttachmentId::MAX)),
+                true,
+                limit.get() + 1,
+            )
+            .await?;
+        let fetched: Vec<Attachment> = fetched.into_iter().map(|i| i.attachment).collect();
         let (items, next_cursor) = split_page(fetched, limit.get(), |a| attachment_cursor(a.id));
         Ok(Page { items, next_cursor })
     }
