@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
@@ -59,6 +60,9 @@ pub fn local_client(endpoint_url: &str) -> Client {
         .build();
     Client::from_conf(config)
 }
+
+/// A conditional write whose condition did not hold.
+struct ConditionFailed;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -373,6 +377,42 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
+    /// Sends a conditional UpdateItem: the item it returns (with `ReturnValues`), or
+    /// `Err(ConditionFailed)` when its condition did not hold.
+    async fn conditional_update(
+        &self,
+        request: UpdateItemFluentBuilder,
+    ) -> StoreResult<Result<Option<Item>, ConditionFailed>> {
+        match request.send().await {
+            Ok(output) => Ok(Ok(output.attributes)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Err(ConditionFailed))
+            }
+            Err(err) => Err(sdk_failure("UpdateItem", err)),
+        }
+    }
+
+    /// A conditional UpdateItem returning the whole updated item, or `None` when its
+    /// condition did not hold.
+    async fn updated<T: DeserializeOwned>(
+        &self,
+        request: UpdateItemFluentBuilder,
+    ) -> StoreResult<Option<T>> {
+        match self
+            .conditional_update(request.return_values(ReturnValue::AllNew))
+            .await?
+        {
+            Ok(item) => {
+                from_item(item.ok_or_else(|| internal("UpdateItem returned nothing"))?).map(Some)
+            }
+            Err(ConditionFailed) => Ok(None),
+        }
+    }
+
     /// Why a write conditioned on an open session failed.
     async fn closed_session_error(&self, id: SessionId) -> StoreError {
         match self.get::<SessionItem>(session_pk(id), META).await {
@@ -387,7 +427,7 @@ impl DynamoStore {
         &self,
         session: SessionId,
         id: MessageId,
-        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        update: UpdateItemFluentBuilder,
         require_live: bool,
     ) -> StoreResult<Message> {
         let condition = if require_live {
@@ -395,31 +435,16 @@ impl DynamoStore {
         } else {
             "attribute_exists(pk)"
         };
-        let result = update
+        let request = update
             .table_name(&self.table)
             .set_key(Some(key(session_pk(session), message_sk(id))))
-            .condition_expression(condition)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let item = output
-                    .attributes
-                    .ok_or_else(|| internal("UpdateItem returned nothing"))?;
-                Ok(from_item::<MessageItem>(item)?.into_message())
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                match self.get_message(session, id).await? {
-                    None => Err(StoreError::NotFound),
-                    Some(_) => Err(StoreError::Conflict("the message was deleted")),
-                }
-            }
-            Err(err) => Err(sdk_failure("UpdateItem", err)),
+            .condition_expression(condition);
+        match self.updated::<MessageItem>(request).await? {
+            Some(item) => Ok(item.into_message()),
+            None => match self.get_message(session, id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict("the message was deleted")),
+            },
         }
     }
 }
@@ -510,21 +535,12 @@ impl SessionStore for DynamoStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match request.update_expression(expression).send().await {
-            Ok(output) => {
-                let item = output
-                    .attributes
-                    .ok_or_else(|| internal("UpdateItem returned nothing"))?;
-                Ok(from_item::<SessionItem>(item)?.session)
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(self.closed_session_error(id).await)
-            }
-            Err(err) => Err(sdk_failure("UpdateItem", err)),
+        match self
+            .updated::<SessionItem>(request.update_expression(expression))
+            .await?
+        {
+            Some(item) => Ok(item.session),
+            None => Err(self.closed_session_error(id).await),
         }
     }
 
@@ -903,7 +919,7 @@ impl AttachmentStore for DynamoStore {
         session: SessionId,
         id: AttachmentId,
     ) -> StoreResult<Attachment> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -911,26 +927,9 @@ impl AttachmentStore for DynamoStore {
             .update_expression("SET #state = :ready")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":ready", to_value(&AttachmentState::Ready)?)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let item = output
-                    .attributes
-                    .ok_or_else(|| internal("UpdateItem returned nothing"))?;
-                Ok(from_item::<AttachmentItem>(item)?.attachment)
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(sdk_failure("UpdateItem", err)),
-        }
+            .expression_attribute_values(":ready", to_value(&AttachmentState::Ready)?);
+        let item = self.updated::<AttachmentItem>(request).await?;
+        item.map(|i| i.attachment).ok_or(StoreError::NotFound)
     }
 
     /// One Query of `limit + 1` attachments after `after`.
@@ -1069,16 +1068,9 @@ impl ConnectionStore for DynamoStore {
                 .expression_attribute_values(":until", to_value(&until)?),
             None => request.update_expression("REMOVE typing_until"),
         };
-        match request.send().await {
+        match self.conditional_update(request).await? {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(sdk_failure("UpdateItem", err)),
+            Err(ConditionFailed) => Err(StoreError::NotFound),
         }
     }
 
