@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::auth::{AuthSettings, KeySource};
+use crate::domain::UploadPolicy;
 
 /// A configuration problem, naming the variable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -141,8 +142,9 @@ impl StoreConfig {
 /// Limits a deployment may tune.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// `MAX_UPLOAD_BYTES`, default 25 MB.
-    pub max_upload_bytes: u64,
+    /// `MAX_UPLOAD_BYTES`, default 25 MB, and `ALLOWED_CONTENT_TYPES` (comma-separated
+    /// media types; default [`UploadPolicy::DEFAULT_TYPES`]).
+    pub uploads: UploadPolicy,
     /// `SESSION_IDLE_MINUTES`: the sweeper ends sessions idle this long (default 7 days).
     pub session_idle: Duration,
 }
@@ -155,13 +157,26 @@ impl Limits {
             7 * 24 * 60,
             "a whole number of minutes",
         )?;
+        let max_bytes = parsed(
+            source,
+            "MAX_UPLOAD_BYTES",
+            UploadPolicy::default().max_bytes,
+            "a whole number of bytes",
+        )?;
+        let allowed_types = match source.get("ALLOWED_CONTENT_TYPES") {
+            None => UploadPolicy::default_types(),
+            Some(list) => list
+                .split(',')
+                .filter(|t| !t.trim().is_empty())
+                .map(crate::domain::parse_content_type)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError {
+                    variable: "ALLOWED_CONTENT_TYPES",
+                    problem: format!("must be comma-separated media types: {}", e.reason),
+                })?,
+        };
         Ok(Self {
-            max_upload_bytes: parsed(
-                source,
-                "MAX_UPLOAD_BYTES",
-                25 * 1024 * 1024,
-                "a whole number of bytes",
-            )?,
+            uploads: UploadPolicy::new(max_bytes, allowed_types),
             session_idle: Duration::from_secs(minutes.saturating_mul(60)),
         })
     }
@@ -209,6 +224,9 @@ pub struct Config {
     pub visitor_secret: Option<Vec<u8>>,
     pub store: StoreConfig,
     pub limits: Limits,
+    /// `ATTACHMENTS_BUCKET`: the S3 bucket for attachments. Without it file messages and
+    /// uploads are refused as unavailable (a deployment that wants no files).
+    pub attachments_bucket: Option<String>,
 }
 
 impl Config {
@@ -223,6 +241,7 @@ impl Config {
             auth,
             store: StoreConfig::from_source(source)?,
             limits: Limits::from_source(source)?,
+            attachments_bucket: optional(source, "ATTACHMENTS_BUCKET"),
         })
     }
 }
@@ -244,6 +263,8 @@ mod tests {
             ("JWT_ISSUER", "https://issuer.example"),
             ("TABLE_NAME", "chat"),
             ("MAX_UPLOAD_BYTES", "1024"),
+            ("ALLOWED_CONTENT_TYPES", "image/png, Application/PDF"),
+            ("ATTACHMENTS_BUCKET", "files"),
         ])
         .expect("valid");
         assert!(
@@ -261,7 +282,11 @@ mod tests {
                 endpoint: None
             }
         );
-        assert_eq!(config.limits.max_upload_bytes, 1024);
+        assert_eq!(
+            config.limits.uploads,
+            UploadPolicy::new(1024, vec!["image/png".into(), "application/pdf".into()])
+        );
+        assert_eq!(config.attachments_bucket.as_deref(), Some("files"));
     }
 
     #[test]

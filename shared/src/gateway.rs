@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::adapters::ApiGatewayPusher;
 use crate::domain::{ConnectionId, Principal, ValidationError};
 use crate::ports::{Clock, Pusher, Store};
-use crate::service::ChatService;
+use crate::service::{ChatService, Files};
 
 /// The authorizer's context: what later events know of the caller without a lookup.
 /// API Gateway allows only strings, numbers and booleans there, so absent means absent.
@@ -98,8 +98,24 @@ pub async fn production_services()
         Arc::new(crate::ports::SystemClock),
         Services::api_gateway(&sdk_config),
         fixed,
-    );
+    )
+    .with_files(production_files(&config, &sdk_config));
     Ok((services, config, sdk_config))
+}
+
+/// Attachments in the configured S3 bucket; none when `ATTACHMENTS_BUCKET` is unset.
+pub fn production_files(
+    config: &crate::config::Config,
+    sdk_config: &aws_config::SdkConfig,
+) -> Option<Files> {
+    let bucket = config.attachments_bucket.as_ref()?;
+    Some(Files {
+        blobs: Arc::new(crate::adapters::S3BlobStore::new(
+            sdk_config,
+            bucket.clone(),
+        )),
+        policy: config.limits.uploads.clone(),
+    })
 }
 
 /// Makes a pusher for a management endpoint.
@@ -114,6 +130,7 @@ pub struct Services {
     /// Overrides the event's endpoint (e.g. a custom domain's events still post to the
     /// execute-api endpoint).
     fixed_endpoint: Option<String>,
+    files: Option<Files>,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -129,8 +146,14 @@ impl Services {
             clock,
             pushers,
             fixed_endpoint,
+            files: None,
             current: Mutex::new(None),
         }
+    }
+
+    /// The same services with attachments stored in `files`.
+    pub fn with_files(self, files: Option<Files>) -> Self {
+        Self { files, ..self }
     }
 
     /// API Gateway's Management API with the function's own credentials and region.
@@ -163,7 +186,8 @@ impl Services {
             self.store.clone(),
             (self.pushers)(endpoint),
             self.clock.clone(),
-        );
+        )
+        .with_files(self.files.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

@@ -48,7 +48,7 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(None).await
 }
 
-/// The local server on the DynamoDB endpoint that `infra/test.sh` starts (moto). Fails,
+/// The local server on the DynamoDB and S3 endpoint that `infra/test.sh` starts (moto). Fails,
 /// never skips, when the endpoint is missing and `CHAT_REQUIRE_DYNAMODB=1`; returns `None`
 /// (and says so) when neither is set, as under plain `cargo test`.
 pub async fn spawn_app_on_dynamodb() -> Option<TestApp> {
@@ -80,11 +80,14 @@ pub async fn spawn_app_with_store(store: std::sync::Arc<dyn chat_shared::ports::
     TestApp::new(running)
 }
 
-fn options(dynamodb_endpoint: Option<String>) -> Options {
+/// Moto serves DynamoDB and S3 on one port: with an endpoint, both live there.
+fn options(endpoint: Option<String>) -> Options {
     Options {
         http_port: 0,
         ws_port: 0,
-        dynamodb_endpoint,
+        s3_endpoint: endpoint.clone(),
+        bucket: format!("e2e-{}", ulid_like().to_lowercase()),
+        dynamodb_endpoint: endpoint,
         table: format!("e2e-{}", ulid_like()),
         jwt_secret: SECRET.into(),
         ws_idle_seconds: 600,

@@ -285,7 +285,9 @@ async fn a_bad_frame_gets_an_error_and_the_socket_stays_open() {
         (json!({"action": "edit", "message_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "content": "x"}).to_string(), "not_found"),
         (json!({"action": "send", "content": "x".repeat(26_000)}).to_string(), "too_large"),
         (json!({"action": "stop"}).to_string(), "conflict"),
-        (json!({"type": "file", "file": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}).to_string(), "invalid_frame"),
+        (json!({"type": "file", "file": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}).to_string(), "not_found"),
+        (json!({"type": "file", "file": "ftp://files/x"}).to_string(), "invalid_frame"),
+        (json!({"action": "send", "kind": "file"}).to_string(), "invalid_frame"),
         (json!({"action": "join", "session_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}).to_string(), "not_found"),
     ];
     for (frame, code) in cases {

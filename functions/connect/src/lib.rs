@@ -91,17 +91,10 @@ pub async fn handle_job(app: &App, job: Job) -> Result<(), Error> {
     Ok(())
 }
 
-/// The handshake's status for a refused connection: the contract's 403, 404, 410.
+/// The handshake's status for a refused connection (the contract's 403, 404, 410, ...):
+/// the status REST answers the same error with.
 fn refusal_status(error: &ServiceError) -> u16 {
-    match error {
-        ServiceError::Invalid(_) => 400,
-        ServiceError::Unauthorized(_) => 401,
-        ServiceError::Forbidden(_) => 403,
-        ServiceError::NotFound(_) => 404,
-        ServiceError::SessionEnded => 410,
-        ServiceError::Conflict(_) => 409,
-        ServiceError::Unavailable | ServiceError::Internal => 500,
-    }
+    error.code().http_status()
 }
 
 /// The `bearer` entry of `Sec-WebSocket-Protocol`, spelled as the client offered it:

@@ -2,7 +2,7 @@
 //! A bad frame gets an `error` frame and the connection stays open; nothing is stored.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_shared::domain::{Connection, ConnectionId, MessageKind};
+use chat_shared::domain::{Connection, ConnectionId};
 use chat_shared::gateway::{Services, event_connection, status_response};
 use chat_shared::protocol::{
     ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame,
@@ -185,21 +185,14 @@ async fn post(
     send: SendFrame,
 ) -> Result<(), ServiceError> {
     let session = ChatService::bound_session(connection)?;
-    let content = match (send.kind, send.attachment, send.content) {
-        (MessageKind::Text, None, Some(content)) => content,
-        _ => {
-            return Err(ServiceError::Invalid(
-                chat_shared::domain::ValidationError::new(
-                    "kind",
-                    "file and image messages need attachments, which are not available yet",
-                ),
-            ));
-        }
-    };
     let request = NewMessage {
+        content: send.content,
+        kind: send.kind,
+        attachment: send.attachment,
         client_msg_id: send.client_msg_id,
+        is_bot: false,
+        token_count: None,
         acknowledge: Some(connection.id.clone()),
-        ..NewMessage::text(content)
     };
     service
         .post_message(&connection.principal, session, request)

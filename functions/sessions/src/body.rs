@@ -1,11 +1,12 @@
 //! Request bodies and query strings, parsed into domain types at the boundary.
 
 use chat_shared::domain::{
-    BusinessId, ChatbotId, ClientMsgId, Content, Cursor, DepartmentId, DocumentId,
+    AttachmentId, BusinessId, ChatbotId, ClientMsgId, Content, Cursor, DepartmentId, DocumentId,
     ExternalCustomerId, MessageId, MessageKind, Order, PageLimit, Reaction, SessionKind,
     SessionStatus, Title, UserId, ValidationError,
 };
 use chat_shared::ports::{MessageQuery, SessionPatch, SessionQuery};
+use chat_shared::protocol::AttachmentRef;
 use chat_shared::service::{NewMessage, NewSession, SupportRequest};
 use lambda_http::{Body, Request, RequestExt};
 use serde::Deserialize;
@@ -125,9 +126,10 @@ impl PatchSession {
 
 #[derive(Deserialize)]
 pub struct PostMessage {
-    content: Content,
+    content: Option<Content>,
     #[serde(default)]
     kind: MessageKind,
+    attachment_id: Option<AttachmentId>,
     client_msg_id: Option<ClientMsgId>,
     #[serde(default)]
     is_bot: bool,
@@ -137,11 +139,13 @@ pub struct PostMessage {
 impl From<PostMessage> for NewMessage {
     fn from(body: PostMessage) -> Self {
         Self {
+            content: body.content,
             kind: body.kind,
+            attachment: body.attachment_id.map(AttachmentRef::Id),
             client_msg_id: body.client_msg_id,
             is_bot: body.is_bot,
             token_count: body.token_count,
-            ..Self::text(body.content)
+            acknowledge: None,
         }
     }
 }
@@ -178,7 +182,7 @@ fn limit(request: &Request) -> Result<PageLimit, ValidationError> {
     parsed.map_or(Ok(PageLimit::DEFAULT), PageLimit::new)
 }
 
-fn cursor(request: &Request) -> Result<Option<Cursor>, ValidationError> {
+pub fn cursor(request: &Request) -> Result<Option<Cursor>, ValidationError> {
     param(request, "cursor", Cursor::from_client)
 }
 

@@ -1,7 +1,8 @@
 //! The REST API: parse the request, call the service, map the result. Everything deeper
 //! (authorization included) lives in `chat_shared::service`.
 
-mod body;
+pub mod body;
+pub mod rest;
 mod routes;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use chat_shared::service::{ChatService, ServiceError};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
+pub use rest::json_response;
 pub use routes::handle;
 
 /// What the handler needs, built once per cold start.
@@ -24,8 +26,31 @@ pub struct App {
 }
 
 impl App {
+    /// What a deployed HTTP function builds at cold start, from its environment.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        use chat_shared::config::{self, Config, Environment};
+        let config = Config::from_env()?;
+        let websocket_endpoint = config::websocket_endpoint(&Environment)?;
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let store = Arc::new(chat_shared::adapters::DynamoStore::from_sdk_config(
+            &aws,
+            &config.store,
+        ));
+        let pusher = Arc::new(chat_shared::adapters::ApiGatewayPusher::new(
+            &aws,
+            &websocket_endpoint,
+        ));
+        let clock = Arc::new(chat_shared::ports::SystemClock);
+        let files = chat_shared::gateway::production_files(&config, &aws);
+        Ok(Self {
+            service: ChatService::new(store, pusher, clock.clone()).with_files(files),
+            authenticator: Arc::new(Authenticator::new(config.auth, config.visitor_secret)),
+            clock,
+        })
+    }
+
     /// The caller, from `Authorization: Bearer`.
-    async fn caller(&self, request: &Request) -> Result<Principal, ApiError> {
+    pub async fn caller(&self, request: &Request) -> Result<Principal, ApiError> {
         let token = find_bearer_token(request.headers())
             .ok_or(ApiError::Unauthorized("missing bearer token"))?;
         self.authenticator
@@ -98,15 +123,4 @@ impl ApiError {
         }
         response
     }
-}
-
-fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let text = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
-    let mut response = Response::new(Body::Text(text));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use chat_shared::domain::{MessageId, Principal, Reaction, SessionId, ValidationError};
+use chat_shared::domain::{MessageId, Principal, Reaction, SessionId};
 use chat_shared::ports::Posted;
-use chat_shared::protocol::{MessageView, SessionSummary, SessionView};
+use chat_shared::protocol::{SessionSummary, SessionView};
 use chat_shared::service::{Opened, SessionDetails};
 use futures::future::BoxFuture;
 use lambda_http::http::{Method, StatusCode};
@@ -14,9 +14,8 @@ use serde_json::{Value, json};
 use crate::body::{
     self, AddReaction, CreateSession, EditMessage, PatchSession, PostMessage, StartSupport,
 };
-use crate::{ApiError, App, json_response};
-
-type Reply = Result<Response<Body>, ApiError>;
+use crate::rest::{Reply, ok, only, parse_id, reply, segments};
+use crate::{ApiError, App};
 
 /// The Lambda handler: every request gets a response; errors become error bodies. The
 /// future is boxed as `Send` here, where its type is concrete, so callers need not prove it.
@@ -118,7 +117,7 @@ async fn session_route(app: &App, request: &Request, id: SessionId, rest: &[&str
             let (details, page) = app.service.full_session(&caller, id, limit).await?;
             Ok(ok(json!({
                 "session": view(&details),
-                "messages": page.items.iter().map(message_view).collect::<Vec<_>>(),
+                "messages": app.service.views(&page.items).await,
                 "next_cursor": page.next_cursor,
             })))
         }
@@ -128,22 +127,40 @@ async fn session_route(app: &App, request: &Request, id: SessionId, rest: &[&str
                 let query = body::message_query(request)?;
                 let page = app.service.list_messages(&caller, id, &query).await?;
                 Ok(ok(json!({
-                    "items": page.items.iter().map(message_view).collect::<Vec<_>>(),
+                    "items": app.service.views(&page.items).await,
                     "next_cursor": page.next_cursor,
                 })))
             }
             Method::POST => {
                 let caller = app.caller(request).await?;
                 let message = body::json::<PostMessage>(request)?.into();
-                match app.service.post_message(&caller, id, message).await? {
-                    Posted::New(message) => {
-                        Ok(reply(StatusCode::CREATED, message_body(&message, false)))
-                    }
-                    Posted::Duplicate(message) => Ok(ok(message_body(&message, true))),
-                }
+                let (status, message, duplicate) =
+                    match app.service.post_message(&caller, id, message).await? {
+                        Posted::New(message) => (StatusCode::CREATED, message, false),
+                        Posted::Duplicate(message) => (StatusCode::OK, message, true),
+                    };
+                let message = app.service.view(&message).await;
+                Ok(reply(
+                    status,
+                    json!({"message": message, "duplicate": duplicate}),
+                ))
             }
             _ => Err(ApiError::MethodNotAllowed("GET, POST")),
         },
+        ["history"] => {
+            only(method, &Method::GET, "GET")?;
+            let caller = app.caller(request).await?;
+            let cursor = body::cursor(request)?;
+            let limit = body::page_limit(request)?;
+            let timeline = app
+                .service
+                .timeline(&caller, id, cursor.as_ref(), limit)
+                .await?;
+            Ok(ok(json!({
+                "items": timeline.items,
+                "next_cursor": timeline.next_cursor,
+            })))
+        }
         ["messages", message, rest @ ..] => {
             let message = parse_id(message, "message_id", MessageId::parse)?;
             message_route(app, request, id, message, rest).await
@@ -196,19 +213,19 @@ async fn message_route(
         (["reactions", _], _) => return Err(ApiError::MethodNotAllowed("DELETE")),
         _ => return Err(ApiError::NoRoute),
     };
-    Ok(ok(json!({"message": message_view(&updated)})))
+    Ok(ok(json!({"message": app.service.view(&updated).await})))
 }
 
 async fn create_session(app: &App, request: &Request) -> Reply {
     let caller = app.caller(request).await?;
     let new_session = body::json::<CreateSession>(request)?.parse()?;
     let opened = app.service.create_session(&caller, new_session).await?;
-    Ok(opened_reply(&opened, json!({})))
+    Ok(opened_reply(app, &opened, json!({})).await)
 }
 
 /// 201 for a new session, 200 for an active one found instead, with its latest messages
 /// and whatever `extra` fields the route adds.
-fn opened_reply(opened: &Opened, extra: Value) -> Response<Body> {
+async fn opened_reply(app: &App, opened: &Opened, extra: Value) -> Response<Body> {
     let status = if opened.created {
         StatusCode::CREATED
     } else {
@@ -216,7 +233,7 @@ fn opened_reply(opened: &Opened, extra: Value) -> Response<Body> {
     };
     let mut body = json!({
         "session": view(&opened.details),
-        "previous_messages": opened.previous_messages.iter().map(message_view).collect::<Vec<_>>(),
+        "previous_messages": app.service.views(&opened.previous_messages).await,
     });
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
         body.extend(extra);
@@ -239,6 +256,7 @@ async fn start_support(app: &App, request: &Request) -> Reply {
             ApiError::Service(chat_shared::service::ServiceError::Internal)
         })?;
     Ok(opened_reply(
+        app,
         &opened,
         json!({
             "visitor_token": token,
@@ -246,7 +264,8 @@ async fn start_support(app: &App, request: &Request) -> Reply {
             "active": !opened.details.session.is_ended(),
             "resumed": !opened.created,
         }),
-    ))
+    )
+    .await)
 }
 
 async fn list_sessions(app: &App, request: &Request) -> Reply {
@@ -261,50 +280,4 @@ async fn list_sessions(app: &App, request: &Request) -> Reply {
 
 fn view(details: &SessionDetails) -> SessionView {
     SessionView::new(&details.session, &details.members, details.online.clone())
-}
-
-fn message_view(message: &chat_shared::domain::Message) -> MessageView {
-    MessageView::new(message, None)
-}
-
-fn message_body(message: &chat_shared::domain::Message, duplicate: bool) -> Value {
-    json!({"message": message_view(message), "duplicate": duplicate})
-}
-
-fn ok(value: Value) -> Response<Body> {
-    reply(StatusCode::OK, value)
-}
-
-fn reply(status: StatusCode, value: Value) -> Response<Body> {
-    json_response(status, &value)
-}
-
-fn only(method: &Method, allowed: &Method, allow: &'static str) -> Result<(), ApiError> {
-    if method == allowed {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed(allow))
-    }
-}
-
-fn parse_id<T>(
-    value: &str,
-    field: &'static str,
-    parse: fn(&str) -> Result<T, ValidationError>,
-) -> Result<T, ApiError> {
-    parse(value).map_err(|e| ValidationError::new(field, e.reason).into())
-}
-
-/// The path's segments, percent-decoded (a reaction travels as `%F0%9F%91%8D`).
-fn segments(path: &str) -> Result<Vec<String>, ApiError> {
-    path.trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|segment| {
-            percent_encoding::percent_decode_str(segment)
-                .decode_utf8()
-                .map(|s| s.into_owned())
-                .map_err(|_| ApiError::BadRequest("the path is not valid UTF-8".into()))
-        })
-        .collect()
 }

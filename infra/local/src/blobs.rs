@@ -16,9 +16,40 @@ use chat_shared::ports::BlobStore;
 /// Serves `PUT` and `GET` of signed blob URLs; bodies up to `max_bytes`.
 pub fn router(store: Arc<LocalBlobStore>, max_bytes: usize) -> Router {
     Router::new()
-        .route(&format!("{BLOB_PATH}{{*key}}"), put(upload).get(download))
+        .route(
+            &format!("{BLOB_PATH}{{*key}}"),
+            put(upload).get(download).options(preflight),
+        )
         .layer(DefaultBodyLimit::max(max_bytes))
+        .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(store)
+}
+
+/// Browsers upload and download across origins, as the deployed bucket's CORS rules allow.
+async fn allow_any_origin(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    // Files are shown as what they were declared to be, never sniffed into a page.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, PUT"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (header::ACCESS_CONTROL_MAX_AGE, "3000"),
+        ],
+    )
+        .into_response()
 }
 
 async fn upload(

@@ -1,7 +1,8 @@
 //! API Gateway's HTTP API (payload format 2.0), played on a laptop.
 //!
 //! Every request, whatever its method and path, becomes the event API Gateway would send
-//! to a `$default` route's Lambda integration. The event goes through JSON and through
+//! to the Lambda integration of the route it matches (`METHOD /path/{param}` routes, then
+//! `$default`). The event goes through JSON and through
 //! lambda_http's own deserializer and conversion, exactly as in Lambda, so a handler sees
 //! the same `http::Request` and `RequestExt` data locally as deployed. The handler's answer
 //! goes back through the v2 response JSON and is mapped to HTTP as API Gateway maps it.
@@ -9,7 +10,7 @@
 //! Serve the router with `into_make_service_with_connect_info::<SocketAddr>()` so that
 //! `requestContext.http.sourceIp` is the client's address (it is `127.0.0.1` otherwise).
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Instant};
 
 use aws_lambda_events::{
     apigw::{
@@ -81,7 +82,7 @@ impl Default for HttpApiOptions {
     }
 }
 
-/// Only the `$default` route exists: the handler routes by itself, as with `{proxy+}`.
+/// The catch-all route: its handler routes by itself, as with `{proxy+}`.
 const ROUTE_KEY: &str = "$default";
 /// API Gateway names every answer's request in this header.
 const REQUEST_ID_HEADER: &str = "apigw-requestid";
@@ -100,7 +101,49 @@ const TEXT_TYPE_PREFIXES: [&str; 6] = [
 ];
 const TEXT_TYPE_SUFFIXES: [&str; 3] = ["+json", "+xml", "+yaml"];
 
+/// A route of the API with its own integration, keyed as API Gateway keys it:
+/// `POST /sessions/{id}/uploads`. Requests no route matches go to `$default`.
+#[derive(Clone)]
+pub struct Route {
+    pub key: String,
+    pub handler: HttpHandler,
+}
+
+impl Route {
+    pub fn new(key: &str, handler: HttpHandler) -> Self {
+        Self {
+            key: key.to_owned(),
+            handler,
+        }
+    }
+
+    /// The path parameters when the request is this route's.
+    fn matches(&self, method: &http::Method, path: &str) -> Option<HashMap<String, String>> {
+        let (route_method, template) = self.key.split_once(' ')?;
+        if route_method != "ANY" && route_method != method.as_str() {
+            return None;
+        }
+        let wanted: Vec<&str> = template.trim_matches('/').split('/').collect();
+        let given: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if wanted.len() != given.len() {
+            return None;
+        }
+        let mut parameters = HashMap::new();
+        for (want, got) in wanted.iter().zip(&given) {
+            match want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                Some(name) if !got.is_empty() => {
+                    parameters.insert(name.to_owned(), (*got).to_owned());
+                }
+                None if want == got => {}
+                _ => return None,
+            }
+        }
+        Some(parameters)
+    }
+}
+
 struct Api {
+    routes: Vec<Route>,
     handler: HttpHandler,
     options: HttpApiOptions,
 }
@@ -108,9 +151,16 @@ struct Api {
 /// An axum Router that turns every request (any method, any path) into the API Gateway
 /// HTTP API v2.0 event, runs the handler, and answers as API Gateway would.
 pub fn router(handler: HttpHandler, options: HttpApiOptions) -> Router {
-    Router::new()
-        .fallback(proxy)
-        .with_state(Arc::new(Api { handler, options }))
+    routed(Vec::new(), handler, options)
+}
+
+/// As [`router`], with `routes` tried first, each going to its own handler.
+pub fn routed(routes: Vec<Route>, default: HttpHandler, options: HttpApiOptions) -> Router {
+    Router::new().fallback(proxy).with_state(Arc::new(Api {
+        routes,
+        handler: default,
+        options,
+    }))
 }
 
 async fn proxy(State(api): State<Arc<Api>>, request: axum::extract::Request) -> Response {
@@ -136,11 +186,22 @@ async fn answer(api: &Api, parts: &Parts, body: axum::body::Body) -> Response {
             return with_request_id(refusal, REQUEST_ID_HEADER, &Ulid::new().to_string());
         }
     };
-    let event = build_event(parts, &body, source_ip(parts), &api.options);
+    let mut event = build_event(parts, &body, source_ip(parts), &api.options);
     let request_id = event.request_context.request_id.clone().unwrap_or_default();
+    let mut handler = &api.handler;
+    let matched = api
+        .routes
+        .iter()
+        .find_map(|route| Some((route, route.matches(&parts.method, parts.uri.path())?)));
+    if let Some((route, parameters)) = matched {
+        handler = &route.handler;
+        event.route_key = Some(route.key.clone());
+        event.request_context.route_key = Some(route.key.clone());
+        event.path_parameters = parameters;
+    }
 
     // Its own task, so that a panicking handler fails this request only, as in Lambda.
-    let invocation = tokio::spawn(invoke(Arc::clone(&api.handler), event)).await;
+    let invocation = tokio::spawn(invoke(Arc::clone(handler), event)).await;
     let response = match invocation {
         Ok(Ok(output)) => gateway_response(&output).unwrap_or_else(|error| {
             tracing::error!("the handler's response is not a valid v2 response: {error}");

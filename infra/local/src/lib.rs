@@ -12,18 +12,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_shared::adapters::{
-    ApiGatewayPusher, DynamoStore, EmbeddedStore, LocalBlobStore, dynamodb,
+    ApiGatewayPusher, DynamoStore, EmbeddedStore, LocalBlobStore, S3BlobStore, dynamodb,
 };
 use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
 use chat_shared::domain::Timestamp;
 use chat_shared::gateway::{PusherFactory, Services};
 use chat_shared::ports::{Clock, Pusher, Store, SystemClock};
-use chat_shared::service::ChatService;
+use chat_shared::service::{ChatService, Files};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::http_api::{HttpApiOptions, HttpHandler};
+use crate::http_api::{HttpApiOptions, HttpHandler, Route};
 use crate::ws_api::{AuthorizerHandler, RouteHandler, WsApiOptions, WsRoutes};
 
 /// The secret used when `JWT_SECRET` is not set: fine on a laptop, never deployed.
@@ -57,6 +57,13 @@ pub struct Options {
     /// Where uploaded files are kept (a fresh temporary folder by default).
     #[arg(long, env = "CHAT_BLOB_DIR")]
     pub blob_dir: Option<std::path::PathBuf>,
+    /// Keep files in the S3-compatible endpoint at this URL instead of a local folder
+    /// (the bucket is created if absent).
+    #[arg(long, env = "CHAT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket to use with --s3-endpoint.
+    #[arg(long, default_value = "chat-local", env = "ATTACHMENTS_BUCKET")]
+    pub bucket: String,
     /// The HS256 secret tokens are signed with.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub jwt_secret: String,
@@ -115,6 +122,7 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub ws_addr: SocketAddr,
     store_description: String,
+    files_description: String,
     store: Arc<dyn Store>,
     blobs: Arc<LocalBlobStore>,
     jwt_secret: String,
@@ -159,10 +167,11 @@ impl Running {
             "from JWT_SECRET".to_owned()
         };
         format!(
-            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
+            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  files          {files}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
             http = self.http_addr,
             ws = self.ws_addr,
             store = self.store_description,
+            files = self.files_description,
         )
     }
 
@@ -215,33 +224,44 @@ pub async fn start_with_store(
     };
     let authenticator = Arc::new(Authenticator::new(settings, None));
 
-    // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
-    // function's go through API Gateway's.
-    let management = format!("http://{ws_addr}");
-    let pusher = Arc::new(ApiGatewayPusher::local(&management));
-    let rest = Arc::new(sessions::App {
-        service: ChatService::new(store.clone(), pusher, clock.clone()),
-        authenticator: authenticator.clone(),
-        clock: clock.clone(),
-    });
-    let handler: HttpHandler = Arc::new(move |request| sessions::handle(rest.clone(), request));
     let blob_root = options.blob_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("chat-local-blobs-{}", std::process::id()))
     });
     let blobs = Arc::new(LocalBlobStore::new(
-        blob_root,
+        blob_root.clone(),
         &format!("http://{http_addr}"),
         &blob_secret(),
     ));
     let limits = chat_shared::config::Limits::from_source(&chat_shared::config::Environment)
         .map_err(|e| StartError::Config(e.to_string()))?;
-    let max_blob = usize::try_from(limits.max_upload_bytes).unwrap_or(usize::MAX);
-    let http_router = blobs::router(blobs.clone(), max_blob)
-        .merge(http_api::router(handler, HttpApiOptions::default()));
+    let (files, files_description) = files(&options, blobs.clone(), &blob_root, &limits).await?;
+
+    // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
+    // function's go through API Gateway's.
+    let management = format!("http://{ws_addr}");
+    let rest = Arc::new(sessions::App {
+        service: ChatService::new(
+            store.clone(),
+            Arc::new(ApiGatewayPusher::local(&management)),
+            clock.clone(),
+        )
+        .with_files(Some(files.clone())),
+        authenticator: authenticator.clone(),
+        clock: clock.clone(),
+    });
+    let max_blob = usize::try_from(limits.uploads.max_bytes).unwrap_or(usize::MAX);
+    let http_router = blobs::router(blobs.clone(), max_blob).merge(http_api::routed(
+        http_routes(&rest),
+        sessions_handler(rest),
+        HttpApiOptions::default(),
+    ));
 
     let pushers: PusherFactory =
         Arc::new(|endpoint| Arc::new(ApiGatewayPusher::local(endpoint)) as Arc<dyn Pusher>);
-    let services = || Services::new(store.clone(), clock.clone(), pushers.clone(), None);
+    let services = || {
+        Services::new(store.clone(), clock.clone(), pushers.clone(), None)
+            .with_files(Some(files.clone()))
+    };
     let store_for_tests = store.clone();
     let ws_router = ws_api::router(
         websocket_routes(
@@ -280,12 +300,62 @@ pub async fn start_with_store(
         http_addr,
         ws_addr,
         store_description,
+        files_description,
         store: store_for_tests,
         blobs,
         jwt_secret: options.jwt_secret,
         shutdown,
         server,
     })
+}
+
+/// The HTTP API's routes to the `uploads` function, as the template routes them; every
+/// other request goes to `sessions`.
+fn http_routes(app: &Arc<sessions::App>) -> Vec<Route> {
+    let uploads: HttpHandler = {
+        let app = app.clone();
+        Arc::new(move |request| uploads::handle(app.clone(), request))
+    };
+    uploads::ROUTES
+        .iter()
+        .map(|key| Route::new(key, uploads.clone()))
+        .collect()
+}
+
+fn sessions_handler(app: Arc<sessions::App>) -> HttpHandler {
+    Arc::new(move |request| sessions::handle(app.clone(), request))
+}
+
+/// Files in the local folder the HTTP port serves (the default), or in an S3-compatible
+/// endpoint.
+async fn files(
+    options: &Options,
+    local: Arc<LocalBlobStore>,
+    root: &std::path::Path,
+    limits: &chat_shared::config::Limits,
+) -> Result<(Files, String), StartError> {
+    let policy = limits.uploads.clone();
+    let Some(endpoint) = &options.s3_endpoint else {
+        let description = format!("folder {}", root.display());
+        return Ok((
+            Files {
+                blobs: local,
+                policy,
+            },
+            description,
+        ));
+    };
+    let s3 = S3BlobStore::local(endpoint, options.bucket.clone());
+    s3.create_bucket_if_absent()
+        .await
+        .map_err(|e| StartError::Config(format!("cannot use S3 at {endpoint}: {e}")))?;
+    Ok((
+        Files {
+            blobs: Arc::new(s3),
+            policy,
+        },
+        format!("S3 at {endpoint}, bucket {}", options.bucket),
+    ))
 }
 
 /// The four WebSocket functions, wired as API Gateway routes them. The welcome job

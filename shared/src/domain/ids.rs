@@ -50,6 +50,11 @@ macro_rules! ulid_id {
                 self.0.0.checked_sub(1).map(|n| Self(ulid::Ulid(n)))
             }
 
+            /// The smallest id made at `at`'s millisecond: a time as an inclusive bound.
+            pub fn first_at(at: Timestamp) -> Self {
+                Self(ulid::Ulid::from_parts(at.unix_millis(), 0))
+            }
+
             /// The millisecond the id was made.
             pub fn timestamp(&self) -> Timestamp {
                 Timestamp::from_unix_millis(self.0.timestamp_ms())

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AttachmentId, ClientMsgId, Content, DisplayName, MessageId, Reaction, SessionId, Timestamp,
+    Attachment, ClientMsgId, Content, DisplayName, MessageId, Reaction, SessionId, Timestamp,
     UserId,
 };
 
@@ -28,7 +28,9 @@ pub struct Message {
     pub kind: MessageKind,
     /// The text (a caption for files); empty once the message is deleted.
     pub content: String,
-    pub attachment_id: Option<AttachmentId>,
+    /// A file or image message's attachment as it was when sent (ready attachments never
+    /// change, so the copy saves a read per message shown).
+    pub attachment: Option<Attachment>,
     pub client_msg_id: Option<ClientMsgId>,
     /// Tokens the model spent on a bot reply; only service tokens may set it.
     pub token_count: Option<u32>,
@@ -55,7 +57,33 @@ impl Message {
             is_bot: false,
             kind: MessageKind::Text,
             content: content.as_str().to_owned(),
-            attachment_id: None,
+            attachment: None,
+            client_msg_id: None,
+            token_count: None,
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+            reactions: Reactions::default(),
+        }
+    }
+
+    /// A new file or image message carrying `attachment`, with `caption` as its content.
+    pub fn file(
+        kind: MessageKind,
+        attachment: Attachment,
+        caption: Option<&Content>,
+        sender_name: Option<DisplayName>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: MessageId::new(now),
+            session_id: attachment.session_id,
+            sender_id: attachment.uploader_id.clone(),
+            sender_name,
+            is_bot: false,
+            kind,
+            content: caption.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            attachment: Some(attachment),
             client_msg_id: None,
             token_count: None,
             created_at: now,

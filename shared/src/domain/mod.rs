@@ -10,7 +10,10 @@ mod session;
 mod text;
 mod time;
 
-pub use attachment::{Attachment, AttachmentState};
+pub use attachment::{
+    Attachment, AttachmentState, MAX_FILE_NAME_CHARS, SizeRefusal, UploadPolicy,
+    parse_content_type, parse_file_name,
+};
 pub use connection::Connection;
 pub use ids::{
     AttachmentId, BusinessId, ChatbotId, ClientMsgId, ConnectionId, DepartmentId, DocumentId,

@@ -10,7 +10,7 @@ mod server;
 pub use client::{AttachmentRef, ClientFrame, SendFrame};
 pub use error::{CloseCode, ErrorBody, ErrorCode, ErrorDetail, FrameError};
 pub use server::{
-    AttachmentView, MemberView, MessageView, ServerFrame, SessionSummary, SessionView,
+    AttachmentView, MemberView, MessageView, ServerFrame, SessionSummary, SessionView, TimelineItem,
 };
 
 /// The largest frame the service parses. Below API Gateway's 32 KiB frame limit (which

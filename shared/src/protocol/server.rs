@@ -205,13 +205,16 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    /// The view of `message`, showing `attachment` only if it is the message's own.
-    /// A deleted message is a tombstone: its content, attachment and reactions are not
-    /// shown, whatever the store still holds.
-    pub fn new(message: &Message, attachment: Option<AttachmentView>) -> Self {
+    /// The view of `message`, its attachment without a download URL (see
+    /// [`MessageView::with_download`]). A deleted message is a tombstone: its content,
+    /// attachment and reactions are not shown, whatever the store still holds.
+    pub fn new(message: &Message) -> Self {
         let deleted = message.is_deleted();
-        let attachment =
-            attachment.filter(|view| !deleted && message.attachment_id == Some(view.id));
+        let attachment = message
+            .attachment
+            .as_ref()
+            .filter(|_| !deleted)
+            .map(AttachmentView::new);
         Self {
             id: message.id,
             session_id: message.session_id,
@@ -238,6 +241,23 @@ impl MessageView {
             token_count: message.token_count,
         }
     }
+
+    /// The same view with a download URL on its attachment (if it shows one).
+    pub fn with_download(self, url: impl Into<String>, expires_at: Timestamp) -> Self {
+        Self {
+            attachment: self.attachment.map(|a| a.with_url(url, expires_at)),
+            ..self
+        }
+    }
+}
+
+/// One entry of a session's timeline (`GET /sessions/{id}/history`):
+/// `{"type":"message","data":{...}}` or `{"type":"attachment","data":{...}}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "type", content = "data", rename_all = "lowercase")]
+pub enum TimelineItem {
+    Message(MessageView),
+    Attachment(AttachmentView),
 }
 
 /// An attachment as clients see it: never its storage key. `url` and `url_expires_at` are
@@ -420,7 +440,7 @@ mod tests {
     }
 
     fn view() -> MessageView {
-        MessageView::new(&message(), None)
+        MessageView::new(&message())
     }
 
     /// The JSON of `view()`.
@@ -644,7 +664,7 @@ mod tests {
         message.is_bot = true;
         message.kind = MessageKind::File;
         message.content = "the report".into();
-        message.attachment_id = Some(attachment_id());
+        message.attachment = Some(attachment());
         message.client_msg_id = Some(ClientMsgId::parse("c-1").expect("id"));
         message.token_count = Some(42);
         message.edited_at = Some(t1());
@@ -654,9 +674,9 @@ mod tests {
         message
             .reactions
             .add(Reaction::parse("👍").expect("emoji"), user("ann"));
-        let attachment = AttachmentView::new(&attachment()).with_url("https://files/x", t1());
+        let view = MessageView::new(&message).with_download("https://files/x", t1());
         assert_eq!(
-            serde_json::to_value(MessageView::new(&message, Some(attachment))).expect("json"),
+            serde_json::to_value(view).expect("json"),
             json!({
                 "id": MESSAGE,
                 "session_id": SESSION,
@@ -700,21 +720,36 @@ mod tests {
     }
 
     #[test]
-    fn a_message_view_shows_only_the_messages_own_attachment() {
-        let other = AttachmentView::new(&attachment());
-        assert_eq!(MessageView::new(&message(), Some(other)).attachment, None);
+    fn timeline_items_are_tagged_with_their_type_and_carry_their_view_as_data() {
+        let items = [
+            TimelineItem::Attachment(AttachmentView::new(&attachment())),
+            TimelineItem::Message(view()),
+        ];
+        assert_eq!(
+            serde_json::to_value(items).expect("json"),
+            json!([
+                {"type": "attachment", "data": serde_json::to_value(AttachmentView::new(&attachment())).expect("json")},
+                {"type": "message", "data": view_json()},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_download_url_is_added_only_to_a_message_with_an_attachment() {
+        let view = MessageView::new(&message()).with_download("https://files/x", t1());
+        assert_eq!(view.attachment, None);
     }
 
     #[test]
     fn a_deleted_message_is_a_tombstone_without_content_attachment_or_reactions() {
         let mut message = message();
         message.kind = MessageKind::Image;
-        message.attachment_id = Some(attachment_id());
+        message.attachment = Some(attachment());
         message
             .reactions
             .add(Reaction::parse("👍").expect("emoji"), user("bob"));
         message.deleted_at = Some(t1());
-        let view = MessageView::new(&message, Some(AttachmentView::new(&attachment())));
+        let view = MessageView::new(&message).with_download("https://files/x", t1());
         let mut expected = view_json();
         expected["kind"] = json!("image");
         expected["content"] = json!("");

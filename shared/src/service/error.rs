@@ -1,7 +1,7 @@
 //! The service layer's one error type, mapped to a contract error code in one place.
 
 use crate::domain::ValidationError;
-use crate::ports::{PushError, StoreError};
+use crate::ports::{BlobError, PushError, StoreError};
 use crate::protocol::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,9 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// Over a size limit; the message says which.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("the session has ended")]
     SessionEnded,
     #[error("the service is temporarily unavailable; try again")]
@@ -35,6 +38,7 @@ impl ServiceError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::TooLarge(_) => ErrorCode::TooLarge,
             Self::SessionEnded => ErrorCode::SessionEnded,
             // 503 would be truer, but the contract's codes have none; clients retry on 5xx.
             Self::Unavailable | Self::Internal => ErrorCode::Internal,
@@ -65,5 +69,20 @@ impl From<PushError> for ServiceError {
     fn from(error: PushError) -> Self {
         tracing::warn!(%error, "push failed");
         Self::Unavailable
+    }
+}
+
+impl From<BlobError> for ServiceError {
+    fn from(error: BlobError) -> Self {
+        match error {
+            BlobError::Unavailable(detail) => {
+                tracing::warn!(%detail, "blob store unavailable");
+                Self::Unavailable
+            }
+            BlobError::Internal(detail) => {
+                tracing::error!(%detail, "blob store failure");
+                Self::Internal
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! and nothing deeper; authorization happens here, so every transport enforces the same.
 
 mod access;
+mod attachments;
 mod error;
 mod fanout;
 mod realtime;
@@ -9,6 +10,10 @@ mod realtime;
 use std::sync::Arc;
 
 pub use access::Access;
+pub use attachments::{
+    DOWNLOAD_URL_LIFETIME, DirectUpload, Files, MAX_DIRECT_UPLOAD_BYTES, Timeline,
+    UPLOAD_URL_LIFETIME, UploadRequest,
+};
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
@@ -23,7 +28,7 @@ use crate::ports::{
     Clock, Created, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch, SessionQuery,
     Store,
 };
-use crate::protocol::{MessageView, ServerFrame};
+use crate::protocol::{AttachmentRef, ServerFrame};
 
 /// A session with who belongs to it and who is connected now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,11 +66,13 @@ pub struct SupportRequest {
     pub external_customer_id: Option<ExternalCustomerId>,
 }
 
-/// What a client asks to post.
+/// What a client asks to post: text, or a file or image with an optional caption.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewMessage {
-    pub content: Content,
+    pub content: Option<Content>,
     pub kind: MessageKind,
+    /// The uploaded file a file or image message carries.
+    pub attachment: Option<AttachmentRef>,
     pub client_msg_id: Option<ClientMsgId>,
     pub is_bot: bool,
     pub token_count: Option<u32>,
@@ -76,8 +83,9 @@ pub struct NewMessage {
 impl NewMessage {
     pub fn text(content: Content) -> Self {
         Self {
-            content,
+            content: Some(content),
             kind: MessageKind::Text,
+            attachment: None,
             client_msg_id: None,
             is_bot: false,
             token_count: None,
@@ -94,6 +102,8 @@ pub struct ChatService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     fanout: Fanout,
+    /// Absent in a deployment without attachments: file operations are then unavailable.
+    files: Option<Files>,
 }
 
 impl ChatService {
@@ -103,7 +113,18 @@ impl ChatService {
             store,
             clock,
             fanout,
+            files: None,
         }
+    }
+
+    /// The same service with attachments stored in `files`.
+    pub fn with_files(self, files: Option<Files>) -> Self {
+        Self { files, ..self }
+    }
+
+    /// Whether attachments can be uploaded (a blob store is configured).
+    pub fn stores_files(&self) -> bool {
+        self.files.is_some()
     }
 
     pub fn fanout(&self) -> &Fanout {
@@ -403,22 +424,39 @@ impl ChatService {
                 "only service tokens may set is_bot and token_count",
             ));
         }
-        if request.kind != MessageKind::Text {
-            return Err(ValidationError::new(
-                "kind",
-                "file and image messages need an attachment, and attachments are not available yet",
-            )
-            .into());
-        }
         let access = self.access(caller, id).await?;
         access.require_write(caller)?;
-        let mut message = Message::text(
-            id,
-            caller.user_id.clone(),
-            caller.name.clone(),
-            request.content,
-            self.clock.now(),
-        );
+        let now = self.clock.now();
+        let mut message = match (request.kind, &request.attachment, &request.content) {
+            (MessageKind::Text, None, Some(content)) => Message::text(
+                id,
+                caller.user_id.clone(),
+                caller.name.clone(),
+                content.clone(),
+                now,
+            ),
+            (MessageKind::Text, Some(_), _) => {
+                return Err(ValidationError::new(
+                    "attachment_id",
+                    "only a file or image message carries an attachment",
+                )
+                .into());
+            }
+            (MessageKind::Text, None, None) => {
+                return Err(ValidationError::new("content", "is required").into());
+            }
+            (kind, Some(reference), caption) => {
+                let attachment = self.attach(caller, id, reference, kind).await?;
+                Message::file(kind, attachment, caption.as_ref(), caller.name.clone(), now)
+            }
+            (_, None, _) => {
+                return Err(ValidationError::new(
+                    "attachment_id",
+                    "is required for file and image messages",
+                )
+                .into());
+            }
+        };
         message.client_msg_id = request.client_msg_id.clone();
         message.is_bot = request.is_bot;
         message.token_count = request.token_count;
@@ -439,7 +477,7 @@ impl ChatService {
             self.broadcast(
                 id,
                 ServerFrame::ChatMessage {
-                    message: MessageView::new(stored, None),
+                    message: self.view(stored).await,
                 },
             )
             .await;
@@ -481,7 +519,7 @@ impl ChatService {
         self.broadcast(
             id,
             ServerFrame::MessageUpdated {
-                message: MessageView::new(&edited, None),
+                message: self.view(&edited).await,
             },
         )
         .await;
@@ -504,7 +542,7 @@ impl ChatService {
         self.broadcast(
             id,
             ServerFrame::MessageDeleted {
-                message: MessageView::new(&deleted, None),
+                message: self.view(&deleted).await,
             },
         )
         .await;
@@ -529,7 +567,7 @@ impl ChatService {
         self.broadcast(
             id,
             ServerFrame::ReactionUpdated {
-                message: MessageView::new(&updated, None),
+                message: self.view(&updated).await,
             },
         )
         .await;

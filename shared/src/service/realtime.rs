@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use super::{ChatService, ServiceError, ServiceResult, online_users};
 use crate::domain::{
-    Connection, ConnectionId, Member, Message, MessageId, Page, PageLimit, Principal, SessionId,
-    UserId,
+    Connection, ConnectionId, Member, MessageId, Page, PageLimit, Principal, SessionId, UserId,
 };
 use crate::ports::{MessageQuery, PushError};
-use crate::protocol::{MessageView, ServerFrame, SessionView};
+use crate::protocol::{ServerFrame, SessionView};
 
 /// How long a `typing` frame counts before the user is taken to have stopped.
 pub const TYPING_LASTS: Duration = Duration::from_secs(6);
@@ -151,7 +150,7 @@ impl ChatService {
         items.reverse();
         let next_cursor = next_cursor.and(items.first().map(|m| m.id.to_string()));
         Ok(ServerFrame::ChatHistory {
-            messages: items.iter().map(message_view).collect(),
+            messages: self.views(&items).await,
             next_cursor,
         })
     }
@@ -301,8 +300,4 @@ impl ChatService {
             Err(error) => Err(error.into()),
         }
     }
-}
-
-fn message_view(message: &Message) -> MessageView {
-    MessageView::new(message, None)
 }
