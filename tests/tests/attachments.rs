@@ -439,12 +439,31 @@ async fn uploads_that_break_the_rules_are_refused_with_a_clear_error() {
     );
 }
 
+/// `POST /sessions/{id}/messages` of a file message.
+async fn send_file(
+    app: &TestApp,
+    session: &str,
+    who: &Caller,
+    kind: &str,
+    id: &Value,
+) -> (StatusCode, String) {
+    let reply = app
+        .post(
+            &format!("/sessions/{session}/messages"),
+            who,
+            json!({"kind": kind, "attachment_id": id}),
+        )
+        .await;
+    let code = reply.error_code().to_owned();
+    (reply.status, code)
+}
+
 #[tokio::test]
 async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
     let app = spawn_app().await;
     let (session, ann, bob) = group(&app).await;
-    let messages = format!("/sessions/{session}/messages");
     let mut anns = joined(&app, &ann, &session).await;
+    let refused = |status: StatusCode, code: &str| (status, code.to_owned());
 
     // Announced, never uploaded.
     let missing = announce(&app, &session, &ann, "a.txt", "text/plain", 5).await;
@@ -452,29 +471,14 @@ async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
     anns.send(json!({"action": "send", "kind": "file", "attachment_id": id}))
         .await;
     assert_eq!(anns.next_of("error").await["code"], "conflict");
-    let reply = app
-        .post(
-            &messages,
-            &ann,
-            json!({"kind": "file", "attachment_id": id}),
-        )
-        .await;
     assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::CONFLICT, "conflict")
+        send_file(&app, &session, &ann, "file", &id).await,
+        refused(StatusCode::CONFLICT, "conflict")
     );
-
     // Someone else's upload.
-    let reply = app
-        .post(
-            &messages,
-            &bob,
-            json!({"kind": "file", "attachment_id": id}),
-        )
-        .await;
     assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::FORBIDDEN, "forbidden")
+        send_file(&app, &session, &bob, "file", &id).await,
+        refused(StatusCode::FORBIDDEN, "forbidden")
     );
 
     // Bytes of another size than declared (written behind the presigned URL's back).
@@ -489,7 +493,7 @@ async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
     .expect("stored");
     let reply = app
         .post(
-            &messages,
+            &format!("/sessions/{session}/messages"),
             &ann,
             json!({"kind": "file", "attachment_id": id}),
         )
@@ -500,40 +504,36 @@ async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
         "{reply:?}"
     );
 
-    // A text file is no image; an attachment of another session is not found here.
+    // A text file is no image, and no text message carries a file; an attachment of
+    // another session is not found there, and its URL is refused here.
     let text = multipart(&app, &session, &ann, "b.txt", "text/plain", b"hello").await;
     let text_id = text.body["attachment_id"].clone();
-    let reply = app
-        .post(
-            &messages,
-            &ann,
-            json!({"kind": "image", "attachment_id": text_id}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
+    let invalid = refused(StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(
+        send_file(&app, &session, &ann, "image", &text_id).await,
+        invalid
+    );
+    assert_eq!(
+        send_file(&app, &session, &ann, "text", &text_id).await,
+        invalid
+    );
     let elsewhere = app.create_session(&ann, json!({"kind": "group"})).await;
-    let reply = app
-        .post(
-            &format!("/sessions/{elsewhere}/messages"),
-            &ann,
-            json!({"kind": "file", "attachment_id": text_id}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{reply:?}");
-    anns.send(json!({"type": "file", "file": format!("https://files.example/sessions/{elsewhere}/{}", text_id.as_str().expect("id"))}))
+    assert_eq!(
+        send_file(&app, &elsewhere, &ann, "file", &text_id).await,
+        refused(StatusCode::NOT_FOUND, "not_found")
+    );
+    let foreign_url = format!(
+        "https://files.example/sessions/{elsewhere}/{}",
+        text_id.as_str().expect("id")
+    );
+    anns.send(json!({"type": "file", "file": foreign_url}))
         .await;
     assert_eq!(anns.next_of("error").await["code"], "invalid_frame");
-    let reply = app
-        .post(
-            &messages,
-            &ann,
-            json!({"kind": "text", "attachment_id": text_id, "content": "x"}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
 
     // Nothing was stored by any refusal, and the socket is still open.
-    let page = app.get(&messages, &ann).await;
+    let page = app
+        .get(&format!("/sessions/{session}/messages"), &ann)
+        .await;
     assert_eq!(page.body["items"], json!([]));
     anns.send(json!({"action": "ping"})).await;
     assert_eq!(anns.next_of("pong").await["type"], "pong");

@@ -3,13 +3,19 @@
 
 use chat_shared::domain::ValidationError;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Error, Response};
 use serde_json::Value;
 
 use crate::ApiError;
 
 /// A route's outcome: a response, or an error mapped to one in [`ApiError::into_response`].
 pub type Reply = Result<Response<Body>, ApiError>;
+
+/// What a Lambda handler returns for a route's outcome: every request gets a response,
+/// errors become error bodies.
+pub async fn answer(reply: impl Future<Output = Reply>) -> Result<Response<Body>, Error> {
+    Ok(reply.await.unwrap_or_else(ApiError::into_response))
+}
 
 pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     let text = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());

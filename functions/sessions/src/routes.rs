@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::body::{
     self, AddReaction, CreateSession, EditMessage, PatchSession, PostMessage, StartSupport,
 };
-use crate::rest::{Reply, ok, only, parse_id, reply, segments};
+use crate::rest::{Reply, answer, ok, only, parse_id, reply, segments};
 use crate::{ApiError, App};
 
 /// The Lambda handler: every request gets a response; errors become error bodies. The
@@ -23,11 +23,7 @@ pub fn handle(
     app: Arc<App>,
     request: Request,
 ) -> BoxFuture<'static, Result<Response<Body>, Error>> {
-    Box::pin(async move {
-        Ok(route(&app, &request)
-            .await
-            .unwrap_or_else(ApiError::into_response))
-    })
+    Box::pin(async move { answer(route(&app, &request)).await })
 }
 
 async fn route(app: &App, request: &Request) -> Reply {

@@ -13,7 +13,7 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sessions::rest::{Reply, ok, only, parse_id, reply, segments};
+use sessions::rest::{Reply, answer, ok, only, parse_id, reply, segments};
 use sessions::{ApiError, App, body};
 
 /// The HTTP API routes this function serves (the template's route keys); `sessions`
@@ -32,11 +32,7 @@ pub fn handle(
     app: Arc<App>,
     request: Request,
 ) -> BoxFuture<'static, Result<Response<Body>, Error>> {
-    Box::pin(async move {
-        Ok(route(&app, &request)
-            .await
-            .unwrap_or_else(ApiError::into_response))
-    })
+    Box::pin(async move { answer(route(&app, &request)).await })
 }
 
 async fn route(app: &App, request: &Request) -> Reply {

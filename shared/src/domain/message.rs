@@ -49,25 +49,13 @@ impl Message {
         content: Content,
         now: Timestamp,
     ) -> Self {
-        Self {
-            id: MessageId::new(now),
-            session_id,
-            sender_id,
-            sender_name,
-            is_bot: false,
-            kind: MessageKind::Text,
-            content: content.as_str().to_owned(),
-            attachment: None,
-            client_msg_id: None,
-            token_count: None,
-            created_at: now,
-            edited_at: None,
-            deleted_at: None,
-            reactions: Reactions::default(),
-        }
+        let mut message = Self::blank(session_id, sender_id, sender_name, now);
+        message.content = content.as_str().to_owned();
+        message
     }
 
-    /// A new file or image message carrying `attachment`, with `caption` as its content.
+    /// A new file or image message from the attachment's uploader, with `caption` as its
+    /// content.
     pub fn file(
         kind: MessageKind,
         attachment: Attachment,
@@ -75,15 +63,34 @@ impl Message {
         sender_name: Option<DisplayName>,
         now: Timestamp,
     ) -> Self {
+        let mut message = Self::blank(
+            attachment.session_id,
+            attachment.uploader_id.clone(),
+            sender_name,
+            now,
+        );
+        message.kind = kind;
+        message.content = caption.map(|c| c.as_str().to_owned()).unwrap_or_default();
+        message.attachment = Some(attachment);
+        message
+    }
+
+    /// An empty text message from the sender, made now.
+    fn blank(
+        session_id: SessionId,
+        sender_id: UserId,
+        sender_name: Option<DisplayName>,
+        now: Timestamp,
+    ) -> Self {
         Self {
             id: MessageId::new(now),
-            session_id: attachment.session_id,
-            sender_id: attachment.uploader_id.clone(),
+            session_id,
+            sender_id,
             sender_name,
             is_bot: false,
-            kind,
-            content: caption.map(|c| c.as_str().to_owned()).unwrap_or_default(),
-            attachment: Some(attachment),
+            kind: MessageKind::Text,
+            content: String::new(),
+            attachment: None,
             client_msg_id: None,
             token_count: None,
             created_at: now,
