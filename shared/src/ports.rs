@@ -394,3 +394,63 @@ pub trait BlobStore: Send + Sync {
     /// Stores bytes received through the API (the small-file path).
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
 }
+
+/// Who said a turn of a conversation sent to a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    User,
+    Assistant,
+}
+
+/// One turn of the conversation a model continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    pub speaker: Speaker,
+    pub text: String,
+}
+
+/// What a model is asked: a system prompt, then the conversation, oldest first, ending with
+/// the user's turn to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prompt {
+    pub system: String,
+    pub turns: Vec<Turn>,
+    /// The most tokens the reply may have.
+    pub max_tokens: u32,
+}
+
+/// A piece of a reply as it streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyEvent {
+    /// More text, in order.
+    Text(String),
+    /// How many tokens the reply used, when the provider says (usually at the end).
+    Usage { output_tokens: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// The provider could not be reached, failed, or broke off mid-stream.
+    #[error("the model provider is unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the request (bad key, unknown model, prompt too long).
+    #[error("the model provider refused the request: {0}")]
+    Refused(String),
+    /// Nothing arrived for too long.
+    #[error("the model provider timed out")]
+    Timeout,
+}
+
+/// A reply streaming in. Ends after the last event; an `Err` item ends it early.
+pub type ReplyStream = futures::stream::BoxStream<'static, Result<ReplyEvent, ModelError>>;
+
+/// A chat model that streams its replies (OpenAI-compatible servers, Amazon Bedrock, the
+/// local echo model). Dropping the stream abandons the reply.
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// A short name for logs and the echo model's self-description, e.g. `openai:gpt-4o-mini`.
+    fn name(&self) -> String;
+
+    /// Starts a reply; fails at once if the provider refuses or cannot be reached.
+    async fn reply(&self, prompt: &Prompt) -> Result<ReplyStream, ModelError>;
+}
