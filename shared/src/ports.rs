@@ -284,8 +284,40 @@ pub trait ConnectionStore: Send + Sync {
 }
 
 /// Everything a store adapter provides, so one value can be handed to every service.
-pub trait Store: SessionStore + MessageStore + ConnectionStore + AttachmentStore {}
-impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore> Store for T {}
+pub trait Store: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore {}
+impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore> Store for T {}
+
+/// The bot reply in progress in a session (at most one at a time).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplyInProgress {
+    /// The id the reply will be stored under.
+    pub response_id: MessageId,
+    pub started_at: Timestamp,
+    /// A member asked it to stop; the bot stops at its next check.
+    pub stop_requested: bool,
+}
+
+/// Where the bot and the `stop` frame (different functions) meet.
+#[async_trait]
+pub trait ReplyStore: Send + Sync {
+    /// Claims the session's reply slot for `response_id`; false when another reply holds
+    /// it. A reply started before `stale_before` counts as abandoned and is replaced.
+    async fn start_reply(
+        &self,
+        session: SessionId,
+        response_id: MessageId,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn get_reply(&self, session: SessionId) -> StoreResult<Option<ReplyInProgress>>;
+
+    /// Asks the reply in progress to stop: its id, or `None` when there is none.
+    async fn request_stop(&self, session: SessionId) -> StoreResult<Option<MessageId>>;
+
+    /// Frees the slot if `response_id` still holds it.
+    async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()>;
+}
 
 /// Work done after the current invocation has answered, as Lambda's asynchronous
 /// invocation does it (locally: a background task).

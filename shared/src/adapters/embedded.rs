@@ -17,8 +17,9 @@ use crate::domain::{
     SessionStatus, Timestamp, UserId,
 };
 use crate::ports::{
-    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, SessionPatch,
-    SessionQuery, SessionStore, StoreError, StoreResult, check_new_session,
+    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, ReplyInProgress,
+    ReplyStore, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult,
+    check_new_session,
 };
 
 #[derive(Default)]
@@ -38,6 +39,7 @@ struct State {
     attachments: HashMap<SessionId, BTreeMap<AttachmentId, Attachment>>,
     connections: HashMap<ConnectionId, Connection>,
     session_connections: HashMap<SessionId, BTreeSet<ConnectionId>>,
+    replies: HashMap<SessionId, ReplyInProgress>,
 }
 
 impl EmbeddedStore {
@@ -534,5 +536,55 @@ impl ConnectionStore for EmbeddedStore {
             .filter(|c| c.is_live(now))
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl ReplyStore for EmbeddedStore {
+    async fn start_reply(
+        &self,
+        session: SessionId,
+        response_id: MessageId,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        if state
+            .replies
+            .get(&session)
+            .is_some_and(|r| r.started_at >= stale_before)
+        {
+            return Ok(false);
+        }
+        let reply = ReplyInProgress {
+            response_id,
+            started_at: now,
+            stop_requested: false,
+        };
+        state.replies.insert(session, reply);
+        Ok(true)
+    }
+
+    async fn get_reply(&self, session: SessionId) -> StoreResult<Option<ReplyInProgress>> {
+        Ok(self.state().replies.get(&session).cloned())
+    }
+
+    async fn request_stop(&self, session: SessionId) -> StoreResult<Option<MessageId>> {
+        Ok(self.state().replies.get_mut(&session).map(|reply| {
+            reply.stop_requested = true;
+            reply.response_id
+        }))
+    }
+
+    async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()> {
+        let mut state = self.state();
+        if state
+            .replies
+            .get(&session)
+            .is_some_and(|r| r.response_id == response_id)
+        {
+            state.replies.remove(&session);
+        }
+        Ok(())
     }
 }

@@ -45,6 +45,8 @@ cases![
     one_active_bot_session_per_user_and_chatbot_holds_under_concurrent_creation,
     one_active_support_session_per_visitor_and_business_holds_under_concurrent_creation,
     a_client_message_id_makes_sending_idempotent_under_concurrency,
+    one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale,
+    a_file_message_keeps_its_attachment,
 ];
 
 const RACERS: usize = 12;
@@ -1201,4 +1203,105 @@ async fn a_client_message_id_makes_sending_idempotent_under_concurrency(store: A
         store.put_message(&bobs, true).await.expect("posted"),
         Posted::New(bobs.clone())
     );
+}
+
+async fn one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::now();
+    let session = SessionId::new(now);
+    let long_ago = Timestamp::from_unix_millis(now.unix_millis() - 120_000);
+    let (first, second) = (MessageId::new(now), MessageId::new(now));
+    assert_eq!(store.get_reply(session).await.expect("read"), None);
+    assert_eq!(
+        store.request_stop(session).await.expect("stop"),
+        None,
+        "nothing to stop"
+    );
+    let stale_before = Timestamp::from_unix_millis(now.unix_millis() - 60_000);
+    assert!(
+        store
+            .start_reply(session, first, now, stale_before)
+            .await
+            .expect("start")
+    );
+    assert!(
+        !store
+            .start_reply(session, second, now, stale_before)
+            .await
+            .expect("refused")
+    );
+    let reply = store
+        .get_reply(session)
+        .await
+        .expect("read")
+        .expect("in progress");
+    assert_eq!((reply.response_id, reply.stop_requested), (first, false));
+
+    assert_eq!(
+        store.request_stop(session).await.expect("stop"),
+        Some(first)
+    );
+    assert!(
+        store
+            .get_reply(session)
+            .await
+            .expect("read")
+            .expect("still held")
+            .stop_requested
+    );
+
+    // Another reply's finish frees nothing; its own does.
+    store.finish_reply(session, second).await.expect("no-op");
+    assert!(store.get_reply(session).await.expect("read").is_some());
+    store.finish_reply(session, first).await.expect("finished");
+    assert_eq!(store.get_reply(session).await.expect("read"), None);
+
+    // A reply whose bot died is replaced once it is older than the staleness bound.
+    assert!(
+        store
+            .start_reply(session, first, long_ago, stale_before)
+            .await
+            .expect("start")
+    );
+    let later = at(now, 1);
+    assert!(
+        store
+            .start_reply(session, second, later, now)
+            .await
+            .expect("replaced")
+    );
+    assert_eq!(
+        store
+            .get_reply(session)
+            .await
+            .expect("read")
+            .expect("held")
+            .response_id,
+        second
+    );
+}
+
+async fn a_file_message_keeps_its_attachment(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = unique_user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let mut file = attachment(&session, &ann, "plan.pdf", now);
+    store.put_attachment(&file).await.expect("recorded");
+    file.state = AttachmentState::Ready;
+    let message = Message::file(
+        chat_shared::domain::MessageKind::File,
+        file.clone(),
+        Some(&Content::parse("the plan").expect("content")),
+        None,
+        at(now, 1),
+    );
+    let stored = post(&store, &message).await;
+    assert_eq!(stored.attachment.as_ref(), Some(&file));
+    let read = store
+        .get_message(session.id, message.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(read, message);
 }

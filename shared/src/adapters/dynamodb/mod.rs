@@ -33,8 +33,9 @@ use crate::domain::{
     Timestamp, UserId,
 };
 use crate::ports::{
-    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, SessionPatch,
-    SessionQuery, SessionStore, StoreError, StoreResult, check_new_session,
+    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, ReplyInProgress,
+    ReplyStore, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult,
+    check_new_session,
 };
 
 /// The name of the one global secondary index: a user's memberships by their activity.
@@ -1137,5 +1138,82 @@ where
         StoreError::Unavailable(detail)
     } else {
         StoreError::Internal(detail)
+    }
+}
+
+/// The reply slot: one item per session, `SESSION#<sid>` / `REPLY`, gone when the reply ends
+/// (and after a day by TTL, should a bot die mid-reply).
+const REPLY: &str = "REPLY";
+const REPLY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+#[async_trait]
+impl ReplyStore for DynamoStore {
+    /// One UpdateItem, conditioned on the slot being free or stale.
+    async fn start_reply(
+        &self,
+        session: SessionId,
+        response_id: MessageId,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<bool> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(session), REPLY)))
+            .update_expression(
+                "SET response_id = :rid, started_at = :now, stop_requested = :no, expires_at = :ttl",
+            )
+            .condition_expression("attribute_not_exists(pk) OR started_at < :stale")
+            .expression_attribute_values(":rid", to_value(&response_id)?)
+            .expression_attribute_values(":now", to_value(&now)?)
+            .expression_attribute_values(":no", to_value(&false)?)
+            .expression_attribute_values(":ttl", to_value(&now.plus(REPLY_TTL).unix_seconds())?)
+            .expression_attribute_values(":stale", to_value(&stale_before)?);
+        Ok(self.conditional_update(request).await?.is_ok())
+    }
+
+    /// One GetItem.
+    async fn get_reply(&self, session: SessionId) -> StoreResult<Option<ReplyInProgress>> {
+        self.get::<ReplyInProgress>(session_pk(session), REPLY)
+            .await
+    }
+
+    /// One UpdateItem, conditioned on a reply being in progress.
+    async fn request_stop(&self, session: SessionId) -> StoreResult<Option<MessageId>> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(session), REPLY)))
+            .update_expression("SET stop_requested = :yes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", to_value(&true)?);
+        let reply = self.updated::<ReplyInProgress>(request).await?;
+        Ok(reply.map(|r| r.response_id))
+    }
+
+    /// One DeleteItem, conditioned on the slot still being this reply's.
+    async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(session), REPLY)))
+            .condition_expression("response_id = :rid")
+            .expression_attribute_values(":rid", to_value(&response_id)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(sdk_failure("DeleteItem", err)),
+        }
     }
 }
