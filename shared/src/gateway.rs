@@ -99,7 +99,8 @@ pub async fn production_services()
         Services::api_gateway(&sdk_config),
         fixed,
     )
-    .with_files(production_files(&config, &sdk_config));
+    .with_files(production_files(&config, &sdk_config))
+    .with_bot_invoker(production_bot_invoker(&sdk_config));
     Ok((services, config, sdk_config))
 }
 
@@ -118,6 +119,18 @@ pub fn production_files(
     })
 }
 
+/// Starts bot replies in the function `BOT_FUNCTION_NAME` names; none when it is unset.
+pub fn production_bot_invoker(
+    sdk_config: &aws_config::SdkConfig,
+) -> Option<Arc<dyn crate::ports::Invoker>> {
+    let function = std::env::var("BOT_FUNCTION_NAME")
+        .ok()
+        .filter(|f| !f.is_empty())?;
+    Some(Arc::new(crate::adapters::LambdaInvoker::new(
+        sdk_config, function,
+    )))
+}
+
 /// Makes a pusher for a management endpoint.
 pub type PusherFactory = Arc<dyn Fn(&str) -> Arc<dyn Pusher> + Send + Sync>;
 
@@ -131,6 +144,7 @@ pub struct Services {
     /// execute-api endpoint).
     fixed_endpoint: Option<String>,
     files: Option<Files>,
+    bot_invoker: Option<Arc<dyn crate::ports::Invoker>>,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -147,6 +161,7 @@ impl Services {
             pushers,
             fixed_endpoint,
             files: None,
+            bot_invoker: None,
             current: Mutex::new(None),
         }
     }
@@ -154,6 +169,14 @@ impl Services {
     /// The same services with attachments stored in `files`.
     pub fn with_files(self, files: Option<Files>) -> Self {
         Self { files, ..self }
+    }
+
+    /// The same services starting bot replies through `invoker`.
+    pub fn with_bot_invoker(self, bot_invoker: Option<Arc<dyn crate::ports::Invoker>>) -> Self {
+        Self {
+            bot_invoker,
+            ..self
+        }
     }
 
     /// API Gateway's Management API with the function's own credentials and region.
@@ -187,7 +210,8 @@ impl Services {
             (self.pushers)(endpoint),
             self.clock.clone(),
         )
-        .with_files(self.files.clone());
+        .with_files(self.files.clone())
+        .with_bot_invoker(self.bot_invoker.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }
@@ -210,4 +234,50 @@ where
         },
     ))
     .await
+}
+
+/// The bot's model from `BOT_PROVIDER`: `openai` (any OpenAI-compatible server:
+/// `OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`) or `echo` (the offline stand-in).
+/// `None` when unset; the caller decides whether that is an error (the `bot` function) or
+/// means the echo model (the local server). `BOT_SYSTEM_PROMPT` and `BOT_MAX_TOKENS` tune it.
+pub fn bot_settings(
+    source: &impl crate::config::Source,
+) -> Result<Option<crate::service::BotSettings>, crate::config::ConfigError> {
+    use crate::config::ConfigError;
+    let problem = |variable: &'static str, problem: &str| ConfigError {
+        variable,
+        problem: problem.to_owned(),
+    };
+    let Some(provider) = source.get("BOT_PROVIDER").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let model: Arc<dyn crate::ports::ChatModel> = match provider.as_str() {
+        "echo" => Arc::new(crate::adapters::EchoModel::default()),
+        "openai" => {
+            let base_url = source
+                .get("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
+            let model = source
+                .get("OPENAI_MODEL")
+                .ok_or_else(|| problem("OPENAI_MODEL", "is not set (e.g. gpt-4o-mini)"))?;
+            let key = source.get("OPENAI_API_KEY").filter(|k| !k.is_empty());
+            Arc::new(crate::adapters::OpenAiModel::new(
+                crate::adapters::OpenAiSettings::new(base_url, model, key),
+            ))
+        }
+        _ => return Err(problem("BOT_PROVIDER", "must be openai or echo")),
+    };
+    let mut settings = crate::service::BotSettings::new(model);
+    if let Some(prompt) = source
+        .get("BOT_SYSTEM_PROMPT")
+        .filter(|p| !p.trim().is_empty())
+    {
+        settings.system_prompt = prompt;
+    }
+    if let Some(max) = source.get("BOT_MAX_TOKENS") {
+        settings.max_reply_tokens = max
+            .parse()
+            .map_err(|_| problem("BOT_MAX_TOKENS", "must be a whole number"))?;
+    }
+    Ok(Some(settings))
 }

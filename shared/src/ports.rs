@@ -284,7 +284,10 @@ pub trait ConnectionStore: Send + Sync {
 }
 
 /// Everything a store adapter provides, so one value can be handed to every service.
-pub trait Store: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore {}
+pub trait Store:
+    SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore
+{
+}
 impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore> Store for T {}
 
 /// The bot reply in progress in a session (at most one at a time).
@@ -330,6 +333,12 @@ pub enum Job {
         connection_id: ConnectionId,
         /// The management API to post through: the one `$connect` came through.
         endpoint: String,
+    },
+    /// Answer `message_id` in a bot session with a streamed model reply (the `bot`
+    /// function; it posts through its configured WebSocket endpoint).
+    BotReply {
+        session_id: SessionId,
+        message_id: MessageId,
     },
 }
 

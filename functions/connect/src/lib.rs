@@ -87,6 +87,7 @@ pub async fn handle_job(app: &App, job: Job) -> Result<(), Error> {
                 .welcome(&connection_id)
                 .await?;
         }
+        other => return Err(format!("connect does not run {other:?}").into()),
     }
     Ok(())
 }

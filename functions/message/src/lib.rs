@@ -123,9 +123,11 @@ async fn run(service: &ChatService, id: &ConnectionId, frame: ClientFrame) -> Re
             .send_history(&connection, before, limit)
             .await
             .map_err(refuse),
-        ClientFrame::Stop => Err(refuse(ServiceError::Conflict(
-            "no bot reply is in progress",
-        ))),
+        ClientFrame::Stop => service
+            .stop_reply(&connection)
+            .await
+            .map(|_| ())
+            .map_err(refuse),
         ClientFrame::Send(send) => post(service, &connection, send).await.map_err(refuse),
         ClientFrame::Edit { .. }
         | ClientFrame::Delete { .. }

@@ -43,7 +43,9 @@ impl App {
         let clock = Arc::new(chat_shared::ports::SystemClock);
         let files = chat_shared::gateway::production_files(&config, &aws);
         Ok(Self {
-            service: ChatService::new(store, pusher, clock.clone()).with_files(files),
+            service: ChatService::new(store, pusher, clock.clone())
+                .with_files(files)
+                .with_bot_invoker(chat_shared::gateway::production_bot_invoker(&aws)),
             authenticator: Arc::new(Authenticator::new(config.auth, config.visitor_secret)),
             clock,
         })

@@ -1,10 +1,11 @@
 //! Lambda's asynchronous invocation, played locally: a job is handed to a background
 //! task and the caller goes on at once. The job travels as JSON, as it would to Lambda.
 
-use std::sync::Weak;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_shared::ports::{InvokeError, Invoker, Job};
+use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 pub struct BackgroundInvoker {
@@ -14,6 +15,10 @@ pub struct BackgroundInvoker {
 /// The jobs an invoker has been handed, waiting for `serve`.
 pub struct Queue(mpsc::UnboundedReceiver<serde_json::Value>);
 
+/// Runs one job, as the function it is meant for would.
+pub type JobHandler =
+    Arc<dyn Fn(Job) -> BoxFuture<'static, Result<(), lambda_runtime::Error>> + Send + Sync>;
+
 impl BackgroundInvoker {
     pub fn new() -> (Self, Queue) {
         let (jobs, queued) = mpsc::unbounded_channel();
@@ -21,20 +26,20 @@ impl BackgroundInvoker {
     }
 }
 
-/// Runs each queued job with the `connect` function in its own task, as Lambda runs each
-/// asynchronous invocation in its own; stops when the app is dropped.
-pub fn serve(mut queue: Queue, app: Weak<connect::App>) {
+/// Runs each queued job in its own task, as Lambda runs each asynchronous invocation in
+/// its own; stops when every invoker is dropped.
+pub fn serve(mut queue: Queue, handler: JobHandler) {
     tokio::spawn(async move {
         while let Some(payload) = queue.0.recv().await {
-            let Some(app) = app.upgrade() else { break };
+            let handler = handler.clone();
             tokio::spawn(async move {
-                match serde_json::from_value::<connect::Invocation>(payload) {
-                    Ok(connect::Invocation::Job(job)) => {
-                        if let Err(error) = connect::handle_job(&app, job).await {
+                match serde_json::from_value::<Job>(payload) {
+                    Ok(job) => {
+                        if let Err(error) = handler(job).await {
                             tracing::warn!(%error, "a background job failed");
                         }
                     }
-                    _ => tracing::error!("a background job did not parse"),
+                    Err(error) => tracing::error!(%error, "a background job did not parse"),
                 }
             });
         }

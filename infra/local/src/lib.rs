@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_shared::adapters::{
-    ApiGatewayPusher, DynamoStore, EmbeddedStore, LocalBlobStore, S3BlobStore, dynamodb,
+    ApiGatewayPusher, DynamoStore, EchoModel, EmbeddedStore, LocalBlobStore, S3BlobStore, dynamodb,
 };
 use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
 use chat_shared::domain::Timestamp;
 use chat_shared::gateway::{PusherFactory, Services};
-use chat_shared::ports::{Clock, Pusher, Store, SystemClock};
-use chat_shared::service::{ChatService, Files};
+use chat_shared::ports::{Clock, Invoker, Job, Pusher, Store, SystemClock};
+use chat_shared::service::{BotSettings, ChatService, Files};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -123,6 +123,7 @@ pub struct Running {
     pub ws_addr: SocketAddr,
     store_description: String,
     files_description: String,
+    model_description: String,
     store: Arc<dyn Store>,
     blobs: Arc<LocalBlobStore>,
     jwt_secret: String,
@@ -167,11 +168,12 @@ impl Running {
             "from JWT_SECRET".to_owned()
         };
         format!(
-            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  files          {files}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
+            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  files          {files}\n  bot model      {model}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
             http = self.http_addr,
             ws = self.ws_addr,
             store = self.store_description,
             files = self.files_description,
+            model = self.model_description,
         )
     }
 
@@ -236,6 +238,11 @@ pub async fn start_with_store(
         .map_err(|e| StartError::Config(e.to_string()))?;
     let (files, files_description) = files(&options, blobs.clone(), &blob_root, &limits).await?;
 
+    // Asynchronous invocations (the welcome, bot replies) run in the background.
+    let (invoker, jobs) = invoker::BackgroundInvoker::new();
+    let invoker: Arc<dyn Invoker> = Arc::new(invoker);
+    let (bot, model_description) = local_bot()?;
+
     // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
     // function's go through API Gateway's.
     let management = format!("http://{ws_addr}");
@@ -245,7 +252,8 @@ pub async fn start_with_store(
             Arc::new(ApiGatewayPusher::local(&management)),
             clock.clone(),
         )
-        .with_files(Some(files.clone())),
+        .with_files(Some(files.clone()))
+        .with_bot_invoker(Some(invoker.clone())),
         authenticator: authenticator.clone(),
         clock: clock.clone(),
     });
@@ -261,12 +269,24 @@ pub async fn start_with_store(
     let services = || {
         Services::new(store.clone(), clock.clone(), pushers.clone(), None)
             .with_files(Some(files.clone()))
+            .with_bot_invoker(Some(invoker.clone()))
     };
+    let connect = Arc::new(connect::App {
+        services: services(),
+        invoker: invoker.clone(),
+        endpoint: None,
+    });
+    let bot = Arc::new(bot::App {
+        services: services(),
+        bot,
+        endpoint: management.clone(),
+    });
+    invoker::serve(jobs, job_handler(Arc::downgrade(&connect), bot));
     let store_for_tests = store.clone();
     let ws_router = ws_api::router(
         websocket_routes(
             authenticator,
-            services(),
+            connect,
             Arc::new(services()),
             Arc::new(services()),
         ),
@@ -301,6 +321,7 @@ pub async fn start_with_store(
         ws_addr,
         store_description,
         files_description,
+        model_description,
         store: store_for_tests,
         blobs,
         jwt_secret: options.jwt_secret,
@@ -358,21 +379,40 @@ async fn files(
     ))
 }
 
-/// The four WebSocket functions, wired as API Gateway routes them. The welcome job
-/// `$connect` starts runs in the background, as Lambda's asynchronous invocation would.
+/// The model the local bot answers with: `BOT_PROVIDER`'s, or the echo model.
+fn local_bot() -> Result<(BotSettings, String), StartError> {
+    let settings = chat_shared::gateway::bot_settings(&chat_shared::config::Environment)
+        .map_err(|e| StartError::Config(e.to_string()))?
+        .unwrap_or_else(|| BotSettings::new(Arc::new(EchoModel::default())));
+    let description = settings.model.name();
+    Ok((settings, description))
+}
+
+/// Sends each background job to the function Lambda would invoke: the welcome to
+/// `connect` (which invoked itself), bot replies to `bot`.
+fn job_handler(connect: std::sync::Weak<connect::App>, bot: Arc<bot::App>) -> invoker::JobHandler {
+    Arc::new(move |job| {
+        let connect = connect.clone();
+        let bot = bot.clone();
+        Box::pin(async move {
+            match job {
+                Job::Welcome { .. } => match connect.upgrade() {
+                    Some(connect) => connect::handle_job(&connect, job).await,
+                    None => Ok(()),
+                },
+                Job::BotReply { .. } => bot::handle(&bot, job).await,
+            }
+        })
+    })
+}
+
+/// The four WebSocket functions, wired as API Gateway routes them.
 fn websocket_routes(
     authenticator: Arc<Authenticator>,
-    connect_services: Services,
+    connect: Arc<connect::App>,
     disconnect_services: Arc<Services>,
     message_services: Arc<Services>,
 ) -> WsRoutes {
-    let (invoker, queue) = invoker::BackgroundInvoker::new();
-    let connect = Arc::new(connect::App {
-        services: connect_services,
-        invoker: Arc::new(invoker),
-        endpoint: None,
-    });
-    invoker::serve(queue, Arc::downgrade(&connect));
     let authorizer: AuthorizerHandler = Arc::new(move |event| {
         let authenticator = authenticator.clone();
         Box::pin(async move { authorizer::handle(&authenticator, event).await })

@@ -3,17 +3,21 @@
 
 pub mod apigateway;
 pub mod dynamodb;
+pub mod echo;
 pub mod embedded;
 pub mod lambda;
 pub mod local_blobs;
+pub mod openai;
 mod paging;
 pub mod s3;
 
 pub use apigateway::ApiGatewayPusher;
 pub use dynamodb::DynamoStore;
+pub use echo::EchoModel;
 pub use embedded::EmbeddedStore;
 pub use lambda::LambdaInvoker;
 pub use local_blobs::LocalBlobStore;
+pub use openai::{OpenAiModel, OpenAiSettings};
 pub use s3::S3BlobStore;
 
 /// Jittered exponential backoff before retry `attempt` (1, 2, ...): 40, 80, 160 ms and so

@@ -34,6 +34,9 @@ pub struct Message {
     pub client_msg_id: Option<ClientMsgId>,
     /// Tokens the model spent on a bot reply; only service tokens may set it.
     pub token_count: Option<u32>,
+    /// A bot reply the model broke off: what arrived before the failure.
+    #[serde(default)]
+    pub incomplete: bool,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
@@ -93,11 +96,27 @@ impl Message {
             attachment: None,
             client_msg_id: None,
             token_count: None,
+            incomplete: false,
             created_at: now,
             edited_at: None,
             deleted_at: None,
             reactions: Reactions::default(),
         }
+    }
+
+    /// A bot's reply, stored under the id announced in `response_start`.
+    pub fn bot_reply(
+        id: MessageId,
+        session_id: SessionId,
+        bot: UserId,
+        content: String,
+        now: Timestamp,
+    ) -> Self {
+        let mut message = Self::blank(session_id, bot, None, now);
+        message.id = id;
+        message.is_bot = true;
+        message.content = content;
+        message
     }
 
     pub fn is_edited(&self) -> bool {

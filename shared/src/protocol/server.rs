@@ -202,6 +202,9 @@ pub struct MessageView {
     pub client_msg_id: Option<ClientMsgId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_count: Option<u32>,
+    /// Set on a bot reply the model broke off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 impl MessageView {
@@ -239,6 +242,7 @@ impl MessageView {
             },
             client_msg_id: message.client_msg_id.clone(),
             token_count: message.token_count,
+            incomplete: message.incomplete,
         }
     }
 

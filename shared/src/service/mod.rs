@@ -3,6 +3,7 @@
 
 mod access;
 mod attachments;
+mod bot;
 mod error;
 mod fanout;
 mod realtime;
@@ -14,6 +15,7 @@ pub use attachments::{
     DOWNLOAD_URL_LIFETIME, DirectUpload, Files, MAX_DIRECT_UPLOAD_BYTES, Timeline,
     UPLOAD_URL_LIFETIME, UploadRequest,
 };
+pub use bot::BotSettings;
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
@@ -25,8 +27,8 @@ use crate::domain::{
     UserId, ValidationError,
 };
 use crate::ports::{
-    Clock, Created, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch, SessionQuery,
-    Store,
+    Clock, Created, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch,
+    SessionQuery, Store,
 };
 use crate::protocol::{AttachmentRef, ServerFrame};
 
@@ -104,6 +106,8 @@ pub struct ChatService {
     fanout: Fanout,
     /// Absent in a deployment without attachments: file operations are then unavailable.
     files: Option<Files>,
+    /// Starts bot replies; absent, messages in bot sessions get none.
+    bot_invoker: Option<Arc<dyn Invoker>>,
 }
 
 impl ChatService {
@@ -114,6 +118,15 @@ impl ChatService {
             clock,
             fanout,
             files: None,
+            bot_invoker: None,
+        }
+    }
+
+    /// The same service starting bot replies through `invoker`.
+    pub fn with_bot_invoker(self, bot_invoker: Option<Arc<dyn Invoker>>) -> Self {
+        Self {
+            bot_invoker,
+            ..self
         }
     }
 
@@ -481,6 +494,7 @@ impl ChatService {
                 },
             )
             .await;
+            self.start_bot_reply(&access.session, stored).await;
         }
         Ok(posted)
     }

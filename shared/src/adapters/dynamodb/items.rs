@@ -176,6 +176,8 @@ pub(super) struct MessageItem {
     pub attachment: Option<Attachment>,
     pub client_msg_id: Option<ClientMsgId>,
     pub token_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
     pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
@@ -213,6 +215,7 @@ impl MessageItem {
             attachment: message.attachment.clone(),
             client_msg_id: message.client_msg_id.clone(),
             token_count: message.token_count,
+            incomplete: message.incomplete,
             created_at: message.created_at,
             edited_at: message.edited_at,
             deleted_at: message.deleted_at,
@@ -240,6 +243,7 @@ impl MessageItem {
             attachment: self.attachment,
             client_msg_id: self.client_msg_id,
             token_count: self.token_count,
+            incomplete: self.incomplete,
             created_at: self.created_at,
             edited_at: self.edited_at,
             deleted_at: self.deleted_at,

@@ -1,0 +1,350 @@
+//! Bot replies: a message in a bot session starts one (asynchronously, in the `bot`
+//! function); the reply streams to every connection in batches and is stored when it ends,
+//! is stopped, or breaks off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::{ChatService, ServiceError, ServiceResult};
+use crate::domain::{
+    Connection, Message, MessageId, MessageKind, Session, SessionId, SessionKind, UserId,
+};
+use crate::ports::{ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, Speaker, Turn};
+use crate::protocol::{ErrorCode, ServerFrame};
+
+/// How the bot answers.
+#[derive(Clone)]
+pub struct BotSettings {
+    pub model: Arc<dyn ChatModel>,
+    pub system_prompt: String,
+    /// Roughly how many tokens of history the prompt may carry (4 characters a token).
+    pub history_tokens: usize,
+    pub max_reply_tokens: u32,
+}
+
+impl BotSettings {
+    pub const DEFAULT_SYSTEM_PROMPT: &'static str =
+        "You are a helpful assistant in a chat. Answer briefly and clearly.";
+
+    pub fn new(model: Arc<dyn ChatModel>) -> Self {
+        Self {
+            model,
+            system_prompt: Self::DEFAULT_SYSTEM_PROMPT.to_owned(),
+            history_tokens: 3_000,
+            max_reply_tokens: 1_024,
+        }
+    }
+}
+
+/// Text is sent on once this much has gathered, or at the next check, whichever first.
+const BATCH_CHARS: usize = 160;
+/// How often a streaming reply sends what it has and looks for a stop request: a stop
+/// takes effect within this (plus one post).
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// A model silent this long has failed.
+const MODEL_SILENCE: Duration = Duration::from_secs(30);
+/// A reply slot older than this belongs to a bot that died; another reply may take it.
+const STALE_REPLY: Duration = Duration::from_secs(10 * 60);
+/// How long a reply waits for the one before it to finish.
+const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
+/// How many recent messages the prompt is built from (then cut to the token budget).
+const HISTORY_MESSAGES: usize = 50;
+
+/// How a streamed reply ended.
+enum Ending {
+    Done,
+    Stopped,
+    Failed(ModelError),
+}
+
+impl ChatService {
+    /// Whether messages in the session get a bot reply.
+    pub fn wants_bot(session: &Session) -> bool {
+        session.kind == SessionKind::Bot || session.chatbot_id.is_some()
+    }
+
+    /// Hands a stored message to the bot, when the session has one; the sender has its
+    /// acknowledgement already, and the reply arrives later over the socket.
+    pub(super) async fn start_bot_reply(&self, session: &Session, message: &Message) {
+        let Some(invoker) = &self.bot_invoker else {
+            return;
+        };
+        if message.is_bot || !Self::wants_bot(session) {
+            return;
+        }
+        let job = Job::BotReply {
+            session_id: session.id,
+            message_id: message.id,
+        };
+        if let Err(error) = invoker.invoke(&job).await {
+            tracing::error!(%error, session = %session.id, "cannot start the bot");
+            let frame = ServerFrame::error(ErrorCode::Internal, "the bot could not be started");
+            self.broadcast(session.id, frame).await;
+        }
+    }
+
+    /// A `stop` frame: asks the reply in progress in the connection's session to stop.
+    pub async fn stop_reply(&self, connection: &Connection) -> ServiceResult<MessageId> {
+        let session = Self::bound_session(connection)?;
+        self.access(&connection.principal, session)
+            .await?
+            .require_write(&connection.principal)?;
+        self.store
+            .request_stop(session)
+            .await?
+            .ok_or(ServiceError::Conflict("no bot reply is in progress"))
+    }
+
+    /// The bot's side of a `BotReply` job: streams the model's reply to the session and
+    /// stores it. One reply per session at a time; a later one waits its turn.
+    pub async fn run_bot_reply(
+        &self,
+        bot: &BotSettings,
+        session_id: SessionId,
+        trigger: MessageId,
+    ) -> ServiceResult<()> {
+        let session = self
+            .store
+            .get_session(session_id)
+            .await?
+            .ok_or(ServiceError::NotFound("session"))?;
+        if session.is_ended() {
+            return Ok(());
+        }
+        let response_id = self.claim_reply_slot(session_id).await?;
+        let outcome = self.stream_reply(bot, &session, trigger, response_id).await;
+        if let Err(error) = self.store.finish_reply(session_id, response_id).await {
+            tracing::warn!(%error, "cannot free the reply slot; it goes stale");
+        }
+        outcome
+    }
+
+    async fn claim_reply_slot(&self, session: SessionId) -> ServiceResult<MessageId> {
+        let waited_since = tokio::time::Instant::now();
+        loop {
+            let now = self.clock.now();
+            let response_id = MessageId::new(now);
+            let stale_before = crate::domain::Timestamp::from_unix_millis(
+                now.unix_millis()
+                    .saturating_sub(u64::try_from(STALE_REPLY.as_millis()).unwrap_or(0)),
+            );
+            if self
+                .store
+                .start_reply(session, response_id, now, stale_before)
+                .await?
+            {
+                return Ok(response_id);
+            }
+            if waited_since.elapsed() > QUEUE_PATIENCE {
+                return Err(ServiceError::Conflict(
+                    "the bot is still busy with another reply",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn stream_reply(
+        &self,
+        bot: &BotSettings,
+        session: &Session,
+        trigger: MessageId,
+        response_id: MessageId,
+    ) -> ServiceResult<()> {
+        let prompt = self.prompt(bot, session.id, trigger).await?;
+        self.broadcast(session.id, ServerFrame::ResponseStart { response_id })
+            .await;
+        let mut text = String::new();
+        let mut output_tokens = None;
+        let ending = match bot.model.reply(&prompt).await {
+            Err(error) => Ending::Failed(error),
+            Ok(mut stream) => {
+                let mut pending = String::new();
+                let mut check = tokio::time::interval(CHECK_EVERY);
+                check.tick().await;
+                let mut last_heard = tokio::time::Instant::now();
+                let ending = loop {
+                    tokio::select! {
+                        event = stream.next() => {
+                            last_heard = tokio::time::Instant::now();
+                            match event {
+                                Some(Ok(ReplyEvent::Text(more))) => {
+                                    pending.push_str(&more);
+                                    if pending.len() >= BATCH_CHARS {
+                                        self.send_chunk(session.id, response_id, &mut pending, &mut text).await;
+                                    }
+                                }
+                                Some(Ok(ReplyEvent::Usage { output_tokens: n })) => output_tokens = Some(n),
+                                Some(Err(error)) => break Ending::Failed(error),
+                                None => break Ending::Done,
+                            }
+                        }
+                        _ = check.tick() => {
+                            self.send_chunk(session.id, response_id, &mut pending, &mut text).await;
+                            if self.stop_requested(session.id).await {
+                                break Ending::Stopped;
+                            }
+                            if last_heard.elapsed() > MODEL_SILENCE {
+                                break Ending::Failed(ModelError::Timeout);
+                            }
+                        }
+                    }
+                };
+                // Abandon the model's stream at once (a stop must not wait for it).
+                drop(stream);
+                self.send_chunk(session.id, response_id, &mut pending, &mut text)
+                    .await;
+                ending
+            }
+        };
+        self.store_reply(session, response_id, text, output_tokens, ending)
+            .await
+    }
+
+    /// Sends what has gathered as one `response_chunk`, adding it to the reply.
+    async fn send_chunk(
+        &self,
+        session: SessionId,
+        response_id: MessageId,
+        pending: &mut String,
+        text: &mut String,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let chunk = std::mem::take(pending);
+        text.push_str(&chunk);
+        self.broadcast(session, ServerFrame::ResponseChunk { response_id, chunk })
+            .await;
+    }
+
+    async fn stop_requested(&self, session: SessionId) -> bool {
+        match self.store.get_reply(session).await {
+            Ok(reply) => reply.is_some_and(|r| r.stop_requested),
+            Err(error) => {
+                tracing::warn!(%error, "cannot check for a stop request");
+                false
+            }
+        }
+    }
+
+    /// Stores the reply (all of it, or what arrived before a stop or failure) and tells
+    /// the session how it ended. The chunks sent add up exactly to the stored content.
+    async fn store_reply(
+        &self,
+        session: &Session,
+        response_id: MessageId,
+        text: String,
+        output_tokens: Option<u32>,
+        ending: Ending,
+    ) -> ServiceResult<()> {
+        let bot = bot_user(session)?;
+        let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
+        message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
+        if let Ending::Failed(error) = &ending {
+            tracing::warn!(%error, session = %session.id, "the model broke off a reply");
+            message.incomplete = true;
+        }
+        let stored = self.store.put_message(&message, false).await?;
+        let view = self.view(stored.message()).await;
+        let token_count = stored.message().token_count;
+        let frames = match ending {
+            Ending::Done => vec![ServerFrame::ResponseComplete {
+                response_id,
+                message: view,
+                token_count,
+            }],
+            Ending::Stopped => vec![ServerFrame::StoppedGeneration {
+                response_id,
+                message: view,
+            }],
+            Ending::Failed(error) => vec![
+                ServerFrame::error(ErrorCode::Internal, failure_message(&error)),
+                ServerFrame::ResponseComplete {
+                    response_id,
+                    message: view,
+                    token_count,
+                },
+            ],
+        };
+        for frame in frames {
+            self.broadcast(session.id, frame).await;
+        }
+        Ok(())
+    }
+
+    /// The system prompt and the latest messages up to the trigger, within the budget.
+    async fn prompt(
+        &self,
+        bot: &BotSettings,
+        session: SessionId,
+        trigger: MessageId,
+    ) -> ServiceResult<Prompt> {
+        let query = MessageQuery {
+            limit: crate::domain::PageLimit::new(HISTORY_MESSAGES)?,
+            before: trigger.successor(),
+            ..Default::default()
+        };
+        let newest_first = self.store.list_messages(session, &query).await?.items;
+        let mut budget = bot.history_tokens;
+        let mut turns = Vec::new();
+        for message in newest_first.iter().filter(|m| !m.is_deleted()) {
+            let text = match (&message.kind, &message.attachment) {
+                (MessageKind::Text, _) | (_, None) => message.content.clone(),
+                (_, Some(file)) => {
+                    format!("[shared a file: {}] {}", file.file_name, message.content)
+                }
+            };
+            let cost = estimate_tokens(&text) as usize;
+            if cost > budget && !turns.is_empty() {
+                break;
+            }
+            budget = budget.saturating_sub(cost);
+            let speaker = if message.is_bot {
+                Speaker::Assistant
+            } else {
+                Speaker::User
+            };
+            turns.push(Turn { speaker, text });
+        }
+        turns.reverse();
+        Ok(Prompt {
+            system: bot.system_prompt.clone(),
+            turns,
+            max_tokens: bot.max_reply_tokens,
+        })
+    }
+}
+
+/// Who a session's bot replies as: its chatbot, or `bot`.
+fn bot_user(session: &Session) -> ServiceResult<UserId> {
+    let name = session.chatbot_id.as_ref().map_or("bot", |c| c.as_str());
+    Ok(UserId::parse(name)?)
+}
+
+/// About four characters a token, for budgets and when a model reports no usage.
+fn estimate_tokens(text: &str) -> u32 {
+    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+fn failure_message(error: &ModelError) -> &'static str {
+    match error {
+        ModelError::Timeout => "the bot's model stopped answering; the reply so far is kept",
+        ModelError::Refused(_) => "the bot's model refused the request",
+        ModelError::Unavailable(_) => "the bot's model failed; the reply so far is kept",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_estimated_at_four_characters_each() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+    }
+}

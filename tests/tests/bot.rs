@@ -1,0 +1,152 @@
+//! Bot replies end to end through the local server, on the echo model: a reply streams in
+//! chunks that add up to the stored message, and a long one is stopped.
+
+use chat_e2e::{Socket, TestApp, spawn_app};
+use serde_json::{Value, json};
+
+/// Ann's bot session, and her socket in it past the welcome.
+async fn bot_session(app: &TestApp) -> (String, Socket) {
+    let ann = app.user("ann");
+    let session = app
+        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+        .await;
+    let mut socket = app.connect(&ann, Some(&session)).await;
+    socket.next_of("chat_history").await;
+    (session, socket)
+}
+
+/// The reply's frames up to (and including) the one that ends it, and the chunks' text.
+async fn reply_frames(socket: &mut Socket, last: &str) -> (Vec<Value>, String) {
+    let start = socket.next_of("response_start").await;
+    let mut frames = vec![start];
+    let mut text = String::new();
+    loop {
+        let frame = socket.next().await;
+        if frame["type"] == "response_chunk" {
+            text.push_str(frame["chunk"].as_str().expect("a chunk"));
+        }
+        let done = frame["type"] == last;
+        frames.push(frame);
+        if done {
+            return (frames, text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_in_a_bot_session_is_answered_in_chunks_that_add_up_to_the_stored_reply() {
+    let app = spawn_app().await;
+    let (session, mut socket) = bot_session(&app).await;
+    socket
+        .send(json!({"action": "send", "content": "What is the capital of France?"}))
+        .await;
+    assert_eq!(
+        socket.next_of("message_received").await["type"],
+        "message_received"
+    );
+    let (frames, text) = reply_frames(&mut socket, "response_complete").await;
+    let response_id = frames[0]["response_id"].clone();
+    assert!(
+        frames.iter().all(|f| f["response_id"] == response_id),
+        "{frames:?}"
+    );
+    let chunks = frames
+        .iter()
+        .filter(|f| f["type"] == "response_chunk")
+        .count();
+    assert!(chunks >= 1, "{frames:?}");
+    let complete = frames.last().expect("complete");
+    let stored = &complete["message"];
+    assert_eq!(stored["id"], response_id);
+    assert_eq!(stored["content"].as_str(), Some(text.as_str()));
+    assert_eq!(
+        (stored["is_bot"].as_bool(), stored["sender_id"].as_str()),
+        (Some(true), Some("helper"))
+    );
+    assert!(
+        complete["token_count"].as_u64().is_some_and(|n| n > 0),
+        "{complete}"
+    );
+    assert!(
+        text.contains("echo model") && text.ends_with("You said: What is the capital of France?"),
+        "{text}"
+    );
+
+    let ann = app.user("ann");
+    let history = app
+        .get(&format!("/sessions/{session}/messages?order=asc"), &ann)
+        .await;
+    let flags: Vec<(bool, String)> = history.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| {
+            (
+                m["is_bot"].as_bool().unwrap_or_default(),
+                m["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            (false, "What is the capital of France?".to_owned()),
+            (true, text)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_long_reply_is_stopped_and_what_was_said_so_far_is_kept() {
+    let app = spawn_app().await;
+    let (session, mut socket) = bot_session(&app).await;
+    let long = "and then ".repeat(300);
+    socket
+        .send(json!({"action": "send", "content": long.trim()}))
+        .await;
+    socket.next_of("response_chunk").await;
+    socket.send(json!({"mt": "stop"})).await;
+    let stopped = socket.next_of("stopped_generation").await;
+    let kept = stopped["message"]["content"]
+        .as_str()
+        .expect("content")
+        .to_owned();
+    assert!(
+        !kept.is_empty() && kept.len() < long.len(),
+        "stopped early: {} characters",
+        kept.len()
+    );
+    assert_eq!(stopped["message"]["is_bot"], true);
+
+    // Nothing more of that reply arrives, and a stop with none in progress is refused.
+    socket
+        .expect_silence(std::time::Duration::from_millis(500))
+        .await;
+    socket.send(json!({"action": "stop"})).await;
+    assert_eq!(socket.next_of("error").await["code"], "conflict");
+
+    let ann = app.user("ann");
+    let reply = app
+        .get(
+            &format!(
+                "/sessions/{session}/messages/{}",
+                stopped["response_id"].as_str().expect("id")
+            ),
+            &ann,
+        )
+        .await;
+    assert_eq!(
+        reply.body["message"]["content"].as_str(),
+        Some(kept.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_message_posted_over_rest_in_a_bot_session_is_answered_over_the_socket() {
+    let app = spawn_app().await;
+    let (session, mut socket) = bot_session(&app).await;
+    let ann = app.user("ann");
+    app.post_message(&session, &ann, "hello from REST").await;
+    let (_, text) = reply_frames(&mut socket, "response_complete").await;
+    assert!(text.ends_with("You said: hello from REST"), "{text}");
+}
