@@ -17,3 +17,6 @@ cargo run --quiet -p chat-shared --example dynamodb_requests
 
 log "DynamoDB requests per REST route and WebSocket frame, and fan-out time (release build)"
 cargo run --quiet --release -p chat-e2e --example costs
+
+log "Bot replies on the echo model: time to response_start, posts per reply (release build)"
+cargo run --quiet --release -p chat-e2e --example bot_latency

@@ -114,11 +114,16 @@ impl ChatService {
             return Ok(());
         }
         let response_id = self.claim_reply_slot(session_id).await?;
-        let outcome = self.stream_reply(bot, &session, trigger, response_id).await;
+        let ending = self.stream_reply(bot, &session, trigger, response_id).await;
+        // Free the slot before the session hears the reply ended, so a message sent right
+        // after it is answered at once.
         if let Err(error) = self.store.finish_reply(session_id, response_id).await {
             tracing::warn!(%error, "cannot free the reply slot; it goes stale");
         }
-        outcome
+        for frame in ending? {
+            self.broadcast(session_id, frame).await;
+        }
+        Ok(())
     }
 
     async fn claim_reply_slot(&self, session: SessionId) -> ServiceResult<MessageId> {
@@ -142,7 +147,7 @@ impl ChatService {
                     "the bot is still busy with another reply",
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -152,7 +157,7 @@ impl ChatService {
         session: &Session,
         trigger: MessageId,
         response_id: MessageId,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Vec<ServerFrame>> {
         let prompt = self.prompt(bot, session.id, trigger).await?;
         self.broadcast(session.id, ServerFrame::ResponseStart { response_id })
             .await;
@@ -230,8 +235,8 @@ impl ChatService {
         }
     }
 
-    /// Stores the reply (all of it, or what arrived before a stop or failure) and tells
-    /// the session how it ended. The chunks sent add up exactly to the stored content.
+    /// Stores the reply (all of it, or what arrived before a stop or failure): the frames
+    /// that tell the session how it ended. The chunks sent add up exactly to the content.
     async fn store_reply(
         &self,
         session: &Session,
@@ -239,7 +244,7 @@ impl ChatService {
         text: String,
         output_tokens: Option<u32>,
         ending: Ending,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Vec<ServerFrame>> {
         let bot = bot_user(session)?;
         let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
@@ -250,7 +255,7 @@ impl ChatService {
         let stored = self.store.put_message(&message, false).await?;
         let view = self.view(stored.message()).await;
         let token_count = stored.message().token_count;
-        let frames = match ending {
+        Ok(match ending {
             Ending::Done => vec![ServerFrame::ResponseComplete {
                 response_id,
                 message: view,
@@ -268,11 +273,7 @@ impl ChatService {
                     token_count,
                 },
             ],
-        };
-        for frame in frames {
-            self.broadcast(session.id, frame).await;
-        }
-        Ok(())
+        })
     }
 
     /// The system prompt and the latest messages up to the trigger, within the budget.
