@@ -16,6 +16,9 @@ export CHAT_REQUIRE_DYNAMODB=1
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# cfn-lint and sam validate --lint of template.yaml (installs the SAM CLI once).
+"$root/infra/lint.sh"
+
 log "cargo fmt --check"
 cargo fmt --all --check
 

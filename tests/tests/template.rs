@@ -1,0 +1,904 @@
+//! `template.yaml` against the code: a function resource for every crate in `functions/`
+//! and a crate for every function resource; WebSocket routes that lead where the code
+//! expects frames; the table the DynamoDB adapter creates; an environment with which every
+//! function gets through its cold start. `infra/lint.sh` checks the template against
+//! CloudFormation itself (cfn-lint, `sam validate --lint`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chat_shared::adapters::DynamoStore;
+use chat_shared::adapters::dynamodb::{GSI1, local_client};
+use chat_shared::config::{self, Config, Source};
+use chat_shared::protocol::{ClientFrame, FrameError};
+use serde_json::{Map, Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+/// The template, short-form tags (`!Ref X`, `!GetAtt A.B`, `!Sub s`) turned into the JSON
+/// form CloudFormation documents (`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`, ...).
+fn template() -> Value {
+    let path = root().join("template.yaml");
+    let text = std::fs::read_to_string(&path).expect("template.yaml at the workspace root");
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("template.yaml parses");
+    to_json(&yaml)
+}
+
+fn to_json(yaml: &serde_norway::Value) -> Value {
+    use serde_norway::Value as Yaml;
+    match yaml {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(*b),
+        Yaml::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| n.as_u64().map(Value::from))
+            .or_else(|| n.as_f64().map(Value::from))
+            .unwrap_or(Value::Null),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Mapping(mapping) => Value::Object(
+            mapping
+                .iter()
+                .map(|(key, value)| {
+                    let key = match key {
+                        Yaml::String(s) => s.clone(),
+                        other => serde_norway::to_string(other)
+                            .expect("a scalar key")
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, to_json(value))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let value = to_json(&tagged.value);
+            match name {
+                "Ref" | "Condition" => json!({ name: value }),
+                "GetAtt" => {
+                    let value = match value {
+                        Value::String(dotted) => {
+                            let (resource, attribute) =
+                                dotted.split_once('.').expect("!GetAtt Resource.Attribute");
+                            json!([resource, attribute])
+                        }
+                        other => other,
+                    };
+                    json!({ "Fn::GetAtt": value })
+                }
+                _ => json!({ format!("Fn::{name}"): value }),
+            }
+        }
+    }
+}
+
+fn resources(template: &Value) -> &Map<String, Value> {
+    template["Resources"].as_object().expect("Resources")
+}
+
+/// The logical ids and resources of one type.
+fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    resources(template)
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == kind)
+        .map(|(id, resource)| (id.as_str(), resource))
+        .collect()
+}
+
+/// A function's property, or the template's `Globals.Function` one.
+fn function_property<'a>(template: &'a Value, function: &'a Value, name: &str) -> &'a Value {
+    match &function["Properties"][name] {
+        Value::Null => &template["Globals"]["Function"][name],
+        value => value,
+    }
+}
+
+/// The target of `{"Ref": X}`.
+fn ref_target(value: &Value) -> Option<&str> {
+    value["Ref"].as_str()
+}
+
+/// The `${Name}` and `${Name.Attribute}` references of an `Fn::Sub` string, by name.
+fn sub_references(value: &Value) -> BTreeSet<String> {
+    let text = match &value["Fn::Sub"] {
+        Value::String(text) => text.as_str(),
+        Value::Array(parts) => parts[0].as_str().unwrap_or_default(),
+        _ => "",
+    };
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .map(|(name, _)| name.split('.').next().unwrap_or(name).to_owned())
+        .collect()
+}
+
+/// The crates in `functions/`: directory name to package name.
+fn function_crates() -> BTreeMap<String, String> {
+    let mut crates = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let dir = entry.expect("a directory entry").path();
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&manifest).expect("a readable Cargo.toml");
+        let package = text
+            .split("[package]")
+            .nth(1)
+            .and_then(|section| {
+                section
+                    .lines()
+                    .take_while(|line| !line.trim_start().starts_with('['))
+                    .find_map(|line| {
+                        let (key, value) = line.split_once('=')?;
+                        (key.trim() == "name").then(|| value.trim().trim_matches('"').to_owned())
+                    })
+            })
+            .unwrap_or_else(|| panic!("{} names its package", manifest.display()));
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a UTF-8 directory name")
+            .to_owned();
+        crates.insert(name, package);
+    }
+    crates
+}
+
+/// Each function resource's logical id and the crate directory its `CodeUri` names.
+fn function_resources(template: &Value) -> BTreeMap<String, String> {
+    of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, function)| {
+            let code = function["Properties"]["CodeUri"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} has a CodeUri"));
+            let dir = code
+                .strip_prefix("functions/")
+                .unwrap_or_else(|| panic!("{id}'s CodeUri {code} is a crate in functions/"));
+            (id.to_owned(), dir.trim_end_matches('/').to_owned())
+        })
+        .collect()
+}
+
+/// The crate directory behind a function logical id.
+fn crate_of(template: &Value, function: &str) -> String {
+    function_resources(template)
+        .remove(function)
+        .unwrap_or_else(|| panic!("{function} is a function of the template"))
+}
+
+/// The one function an `AWS_PROXY` integration URI (`Fn::Sub` of `${X.Arn}`) invokes.
+fn invoked_function(template: &Value, uri: &Value) -> String {
+    let functions = function_resources(template);
+    let invoked: Vec<String> = sub_references(uri)
+        .into_iter()
+        .filter(|name| functions.contains_key(name))
+        .collect();
+    assert_eq!(invoked.len(), 1, "{uri} invokes exactly one function");
+    invoked[0].clone()
+}
+
+/// The WebSocket routes: route key to the route resource.
+fn websocket_routes(template: &Value) -> BTreeMap<String, Value> {
+    of_type(template, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .map(|(id, route)| {
+            let key = route["Properties"]["RouteKey"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} has a RouteKey"));
+            (key.to_owned(), route["Properties"].clone())
+        })
+        .collect()
+}
+
+/// The crate a WebSocket route's integration invokes.
+fn route_crate(template: &Value, route: &Value) -> String {
+    let integration = sub_references(&route["Target"])
+        .into_iter()
+        .next()
+        .expect("a route targets integrations/${Integration}");
+    let integration = &resources(template)[&integration];
+    assert_eq!(integration["Type"], "AWS::ApiGatewayV2::Integration");
+    assert_eq!(integration["Properties"]["IntegrationType"], "AWS_PROXY");
+    let function = invoked_function(template, &integration["Properties"]["IntegrationUri"]);
+    crate_of(template, &function)
+}
+
+/// Whether the message router takes `action` as one of its own: an unknown action is
+/// refused as such, a known one at worst for its missing fields.
+fn router_knows(action: &str) -> bool {
+    let frame = json!({ "action": action }).to_string();
+    !matches!(
+        ClientFrame::parse(&frame),
+        Err(FrameError::UnknownAction(_))
+    )
+}
+
+#[test]
+fn every_function_crate_has_a_function_resource_and_every_function_resource_a_crate() {
+    let template = template();
+    let crates = function_crates();
+    let resources = function_resources(&template);
+    let deployed: BTreeSet<&String> = resources.values().collect();
+    let built: BTreeSet<&String> = crates.keys().collect();
+    assert_eq!(
+        deployed, built,
+        "the template's functions are the crates in functions/"
+    );
+    assert_eq!(
+        resources.len(),
+        deployed.len(),
+        "no crate is deployed twice"
+    );
+    for (id, dir) in &resources {
+        let function = &template["Resources"][id];
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{id} is built by cargo-lambda"
+        );
+        assert_eq!(
+            function["Metadata"]["BuildProperties"]["Binary"], crates[dir],
+            "{id} names its crate's binary"
+        );
+        assert!(
+            root()
+                .join("functions")
+                .join(dir)
+                .join("src/main.rs")
+                .is_file(),
+            "functions/{dir} is a binary crate"
+        );
+    }
+}
+
+#[test]
+fn every_function_runs_its_bootstrap_on_arm64_and_al2023() {
+    let template = template();
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        assert_eq!(
+            function_property(&template, function, "Runtime"),
+            "provided.al2023",
+            "{id}"
+        );
+        assert_eq!(
+            function_property(&template, function, "Architectures"),
+            &json!(["arm64"]),
+            "{id}"
+        );
+        assert_eq!(
+            function_property(&template, function, "Handler"),
+            "bootstrap",
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn the_router_check_tells_known_actions_from_unknown_ones() {
+    for action in [
+        "join", "send", "typing", "edit", "delete", "react", "unreact",
+    ] {
+        assert!(router_knows(action), "{action}");
+    }
+    for action in ["history", "stop", "leave", "ping"] {
+        assert!(router_knows(action), "{action}");
+    }
+    assert!(!router_knows("sendmessage"));
+    assert!(!router_knows("$default"));
+}
+
+#[test]
+fn websocket_frames_are_routed_by_their_action_and_all_reach_the_message_function() {
+    let template = template();
+    let apis = of_type(&template, "AWS::ApiGatewayV2::Api");
+    assert_eq!(apis.len(), 1, "one WebSocket API");
+    let api = &apis[0].1["Properties"];
+    assert_eq!(api["ProtocolType"], "WEBSOCKET");
+    assert_eq!(api["RouteSelectionExpression"], "$request.body.action");
+
+    let routes = websocket_routes(&template);
+    for (key, expected) in [
+        ("$connect", "connect"),
+        ("$disconnect", "disconnect"),
+        ("$default", "message"),
+    ] {
+        let route = routes.get(key).unwrap_or_else(|| panic!("a {key} route"));
+        assert_eq!(route_crate(&template, route), expected, "{key}");
+    }
+    for (key, route) in &routes {
+        if key.starts_with('$') {
+            assert!(
+                ["$connect", "$disconnect", "$default"].contains(&key.as_str()),
+                "{key} is a route API Gateway has"
+            );
+            continue;
+        }
+        assert!(
+            router_knows(key),
+            "the route {key} is an action the message router handles"
+        );
+        assert_eq!(route_crate(&template, route), "message", "{key}");
+    }
+}
+
+#[test]
+fn only_connect_is_authorized_and_its_authorizer_may_find_the_token_anywhere() {
+    let template = template();
+    let routes = websocket_routes(&template);
+    for (key, route) in &routes {
+        let expected = if key == "$connect" { "CUSTOM" } else { "NONE" };
+        assert_eq!(route["AuthorizationType"], expected, "{key}");
+    }
+    let authorizer_id =
+        ref_target(&routes["$connect"]["AuthorizerId"]).expect("$connect names its authorizer");
+    let authorizer = &template["Resources"][authorizer_id];
+    assert_eq!(authorizer["Type"], "AWS::ApiGatewayV2::Authorizer");
+    let properties = &authorizer["Properties"];
+    assert_eq!(properties["AuthorizerType"], "REQUEST");
+    assert_eq!(
+        crate_of(
+            &template,
+            &invoked_function(&template, &properties["AuthorizerUri"])
+        ),
+        "authorizer"
+    );
+    // The token may be in the query, a header, a cookie or the subprotocol: any identity
+    // source would have API Gateway refuse the handshakes that carry it elsewhere.
+    assert_eq!(
+        properties["IdentitySource"],
+        Value::Null,
+        "no identity sources"
+    );
+}
+
+#[test]
+fn api_gateway_may_invoke_each_websocket_function_through_this_api_only() {
+    let template = template();
+    let routes = websocket_routes(&template);
+    let mut invoked: Vec<String> = routes
+        .values()
+        .map(|route| {
+            let integration = sub_references(&route["Target"])
+                .into_iter()
+                .next()
+                .expect("a target");
+            invoked_function(
+                &template,
+                &template["Resources"][&integration]["Properties"]["IntegrationUri"],
+            )
+        })
+        .collect();
+    let authorizer = ref_target(&routes["$connect"]["AuthorizerId"]).expect("an authorizer");
+    invoked.push(invoked_function(
+        &template,
+        &template["Resources"][authorizer]["Properties"]["AuthorizerUri"],
+    ));
+    let permissions = of_type(&template, "AWS::Lambda::Permission");
+    for function in invoked {
+        let granted: Vec<&Value> = permissions
+            .iter()
+            .map(|(_, permission)| &permission["Properties"])
+            .filter(|p| ref_target(&p["FunctionName"]) == Some(function.as_str()))
+            .collect();
+        assert_eq!(granted.len(), 1, "one permission for {function}");
+        let permission = granted[0];
+        assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
+        assert_eq!(permission["Action"], "lambda:InvokeFunction");
+        assert!(
+            sub_references(&permission["SourceArn"]).contains("WebSocketApi"),
+            "{function} may be invoked by this API only: {}",
+            permission["SourceArn"]
+        );
+    }
+}
+
+#[test]
+fn the_http_api_sends_the_upload_routes_to_uploads_and_every_other_request_to_sessions() {
+    let template = template();
+    let mut routes: BTreeMap<String, String> = BTreeMap::new();
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let Some(events) = function["Properties"]["Events"].as_object() else {
+            continue;
+        };
+        for event in events.values() {
+            if event["Type"] != "HttpApi" {
+                continue;
+            }
+            assert_eq!(ref_target(&event["Properties"]["ApiId"]), Some("HttpApi"));
+            let route = match (
+                event["Properties"]["Method"].as_str(),
+                event["Properties"]["Path"].as_str(),
+            ) {
+                (None, None) => "$default".to_owned(),
+                (Some(method), Some(path)) => format!("{method} {path}"),
+                _ => panic!("{id}: an HttpApi event names both Method and Path, or neither"),
+            };
+            let previous = routes.insert(route.clone(), crate_of(&template, id));
+            assert!(previous.is_none(), "{route} is routed once");
+        }
+    }
+    // The uploads function's own list (chat-local routes by it too), the rest to sessions.
+    let expected: BTreeMap<String, String> = uploads::ROUTES
+        .iter()
+        .map(|route| ((*route).to_owned(), "uploads".to_owned()))
+        .chain([("$default".to_owned(), "sessions".to_owned())])
+        .collect();
+    assert_eq!(routes, expected);
+}
+
+/// The table resource's `Properties`.
+fn table(template: &Value) -> &Value {
+    let tables = of_type(template, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "one table");
+    &tables[0].1["Properties"]
+}
+
+/// `[{AttributeName, KeyType}]` as `(name, type)` pairs.
+fn key_schema(schema: &Value) -> Vec<(String, String)> {
+    schema
+        .as_array()
+        .expect("a key schema")
+        .iter()
+        .map(|key| {
+            (
+                key["AttributeName"].as_str().expect("a name").to_owned(),
+                key["KeyType"].as_str().expect("a key type").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_table_index_is_the_one_the_store_queries() {
+    let template = template();
+    let table = table(&template);
+    let indexes = table["GlobalSecondaryIndexes"]
+        .as_array()
+        .expect("an index");
+    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes[0]["IndexName"], GSI1);
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+}
+
+/// The DynamoDB endpoint `infra/test.sh` starts (moto), or `None`, said aloud, under plain
+/// `cargo test`.
+fn dynamodb_endpoint() -> Option<String> {
+    let endpoint = std::env::var("CHAT_DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    if endpoint.is_none() {
+        assert!(
+            std::env::var("CHAT_REQUIRE_DYNAMODB").as_deref() != Ok("1"),
+            "CHAT_REQUIRE_DYNAMODB=1 but CHAT_DYNAMODB_ENDPOINT is not set"
+        );
+        // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"NOTE: the template's table was NOT compared with the one the DynamoDB store creates: CHAT_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it)\n",
+        );
+    }
+    endpoint
+}
+
+/// A described key schema as `(name, type)` pairs (the SDK's types are not named here:
+/// the client comes from the store's crate).
+macro_rules! pairs {
+    ($schema:expr) => {
+        $schema
+            .iter()
+            .map(|key| {
+                (
+                    key.attribute_name().to_owned(),
+                    key.key_type().as_str().to_owned(),
+                )
+            })
+            .collect::<Vec<(String, String)>>()
+    };
+}
+
+#[tokio::test]
+async fn the_table_has_the_keys_index_and_ttl_of_the_table_the_dynamodb_store_creates() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let client = local_client(&endpoint);
+    let name = format!(
+        "template-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos()
+    );
+    DynamoStore::new(&client, name.clone())
+        .create_table_if_absent()
+        .await
+        .expect("the store creates its table");
+    let described = client
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .expect("the table is described");
+    let created = described.table().expect("a table");
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&name)
+        .send()
+        .await
+        .expect("its TTL is described");
+    let _ = client.delete_table().table_name(&name).send().await;
+
+    let template = template();
+    let declared = table(&template);
+    assert_eq!(
+        key_schema(&declared["KeySchema"]),
+        pairs!(created.key_schema()),
+        "the table's keys"
+    );
+    let attributes: BTreeSet<(String, String)> = created
+        .attribute_definitions()
+        .iter()
+        .map(|a| {
+            (
+                a.attribute_name().to_owned(),
+                a.attribute_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    let declared_attributes: BTreeSet<(String, String)> = declared["AttributeDefinitions"]
+        .as_array()
+        .expect("attribute definitions")
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().expect("a name").to_owned(),
+                a["AttributeType"].as_str().expect("a type").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(declared_attributes, attributes, "the key attributes");
+
+    let indexes: BTreeMap<String, (Vec<(String, String)>, String)> = created
+        .global_secondary_indexes()
+        .iter()
+        .map(|index| {
+            (
+                index.index_name().expect("a name").to_owned(),
+                (
+                    pairs!(index.key_schema()),
+                    index
+                        .projection()
+                        .and_then(|p| p.projection_type())
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
+                ),
+            )
+        })
+        .collect();
+    let declared_indexes: BTreeMap<String, (Vec<(String, String)>, String)> =
+        declared["GlobalSecondaryIndexes"]
+            .as_array()
+            .expect("indexes")
+            .iter()
+            .map(|index| {
+                (
+                    index["IndexName"].as_str().expect("a name").to_owned(),
+                    (
+                        key_schema(&index["KeySchema"]),
+                        index["Projection"]["ProjectionType"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    ),
+                )
+            })
+            .collect();
+    assert_eq!(declared_indexes, indexes, "the index");
+
+    let ttl_attribute = ttl
+        .time_to_live_description()
+        .and_then(|d| d.attribute_name())
+        .expect("a TTL attribute");
+    assert_eq!(
+        declared["TimeToLiveSpecification"]["AttributeName"], ttl_attribute,
+        "the TTL attribute"
+    );
+}
+
+/// What a deployment passes for the template's parameters: a secret (the template's Rules
+/// require one way to verify tokens), defaults for the rest.
+fn parameters(template: &Value, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = template["Parameters"]
+        .as_object()
+        .expect("Parameters")
+        .iter()
+        .map(|(name, parameter)| {
+            let default = match &parameter["Default"] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (name.clone(), default)
+        })
+        .collect();
+    for (name, value) in overrides {
+        assert!(values.contains_key(*name), "a parameter {name}");
+        values.insert((*name).to_owned(), (*value).to_owned());
+    }
+    values
+}
+
+/// Evaluates what environment variables use: Ref (parameters, pseudo parameters, resources
+/// as their logical ids), Sub, If on conditions of Equals, Not, And, Or. `None` is
+/// AWS::NoValue.
+fn evaluate(
+    template: &Value,
+    parameters: &BTreeMap<String, String>,
+    value: &Value,
+) -> Option<String> {
+    let reference = |name: &str| -> Option<String> {
+        match name {
+            "AWS::NoValue" => None,
+            "AWS::Region" => Some("us-east-1".to_owned()),
+            "AWS::URLSuffix" => Some("amazonaws.com".to_owned()),
+            "AWS::Partition" => Some("aws".to_owned()),
+            "AWS::AccountId" => Some("123456789012".to_owned()),
+            "AWS::StackName" => Some("chat".to_owned()),
+            other => Some(
+                parameters
+                    .get(other)
+                    .cloned()
+                    .unwrap_or_else(|| other.to_lowercase()),
+            ),
+        }
+    };
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Object(object) if object.contains_key("Ref") => {
+            reference(object["Ref"].as_str().expect("Ref names something"))
+        }
+        Value::Object(object) if object.contains_key("Fn::Sub") => {
+            let text = object["Fn::Sub"].as_str().expect("a Sub string");
+            let mut out = String::new();
+            let mut rest = text;
+            while let Some((before, after)) = rest.split_once("${") {
+                out.push_str(before);
+                let (name, after) = after.split_once('}').expect("a closed ${...}");
+                let name = name.split('.').next().unwrap_or(name);
+                out.push_str(&reference(name).unwrap_or_default());
+                rest = after;
+            }
+            out.push_str(rest);
+            Some(out)
+        }
+        Value::Object(object) if object.contains_key("Fn::If") => {
+            let branches = object["Fn::If"].as_array().expect("If [condition, a, b]");
+            let condition = branches[0].as_str().expect("a condition name");
+            let holds = condition_holds(template, parameters, &template["Conditions"][condition]);
+            evaluate(template, parameters, &branches[if holds { 1 } else { 2 }])
+        }
+        other => panic!("an environment value this test cannot evaluate: {other}"),
+    }
+}
+
+fn condition_holds(
+    template: &Value,
+    parameters: &BTreeMap<String, String>,
+    condition: &Value,
+) -> bool {
+    let object = condition.as_object().expect("a condition");
+    let (function, arguments) = object.iter().next().expect("one function");
+    let arguments = arguments.as_array().expect("arguments");
+    match function.as_str() {
+        "Fn::Equals" => {
+            evaluate(template, parameters, &arguments[0])
+                == evaluate(template, parameters, &arguments[1])
+        }
+        "Fn::Not" => !condition_holds(template, parameters, &arguments[0]),
+        "Fn::And" => arguments
+            .iter()
+            .all(|a| condition_holds(template, parameters, a)),
+        "Fn::Or" => arguments
+            .iter()
+            .any(|a| condition_holds(template, parameters, a)),
+        other => panic!("a condition function this test cannot evaluate: {other}"),
+    }
+}
+
+/// A function's environment as deployed: `Globals` merged with its own variables.
+struct Environment(BTreeMap<String, String>);
+
+impl Source for Environment {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+fn environment(
+    template: &Value,
+    function: &Value,
+    parameters: &BTreeMap<String, String>,
+) -> Environment {
+    let mut variables = BTreeMap::new();
+    for scope in [&template["Globals"]["Function"], &function["Properties"]] {
+        if let Some(set) = scope["Environment"]["Variables"].as_object() {
+            for (name, value) in set {
+                match evaluate(template, parameters, value) {
+                    Some(value) => variables.insert(name.clone(), value),
+                    None => variables.remove(name),
+                };
+            }
+        }
+    }
+    Environment(variables)
+}
+
+#[test]
+fn every_function_gets_through_its_cold_start_configuration_with_the_template_environment() {
+    const SECRET: &str = "a-deployment-secret-of-at-least-32-bytes";
+    let template = template();
+    let deployments = [
+        parameters(&template, &[("JwtSecret", SECRET)]),
+        parameters(
+            &template,
+            &[
+                ("JwksUrl", "https://id.example/.well-known/jwks.json"),
+                ("VisitorTokenSecret", SECRET),
+                ("AllowedContentTypes", "image/png,application/pdf"),
+                ("BotProvider", "openai"),
+                ("OpenAiModel", "gpt-4o-mini"),
+            ],
+        ),
+    ];
+    for parameters in &deployments {
+        for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+            let env = environment(&template, function, parameters);
+            let settings =
+                config::auth_settings(&env).unwrap_or_else(|e| panic!("{id} verifies tokens: {e}"));
+            config::visitor_secret(&env, &settings)
+                .unwrap_or_else(|e| panic!("{id} signs visitor tokens: {e}"));
+            match crate_of(&template, id).as_str() {
+                "authorizer" => continue,
+                "bot" => {
+                    let bot = chat_shared::gateway::bot_settings(&env)
+                        .unwrap_or_else(|e| panic!("{id} reads its model: {e}"));
+                    assert!(bot.is_some(), "{id} has a model");
+                }
+                _ => {}
+            }
+            let config = Config::from_source(&env).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(config.store.endpoint.is_none(), "{id} uses DynamoDB itself");
+            let endpoint = config::websocket_endpoint(&env).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(
+                endpoint.starts_with("https://") && endpoint.ends_with("/prod"),
+                "{id} posts through the stage's Management API: {endpoint}"
+            );
+            assert!(
+                env.get("ATTACHMENTS_BUCKET").is_some(),
+                "{id} knows the attachments bucket"
+            );
+        }
+    }
+}
+
+/// Every statement of a function's inline policies, its own and any `AWS::IAM::Policy`
+/// attached to its role.
+fn statements<'a>(template: &'a Value, id: &str, function: &'a Value) -> Vec<&'a Value> {
+    let mut found = Vec::new();
+    if let Some(policies) = function["Properties"]["Policies"].as_array() {
+        for policy in policies {
+            if let Some(list) = policy["Statement"].as_array() {
+                found.extend(list);
+            }
+        }
+    }
+    let role = format!("{id}Role");
+    for (_, policy) in of_type(template, "AWS::IAM::Policy") {
+        let roles = policy["Properties"]["Roles"].as_array();
+        if roles.is_some_and(|roles| roles.iter().any(|r| ref_target(r) == Some(role.as_str()))) {
+            found.extend(
+                policy["Properties"]["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .expect("statements"),
+            );
+        }
+    }
+    found
+}
+
+fn actions(statement: &Value) -> Vec<&str> {
+    match &statement["Action"] {
+        Value::String(action) => vec![action.as_str()],
+        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+        other => panic!("an Action list: {other}"),
+    }
+}
+
+#[test]
+fn function_policies_name_their_actions_and_resources_without_wildcards() {
+    let template = template();
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        for statement in statements(&template, id, function) {
+            for action in actions(statement) {
+                assert!(!action.contains('*'), "{id}: {action}");
+            }
+            assert_ne!(statement["Resource"], "*", "{id}: {statement}");
+            if actions(statement).contains(&"execute-api:ManageConnections") {
+                let resource = statement["Resource"]["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(
+                    resource.contains("${WebSocketApi}/${StageName}/"),
+                    "{id} manages the connections of the WebSocket stage only: {resource}"
+                );
+            }
+            for action in actions(statement)
+                .iter()
+                .filter(|a| a.starts_with("dynamodb:"))
+            {
+                let resource = &statement["Resource"];
+                let on_table = resource["Fn::GetAtt"] == json!(["Table", "Arn"])
+                    || sub_references(resource).contains("Table");
+                assert!(on_table, "{id}: {action} on the table only");
+            }
+        }
+    }
+}
+
+/// What a function's policies let it invoke (the `Fn::GetAtt` targets), and the function
+/// its `BOT_FUNCTION_NAME` names.
+fn invocations(template: &Value, id: &str, function: &Value) -> (Vec<String>, Option<String>) {
+    let invoked = statements(template, id, function)
+        .into_iter()
+        .filter(|s| actions(s).contains(&"lambda:InvokeFunction"))
+        .map(|s| {
+            s["Resource"]["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} invokes one function by its ARN: {s}"))
+                .to_owned()
+        })
+        .collect();
+    let bot = ref_target(&function["Properties"]["Environment"]["Variables"]["BOT_FUNCTION_NAME"])
+        .map(str::to_owned);
+    (invoked, bot)
+}
+
+#[test]
+fn connect_invokes_itself_message_and_sessions_the_bot_and_nothing_else_invokes_a_function() {
+    let template = template();
+    let bot = function_resources(&template)
+        .into_iter()
+        .find(|(_, dir)| dir == "bot")
+        .map(|(id, _)| id)
+        .expect("a bot function");
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let (invoked, named) = invocations(&template, id, function);
+        match crate_of(&template, id).as_str() {
+            // The welcome job; Lambda names the function to itself (AWS_LAMBDA_FUNCTION_NAME).
+            "connect" => assert_eq!((invoked, named), (vec![id.to_owned()], None), "{id}"),
+            // Bot replies start from messages, over the socket or REST.
+            "message" | "sessions" => assert_eq!(
+                (invoked, named),
+                (vec![bot.clone()], Some(bot.clone())),
+                "{id} invokes the bot it names in BOT_FUNCTION_NAME"
+            ),
+            _ => assert_eq!((invoked, named), (Vec::new(), None), "{id} invokes nothing"),
+        }
+    }
+}
