@@ -47,7 +47,7 @@ impl<const N: usize> Source for [(&str, &str); N] {
 }
 
 /// A set, non-blank variable.
-fn optional(source: &impl Source, name: &'static str) -> Option<String> {
+pub fn optional(source: &impl Source, name: &'static str) -> Option<String> {
     source
         .get(name)
         .map(|v| v.trim().to_owned())
@@ -163,7 +163,7 @@ impl Limits {
             UploadPolicy::default().max_bytes,
             "a whole number of bytes",
         )?;
-        let allowed_types = match source.get("ALLOWED_CONTENT_TYPES") {
+        let allowed_types = match optional(source, "ALLOWED_CONTENT_TYPES") {
             None => UploadPolicy::default_types(),
             Some(list) => list
                 .split(',')

@@ -248,19 +248,17 @@ pub fn bot_settings(
         variable,
         problem: problem.to_owned(),
     };
-    let Some(provider) = source.get("BOT_PROVIDER").filter(|p| !p.is_empty()) else {
+    let Some(provider) = crate::config::optional(source, "BOT_PROVIDER") else {
         return Ok(None);
     };
     let model: Arc<dyn crate::ports::ChatModel> = match provider.as_str() {
         "echo" => Arc::new(crate::adapters::EchoModel::default()),
         "openai" => {
-            let base_url = source
-                .get("OPENAI_BASE_URL")
+            let base_url = crate::config::optional(source, "OPENAI_BASE_URL")
                 .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
-            let model = source
-                .get("OPENAI_MODEL")
+            let model = crate::config::optional(source, "OPENAI_MODEL")
                 .ok_or_else(|| problem("OPENAI_MODEL", "is not set (e.g. gpt-4o-mini)"))?;
-            let key = source.get("OPENAI_API_KEY").filter(|k| !k.is_empty());
+            let key = crate::config::optional(source, "OPENAI_API_KEY");
             Arc::new(crate::adapters::OpenAiModel::new(
                 crate::adapters::OpenAiSettings::new(base_url, model, key),
             ))
@@ -274,7 +272,7 @@ pub fn bot_settings(
     {
         settings.system_prompt = prompt;
     }
-    if let Some(max) = source.get("BOT_MAX_TOKENS") {
+    if let Some(max) = crate::config::optional(source, "BOT_MAX_TOKENS") {
         settings.max_reply_tokens = max
             .parse()
             .map_err(|_| problem("BOT_MAX_TOKENS", "must be a whole number"))?;

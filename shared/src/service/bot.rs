@@ -245,13 +245,20 @@ impl ChatService {
         output_tokens: Option<u32>,
         ending: Ending,
     ) -> ServiceResult<Vec<ServerFrame>> {
+        if let Ending::Failed(error) = &ending {
+            tracing::warn!(%error, session = %session.id, "the model failed a reply");
+            if text.is_empty() {
+                // Nothing was said: there is nothing to keep, only the failure to tell.
+                return Ok(vec![ServerFrame::error(
+                    ErrorCode::Internal,
+                    failure_message(error),
+                )]);
+            }
+        }
         let bot = bot_user(session)?;
         let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
-        if let Ending::Failed(error) = &ending {
-            tracing::warn!(%error, session = %session.id, "the model broke off a reply");
-            message.incomplete = true;
-        }
+        message.incomplete = matches!(ending, Ending::Failed(_));
         let stored = self.store.put_message(&message, false).await?;
         let view = self.view(stored.message()).await;
         let token_count = stored.message().token_count;
