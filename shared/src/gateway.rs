@@ -237,11 +237,14 @@ where
 }
 
 /// The bot's model from `BOT_PROVIDER`: `openai` (any OpenAI-compatible server:
-/// `OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`) or `echo` (the offline stand-in).
+/// `OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_API_KEY`), `bedrock` (Amazon Bedrock's
+/// ConverseStream with `BEDROCK_MODEL_ID`, through `sdk_config`'s credentials and region)
+/// or `echo` (the offline stand-in).
 /// `None` when unset; the caller decides whether that is an error (the `bot` function) or
 /// means the echo model (the local server). `BOT_SYSTEM_PROMPT` and `BOT_MAX_TOKENS` tune it.
 pub fn bot_settings(
     source: &impl crate::config::Source,
+    sdk_config: Option<&aws_config::SdkConfig>,
 ) -> Result<Option<crate::service::BotSettings>, crate::config::ConfigError> {
     use crate::config::ConfigError;
     let problem = |variable: &'static str, problem: &str| ConfigError {
@@ -263,7 +266,23 @@ pub fn bot_settings(
                 crate::adapters::OpenAiSettings::new(base_url, model, key),
             ))
         }
-        _ => return Err(problem("BOT_PROVIDER", "must be openai or echo")),
+        "bedrock" => {
+            let model_id =
+                crate::config::optional(source, "BEDROCK_MODEL_ID").ok_or_else(|| {
+                    problem(
+                        "BEDROCK_MODEL_ID",
+                        "is not set (e.g. anthropic.claude-3-haiku-20240307-v1:0)",
+                    )
+                })?;
+            let sdk_config = sdk_config.ok_or_else(|| {
+                problem(
+                    "BOT_PROVIDER",
+                    "bedrock needs the AWS configuration to call Bedrock",
+                )
+            })?;
+            Arc::new(crate::adapters::BedrockModel::new(sdk_config, model_id))
+        }
+        _ => return Err(problem("BOT_PROVIDER", "must be openai, bedrock or echo")),
     };
     let mut settings = crate::service::BotSettings::new(model);
     if let Some(prompt) = source

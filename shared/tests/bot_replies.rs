@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chat_shared::adapters::EmbeddedStore;
 use chat_shared::domain::{
     ChatbotId, Connection, ConnectionId, Content, Message, MessageId, Principal, Role, Session,
-    SessionId, SessionKind, SessionSpec, Timestamp, UserId,
+    SessionId, SessionKind, Timestamp, UserId,
 };
 use chat_shared::ports::{
     ChatModel, Clock, ModelError, Prompt, PushError, Pusher, ReplyEvent, ReplyStream, Store,

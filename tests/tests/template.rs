@@ -776,7 +776,7 @@ fn every_function_gets_through_its_cold_start_configuration_with_the_template_en
             match crate_of(&template, id).as_str() {
                 "authorizer" => continue,
                 "bot" => {
-                    let bot = chat_shared::gateway::bot_settings(&env)
+                    let bot = chat_shared::gateway::bot_settings(&env, None)
                         .unwrap_or_else(|e| panic!("{id} reads its model: {e}"));
                     assert!(bot.is_some(), "{id} has a model");
                 }

@@ -8,12 +8,13 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let bot = bot_settings(&Environment)?.ok_or(ConfigError {
+    let (services, _, sdk_config) = production_services().await?;
+    let bot = bot_settings(&Environment, Some(&sdk_config))?.ok_or(ConfigError {
         variable: "BOT_PROVIDER",
-        problem: "is not set: name the model provider (openai, or echo for a stand-in)".into(),
+        problem: "is not set: name the model provider (openai, bedrock, or echo for a stand-in)"
+            .into(),
     })?;
     let endpoint = websocket_endpoint(&Environment)?;
-    let (services, _, _) = production_services().await?;
     let app = bot::App {
         services,
         bot,

@@ -241,7 +241,7 @@ pub async fn start_with_store(
     // Asynchronous invocations (the welcome, bot replies) run in the background.
     let (invoker, jobs) = invoker::BackgroundInvoker::new();
     let invoker: Arc<dyn Invoker> = Arc::new(invoker);
-    let (bot, model_description) = local_bot()?;
+    let (bot, model_description) = local_bot().await?;
 
     // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
     // function's go through API Gateway's.
@@ -380,10 +380,13 @@ async fn files(
 }
 
 /// The model the local bot answers with: `BOT_PROVIDER`'s, or the echo model.
-fn local_bot() -> Result<(BotSettings, String), StartError> {
-    let settings = chat_shared::gateway::bot_settings(&chat_shared::config::Environment)
-        .map_err(|e| StartError::Config(e.to_string()))?
-        .unwrap_or_else(|| BotSettings::new(Arc::new(EchoModel::default())));
+async fn local_bot() -> Result<(BotSettings, String), StartError> {
+    // Credentials are resolved only when Bedrock is called, so this costs nothing offline.
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let settings =
+        chat_shared::gateway::bot_settings(&chat_shared::config::Environment, Some(&aws))
+            .map_err(|e| StartError::Config(e.to_string()))?
+            .unwrap_or_else(|| BotSettings::new(Arc::new(EchoModel::default())));
     let description = settings.model.name();
     Ok((settings, description))
 }

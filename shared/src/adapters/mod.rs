@@ -2,6 +2,7 @@
 //! production. Each keeps its own types (attribute maps, SDK errors) to itself.
 
 pub mod apigateway;
+pub mod bedrock;
 pub mod dynamodb;
 pub mod echo;
 pub mod embedded;
@@ -12,6 +13,7 @@ mod paging;
 pub mod s3;
 
 pub use apigateway::ApiGatewayPusher;
+pub use bedrock::BedrockModel;
 pub use dynamodb::DynamoStore;
 pub use echo::EchoModel;
 pub use embedded::EmbeddedStore;
