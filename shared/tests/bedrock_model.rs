@@ -3,13 +3,15 @@
 //! hang-ups), or a JSON error with its type in `x-amzn-ErrorType`. The model id picks what
 //! the server does.
 
+mod model_support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,11 +19,9 @@ use axum::routing::post;
 use chat_shared::adapters::BedrockModel;
 use chat_shared::ports::{ChatModel, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn};
 use futures::StreamExt;
+use model_support::{PATIENCE, Step, collect, stream_body, text};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-
-/// Long enough to only ever catch a hang.
-const PATIENCE: Duration = Duration::from_secs(5);
 
 /// What the server received.
 struct Seen {
@@ -35,16 +35,6 @@ struct Server {
     seen: Mutex<Vec<Seen>>,
     /// Signalled when a response body is dropped: finished, or the client hung up.
     closed: Notify,
-}
-
-/// One thing the server does while answering.
-enum Step {
-    Send(Vec<u8>),
-    Wait(Duration),
-    /// Breaks the connection off.
-    Fail,
-    /// Keeps the connection open, sending nothing more.
-    Hang,
 }
 
 fn frame(headers: Vec<Header>, payload: &Value) -> Vec<u8> {
@@ -203,25 +193,6 @@ impl Drop for OnDrop {
     }
 }
 
-fn stream_body(steps: Vec<Step>, guard: OnDrop) -> Body {
-    let stream = futures::stream::unfold(
-        (steps.into_iter(), guard),
-        |(mut steps, guard)| async move {
-            loop {
-                match steps.next()? {
-                    Step::Send(bytes) => return Some((Ok(bytes), (steps, guard))),
-                    Step::Wait(pause) => tokio::time::sleep(pause).await,
-                    Step::Fail => {
-                        return Some((Err(std::io::Error::other("hung up")), (steps, guard)));
-                    }
-                    Step::Hang => futures::future::pending::<()>().await,
-                }
-            }
-        },
-    );
-    Body::from_stream(stream)
-}
-
 /// An error answer as Bedrock sends it.
 fn error_answer(status: StatusCode, error_type: &str, message: &str) -> Response {
     (
@@ -319,33 +290,11 @@ fn prompt() -> Prompt {
 }
 
 async fn start(model: &BedrockModel) -> ReplyStream {
-    match tokio::time::timeout(PATIENCE, model.reply(&prompt()))
-        .await
-        .expect("an answer in time")
-    {
-        Ok(stream) => stream,
-        Err(error) => panic!("the reply did not start: {error:?}"),
-    }
+    model_support::start(model, &prompt()).await
 }
 
 async fn refusal(model: &BedrockModel) -> ModelError {
-    match tokio::time::timeout(PATIENCE, model.reply(&prompt()))
-        .await
-        .expect("an answer in time")
-    {
-        Ok(_) => panic!("the reply started"),
-        Err(error) => error,
-    }
-}
-
-async fn collect(stream: ReplyStream) -> Vec<Result<ReplyEvent, ModelError>> {
-    tokio::time::timeout(PATIENCE, stream.collect())
-        .await
-        .expect("the stream ends in time")
-}
-
-fn text(value: &str) -> Result<ReplyEvent, ModelError> {
-    Ok(ReplyEvent::Text(value.to_owned()))
+    model_support::refusal(model, &prompt()).await
 }
 
 #[tokio::test]

@@ -2,11 +2,12 @@
 //! servers do: Server-Sent Events written in pieces, with pauses, errors and hang-ups.
 //! The request's `model` picks what the server does.
 
+mod model_support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,13 +15,11 @@ use axum::routing::post;
 use chat_shared::adapters::{OpenAiModel, OpenAiSettings};
 use chat_shared::ports::{ChatModel, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn};
 use futures::StreamExt;
+use model_support::{PATIENCE, Step, collect, stream_body, text};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 const KEY: &str = "sk-test-secret-key";
-
-/// Long enough to only ever catch a hang.
-const PATIENCE: Duration = Duration::from_secs(5);
 
 /// What the server received.
 struct Seen {
@@ -33,16 +32,6 @@ struct Server {
     seen: Mutex<Vec<Seen>>,
     /// Signalled when a response body is dropped: finished, or the client hung up.
     closed: Notify,
-}
-
-/// One thing the server does while answering.
-enum Step {
-    Send(String),
-    Wait(Duration),
-    /// Breaks the connection off.
-    Fail,
-    /// Keeps the connection open, sending nothing more.
-    Hang,
 }
 
 fn text_chunk(text: &str) -> String {
@@ -65,7 +54,7 @@ fn usage_chunk(completion_tokens: u32) -> String {
 }
 
 fn send(text: impl Into<String>) -> Step {
-    Step::Send(text.into())
+    Step::Send(text.into().into_bytes())
 }
 
 const DONE: &str = "data: [DONE]\n\n";
@@ -131,25 +120,6 @@ impl Drop for OnDrop {
     fn drop(&mut self) {
         self.0.closed.notify_one();
     }
-}
-
-fn stream_body(steps: Vec<Step>, guard: OnDrop) -> Body {
-    let stream = futures::stream::unfold(
-        (steps.into_iter(), guard),
-        |(mut steps, guard)| async move {
-            loop {
-                match steps.next()? {
-                    Step::Send(text) => return Some((Ok(text), (steps, guard))),
-                    Step::Wait(pause) => tokio::time::sleep(pause).await,
-                    Step::Fail => {
-                        return Some((Err(std::io::Error::other("hung up")), (steps, guard)));
-                    }
-                    Step::Hang => futures::future::pending::<()>().await,
-                }
-            }
-        },
-    );
-    Body::from_stream(stream)
 }
 
 fn error_answer(status: StatusCode, message: &str) -> Response {
@@ -241,33 +211,11 @@ fn prompt() -> Prompt {
 }
 
 async fn start(model: &OpenAiModel) -> ReplyStream {
-    match tokio::time::timeout(PATIENCE, model.reply(&prompt()))
-        .await
-        .expect("an answer in time")
-    {
-        Ok(stream) => stream,
-        Err(error) => panic!("the reply did not start: {error:?}"),
-    }
+    model_support::start(model, &prompt()).await
 }
 
 async fn refusal(model: &OpenAiModel) -> ModelError {
-    match tokio::time::timeout(PATIENCE, model.reply(&prompt()))
-        .await
-        .expect("an answer in time")
-    {
-        Ok(_) => panic!("the reply started"),
-        Err(error) => error,
-    }
-}
-
-async fn collect(stream: ReplyStream) -> Vec<Result<ReplyEvent, ModelError>> {
-    tokio::time::timeout(PATIENCE, stream.collect())
-        .await
-        .expect("the stream ends in time")
-}
-
-fn text(value: &str) -> Result<ReplyEvent, ModelError> {
-    Ok(ReplyEvent::Text(value.to_owned()))
+    model_support::refusal(model, &prompt()).await
 }
 
 #[tokio::test]

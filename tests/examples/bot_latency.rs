@@ -11,12 +11,7 @@ const REPLIES: usize = 20;
 #[tokio::main]
 async fn main() {
     let app = spawn_app().await;
-    let ann = app.user("ann");
-    let session = app
-        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
-        .await;
-    let mut socket = app.connect(&ann, Some(&session)).await;
-    socket.next_of("chat_history").await;
+    let (_, mut socket) = app.bot_session(&app.user("ann")).await;
     let mut to_start = Vec::new();
     let mut posts = Vec::new();
     let mut characters = 0;

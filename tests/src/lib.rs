@@ -256,6 +256,20 @@ impl TestApp {
         self.running.store()
     }
 
+    /// A bot session of `owner` with the chatbot `helper`, and the owner's socket in it
+    /// past the welcome.
+    pub async fn bot_session(&self, owner: &Caller) -> (String, Socket) {
+        let session = self
+            .create_session(
+                owner,
+                serde_json::json!({"kind": "bot", "chatbot_id": "helper"}),
+            )
+            .await;
+        let mut socket = self.connect(owner, Some(&session)).await;
+        socket.next_of("chat_history").await;
+        (session, socket)
+    }
+
     /// Connects with the token in the query, bound to `session` when given.
     pub async fn connect(&self, caller: &Caller, session: Option<&str>) -> Socket {
         self.try_connect(Some(caller), session, TokenIn::Query)

@@ -101,6 +101,27 @@ async fn multipart(
     .await
 }
 
+/// `POST /sessions/{id}/messages` of a file message.
+async fn send_file(
+    app: &TestApp,
+    session: &str,
+    who: &Caller,
+    kind: &str,
+    id: impl Into<Value>,
+) -> chat_e2e::Reply {
+    app.post(
+        &format!("/sessions/{session}/messages"),
+        who,
+        json!({"kind": kind, "attachment_id": id.into()}),
+    )
+    .await
+}
+
+/// A refusal's status and error code.
+fn refusal(reply: chat_e2e::Reply) -> (StatusCode, String) {
+    (reply.status, reply.error_code().to_owned())
+}
+
 /// A socket bound to the session, past its welcome.
 async fn joined(app: &TestApp, who: &Caller, session: &str) -> Socket {
     let mut socket = app.connect(who, Some(session)).await;
@@ -196,13 +217,7 @@ async fn the_same_file_flow_runs_on_s3_and_dynamodb() {
     let reply = multipart(&app, &session, &ann, "pixel.png", "image/png", PIXEL).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
     let id = reply.body["attachment_id"].as_str().expect("an id");
-    let sent = app
-        .post(
-            &format!("/sessions/{session}/messages"),
-            &ann,
-            json!({"kind": "image", "attachment_id": id}),
-        )
-        .await;
+    let sent = send_file(&app, &session, &ann, "image", id).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
     let shown = app
         .get(&format!("/sessions/{session}/attachments/{id}"), &bob)
@@ -439,25 +454,6 @@ async fn uploads_that_break_the_rules_are_refused_with_a_clear_error() {
     );
 }
 
-/// `POST /sessions/{id}/messages` of a file message.
-async fn send_file(
-    app: &TestApp,
-    session: &str,
-    who: &Caller,
-    kind: &str,
-    id: &Value,
-) -> (StatusCode, String) {
-    let reply = app
-        .post(
-            &format!("/sessions/{session}/messages"),
-            who,
-            json!({"kind": kind, "attachment_id": id}),
-        )
-        .await;
-    let code = reply.error_code().to_owned();
-    (reply.status, code)
-}
-
 #[tokio::test]
 async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
     let app = spawn_app().await;
@@ -472,12 +468,12 @@ async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
         .await;
     assert_eq!(anns.next_of("error").await["code"], "conflict");
     assert_eq!(
-        send_file(&app, &session, &ann, "file", &id).await,
+        refusal(send_file(&app, &session, &ann, "file", id.clone()).await),
         refused(StatusCode::CONFLICT, "conflict")
     );
     // Someone else's upload.
     assert_eq!(
-        send_file(&app, &session, &bob, "file", &id).await,
+        refusal(send_file(&app, &session, &bob, "file", id.clone()).await),
         refused(StatusCode::FORBIDDEN, "forbidden")
     );
 
@@ -491,13 +487,7 @@ async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
     )
     .await
     .expect("stored");
-    let reply = app
-        .post(
-            &format!("/sessions/{session}/messages"),
-            &ann,
-            json!({"kind": "file", "attachment_id": id}),
-        )
-        .await;
+    let reply = send_file(&app, &session, &ann, "file", id.clone()).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
     assert!(
         reply.error_message().contains("not the 5 declared"),
@@ -510,16 +500,16 @@ async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
     let text_id = text.body["attachment_id"].clone();
     let invalid = refused(StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(
-        send_file(&app, &session, &ann, "image", &text_id).await,
+        refusal(send_file(&app, &session, &ann, "image", text_id.clone()).await),
         invalid
     );
     assert_eq!(
-        send_file(&app, &session, &ann, "text", &text_id).await,
+        refusal(send_file(&app, &session, &ann, "text", text_id.clone()).await),
         invalid
     );
     let elsewhere = app.create_session(&ann, json!({"kind": "group"})).await;
     assert_eq!(
-        send_file(&app, &elsewhere, &ann, "file", &text_id).await,
+        refusal(send_file(&app, &elsewhere, &ann, "file", text_id.clone()).await),
         refused(StatusCode::NOT_FOUND, "not_found")
     );
     let foreign_url = format!(
@@ -555,13 +545,7 @@ async fn a_file_is_shown_only_to_those_who_may_read_the_session() {
     let reply = app.get(&path, &ann).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(app.get(&path, &bob).await.status, StatusCode::NOT_FOUND);
-    let reply = app
-        .post(
-            &format!("/sessions/{session}/messages"),
-            &ann,
-            json!({"kind": "file", "attachment_id": id}),
-        )
-        .await;
+    let reply = send_file(&app, &session, &ann, "file", id.clone()).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
     assert_eq!(app.get(&path, &bob).await.status, StatusCode::OK);
 

@@ -6,13 +6,7 @@ use serde_json::{Value, json};
 
 /// Ann's bot session, and her socket in it past the welcome.
 async fn bot_session(app: &TestApp) -> (String, Socket) {
-    let ann = app.user("ann");
-    let session = app
-        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
-        .await;
-    let mut socket = app.connect(&ann, Some(&session)).await;
-    socket.next_of("chat_history").await;
-    (session, socket)
+    app.bot_session(&app.user("ann")).await
 }
 
 /// The reply's frames up to (and including) the one that ends it, and the chunks' text.
