@@ -49,6 +49,9 @@ const MODEL_SILENCE: Duration = Duration::from_secs(30);
 const STALE_REPLY: Duration = Duration::from_secs(10 * 60);
 /// How long a reply waits for the one before it to finish.
 const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a reply keeps its list of who is connected before reading it again: someone
+/// who joins mid-reply hears the rest of it within this.
+const AUDIENCE_FRESHNESS: Duration = Duration::from_secs(2);
 /// How many recent messages the prompt is built from (then cut to the token budget).
 const HISTORY_MESSAGES: usize = 50;
 
@@ -161,12 +164,11 @@ impl ChatService {
         let prompt = self.prompt(bot, session.id, trigger).await?;
         self.broadcast(session.id, ServerFrame::ResponseStart { response_id })
             .await;
-        let mut text = String::new();
+        let mut out = Outgoing::new(session.id, response_id);
         let mut output_tokens = None;
         let ending = match bot.model.reply(&prompt).await {
             Err(error) => Ending::Failed(error),
             Ok(mut stream) => {
-                let mut pending = String::new();
                 let mut check = tokio::time::interval(CHECK_EVERY);
                 check.tick().await;
                 let mut last_heard = tokio::time::Instant::now();
@@ -176,9 +178,9 @@ impl ChatService {
                             last_heard = tokio::time::Instant::now();
                             match event {
                                 Some(Ok(ReplyEvent::Text(more))) => {
-                                    pending.push_str(&more);
-                                    if pending.len() >= BATCH_CHARS {
-                                        self.send_chunk(session.id, response_id, &mut pending, &mut text).await;
+                                    out.pending.push_str(&more);
+                                    if out.pending.len() >= BATCH_CHARS {
+                                        out.flush(self).await;
                                     }
                                 }
                                 Some(Ok(ReplyEvent::Usage { output_tokens: n })) => output_tokens = Some(n),
@@ -187,7 +189,7 @@ impl ChatService {
                             }
                         }
                         _ = check.tick() => {
-                            self.send_chunk(session.id, response_id, &mut pending, &mut text).await;
+                            out.flush(self).await;
                             if self.stop_requested(session.id).await {
                                 break Ending::Stopped;
                             }
@@ -199,30 +201,12 @@ impl ChatService {
                 };
                 // Abandon the model's stream at once (a stop must not wait for it).
                 drop(stream);
-                self.send_chunk(session.id, response_id, &mut pending, &mut text)
-                    .await;
+                out.flush(self).await;
                 ending
             }
         };
-        self.store_reply(session, response_id, text, output_tokens, ending)
+        self.store_reply(session, response_id, out.sent, output_tokens, ending)
             .await
-    }
-
-    /// Sends what has gathered as one `response_chunk`, adding it to the reply.
-    async fn send_chunk(
-        &self,
-        session: SessionId,
-        response_id: MessageId,
-        pending: &mut String,
-        text: &mut String,
-    ) {
-        if pending.is_empty() {
-            return;
-        }
-        let chunk = std::mem::take(pending);
-        text.push_str(&chunk);
-        self.broadcast(session, ServerFrame::ResponseChunk { response_id, chunk })
-            .await;
     }
 
     async fn stop_requested(&self, session: SessionId) -> bool {
@@ -323,6 +307,56 @@ impl ChatService {
             turns,
             max_tokens: bot.max_reply_tokens,
         })
+    }
+}
+
+/// A reply's text as it streams out: what was sent, what waits, and who hears it.
+struct Outgoing {
+    session: SessionId,
+    response_id: MessageId,
+    sent: String,
+    pending: String,
+    /// The session's connections, read again every few seconds rather than per chunk.
+    audience: Vec<Connection>,
+    audience_read: Option<tokio::time::Instant>,
+}
+
+impl Outgoing {
+    fn new(session: SessionId, response_id: MessageId) -> Self {
+        Self {
+            session,
+            response_id,
+            sent: String::new(),
+            pending: String::new(),
+            audience: Vec::new(),
+            audience_read: None,
+        }
+    }
+
+    /// Sends what has gathered as one `response_chunk`, adding it to what was sent.
+    async fn flush(&mut self, service: &ChatService) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self
+            .audience_read
+            .is_none_or(|read| read.elapsed() > AUDIENCE_FRESHNESS)
+        {
+            match service.fanout.connections(self.session).await {
+                Ok(connections) => {
+                    self.audience = connections;
+                    self.audience_read = Some(tokio::time::Instant::now());
+                }
+                Err(error) => tracing::warn!(%error, "cannot list the session's connections"),
+            }
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        self.sent.push_str(&chunk);
+        let frame = ServerFrame::ResponseChunk {
+            response_id: self.response_id,
+            chunk,
+        };
+        service.fanout.send_all(&self.audience, &frame).await;
     }
 }
 
