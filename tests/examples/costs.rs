@@ -55,6 +55,7 @@ async fn main() {
     costs.counter.take();
     rest_routes(&app, &mut costs).await;
     websocket_frames(&app, &mut costs).await;
+    files_and_bot(&app, &mut costs).await;
     costs.print();
     app.stop().await;
     fan_outs().await;
@@ -211,6 +212,55 @@ async fn websocket_frames(app: &TestApp, costs: &mut Costs) {
             costs.record("WebSocket $disconnect, user_left");
         }
     }
+}
+
+/// An upload and a file message; a bot reply on the echo model.
+async fn files_and_bot(app: &TestApp, costs: &mut Costs) {
+    let (session, sockets) = connected_group(app, 2).await;
+    let mut sockets = sockets.into_iter();
+    let (caller, mut socket) = sockets.next().expect("a member");
+    let mut listener = sockets.next().expect("another member").1;
+    costs.counter.take();
+    let bytes = b"twelve bytes".to_vec();
+    let upload = app
+        .post(
+            &format!("/sessions/{session}/uploads"),
+            &caller,
+            json!({"file_name": "a.txt", "content_type": "text/plain", "size": bytes.len()}),
+        )
+        .await;
+    assert_eq!(upload.status, 201, "{upload:?}");
+    costs.record("POST /sessions/{id}/uploads");
+    let put = app
+        .http
+        .put(upload.body["url"].as_str().expect("a url"))
+        .header("content-type", "text/plain")
+        .body(bytes)
+        .send()
+        .await
+        .expect("stored");
+    assert_eq!(put.status(), 200);
+    socket
+        .send(json!({"action": "send", "kind": "file", "attachment_id": upload.body["attachment_id"]}))
+        .await;
+    listener.next_of("chat_message").await;
+    tokio::time::sleep(SETTLE).await;
+    costs.record("WebSocket send of a file (2 connected; plus 1 HeadObject)");
+
+    let (_, mut bot_socket) = app.bot_session(&app.user("asker")).await;
+    costs.counter.take();
+    bot_socket
+        .send(json!({"action": "send", "content": "how much does a reply cost?"}))
+        .await;
+    let complete = bot_socket.next_of("response_complete").await;
+    tokio::time::sleep(SETTLE).await;
+    let words = complete["message"]["content"]
+        .as_str()
+        .map_or(0, |c| c.split(' ').count());
+    costs.record(&format!(
+        "WebSocket send in a bot session with its echo reply ({words} words, about {} s)",
+        words * 30 / 1000
+    ));
 }
 
 /// A group of `size` members, each connected to it, all welcomed.
