@@ -227,6 +227,9 @@ pub struct Config {
     /// `ATTACHMENTS_BUCKET`: the S3 bucket for attachments. Without it file messages and
     /// uploads are refused as unavailable (a deployment that wants no files).
     pub attachments_bucket: Option<String>,
+    /// `BOT_FUNCTION_NAME`: the `bot` function `message` and `sessions` invoke; unset, bot
+    /// sessions get no replies.
+    pub bot_function: Option<String>,
 }
 
 impl Config {
@@ -242,6 +245,7 @@ impl Config {
             store: StoreConfig::from_source(source)?,
             limits: Limits::from_source(source)?,
             attachments_bucket: optional(source, "ATTACHMENTS_BUCKET"),
+            bot_function: optional(source, "BOT_FUNCTION_NAME"),
         })
     }
 }

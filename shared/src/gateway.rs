@@ -100,12 +100,12 @@ pub async fn production_services()
         fixed,
     )
     .with_files(production_files(&config, &sdk_config))
-    .with_bot_invoker(production_bot_invoker(&sdk_config));
+    .with_bot_invoker(production_bot_invoker(&config, &sdk_config));
     Ok((services, config, sdk_config))
 }
 
 /// Attachments in the configured S3 bucket; none when `ATTACHMENTS_BUCKET` is unset.
-pub fn production_files(
+fn production_files(
     config: &crate::config::Config,
     sdk_config: &aws_config::SdkConfig,
 ) -> Option<Files> {
@@ -120,12 +120,11 @@ pub fn production_files(
 }
 
 /// Starts bot replies in the function `BOT_FUNCTION_NAME` names; none when it is unset.
-pub fn production_bot_invoker(
+fn production_bot_invoker(
+    config: &crate::config::Config,
     sdk_config: &aws_config::SdkConfig,
 ) -> Option<Arc<dyn crate::ports::Invoker>> {
-    let function = std::env::var("BOT_FUNCTION_NAME")
-        .ok()
-        .filter(|f| !f.is_empty())?;
+    let function = config.bot_function.clone()?;
     Some(Arc::new(crate::adapters::LambdaInvoker::new(
         sdk_config, function,
     )))

@@ -26,28 +26,16 @@ pub struct App {
 }
 
 impl App {
-    /// What a deployed HTTP function builds at cold start, from its environment.
+    /// What a deployed HTTP function builds at cold start, from its environment: the
+    /// same services the WebSocket functions build, posting through `WEBSOCKET_ENDPOINT`.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        use chat_shared::config::{self, Config, Environment};
-        let config = Config::from_env()?;
-        let websocket_endpoint = config::websocket_endpoint(&Environment)?;
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let store = Arc::new(chat_shared::adapters::DynamoStore::from_sdk_config(
-            &aws,
-            &config.store,
-        ));
-        let pusher = Arc::new(chat_shared::adapters::ApiGatewayPusher::new(
-            &aws,
-            &websocket_endpoint,
-        ));
-        let clock = Arc::new(chat_shared::ports::SystemClock);
-        let files = chat_shared::gateway::production_files(&config, &aws);
+        use chat_shared::config::{Environment, websocket_endpoint};
+        let (services, config, _) = chat_shared::gateway::production_services().await?;
+        let endpoint = websocket_endpoint(&Environment)?;
         Ok(Self {
-            service: ChatService::new(store, pusher, clock.clone())
-                .with_files(files)
-                .with_bot_invoker(chat_shared::gateway::production_bot_invoker(&aws)),
+            service: services.for_endpoint(&endpoint),
             authenticator: Arc::new(Authenticator::new(config.auth, config.visitor_secret)),
-            clock,
+            clock: Arc::new(chat_shared::ports::SystemClock),
         })
     }
 

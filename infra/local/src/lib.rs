@@ -18,7 +18,7 @@ use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs
 use chat_shared::domain::Timestamp;
 use chat_shared::gateway::{PusherFactory, Services};
 use chat_shared::ports::{Clock, Invoker, Job, Pusher, Store, SystemClock};
-use chat_shared::service::{BotSettings, ChatService, Files};
+use chat_shared::service::{BotSettings, Files};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -246,14 +246,15 @@ pub async fn start_with_store(
     // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
     // function's go through API Gateway's.
     let management = format!("http://{ws_addr}");
+    let pushers: PusherFactory =
+        Arc::new(|endpoint| Arc::new(ApiGatewayPusher::local(endpoint)) as Arc<dyn Pusher>);
+    let services = || {
+        Services::new(store.clone(), clock.clone(), pushers.clone(), None)
+            .with_files(Some(files.clone()))
+            .with_bot_invoker(Some(invoker.clone()))
+    };
     let rest = Arc::new(sessions::App {
-        service: ChatService::new(
-            store.clone(),
-            Arc::new(ApiGatewayPusher::local(&management)),
-            clock.clone(),
-        )
-        .with_files(Some(files.clone()))
-        .with_bot_invoker(Some(invoker.clone())),
+        service: services().for_endpoint(&management),
         authenticator: authenticator.clone(),
         clock: clock.clone(),
     });
@@ -264,13 +265,6 @@ pub async fn start_with_store(
         HttpApiOptions::default(),
     ));
 
-    let pushers: PusherFactory =
-        Arc::new(|endpoint| Arc::new(ApiGatewayPusher::local(endpoint)) as Arc<dyn Pusher>);
-    let services = || {
-        Services::new(store.clone(), clock.clone(), pushers.clone(), None)
-            .with_files(Some(files.clone()))
-            .with_bot_invoker(Some(invoker.clone()))
-    };
     let connect = Arc::new(connect::App {
         services: services(),
         invoker: invoker.clone(),
