@@ -9,7 +9,7 @@ pub mod embedded;
 pub mod lambda;
 pub mod local_blobs;
 pub mod openai;
-mod paging;
+pub(crate) mod paging;
 pub mod s3;
 
 pub use apigateway::ApiGatewayPusher;

@@ -50,8 +50,18 @@ fn min(a: Option<MessageId>, b: Option<MessageId>) -> Option<MessageId> {
     }
 }
 
+/// A cursor at a message: its id, which [`message_id_at`] reads back.
 pub(crate) fn message_cursor(last: MessageId) -> Cursor {
     Cursor::encode(&last.to_string())
+}
+
+/// The first attachment id a page starting after `after` may hold; `None` past the end.
+pub(crate) fn first_after(
+    after: Option<crate::domain::AttachmentId>,
+) -> Option<crate::domain::AttachmentId> {
+    after.map_or(Some(crate::domain::AttachmentId::MIN), |after| {
+        after.successor()
+    })
 }
 
 /// A cursor after an attachment: its id, which `AttachmentId::parse` reads back.
@@ -59,7 +69,7 @@ pub(crate) fn attachment_cursor(last: crate::domain::AttachmentId) -> Cursor {
     Cursor::encode(&last.to_string())
 }
 
-fn message_id_at(cursor: &Cursor) -> Result<MessageId, ValidationError> {
+pub(crate) fn message_id_at(cursor: &Cursor) -> Result<MessageId, ValidationError> {
     MessageId::parse(&cursor.decode()?)
         .map_err(|_| ValidationError::new("cursor", "is not a cursor this API returned"))
 }

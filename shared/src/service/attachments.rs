@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::future::{join_all, try_join_all};
 
 use super::{ChatService, ServiceError, ServiceResult};
+use crate::adapters::paging::{message_cursor, message_id_at};
 use crate::domain::{
-    Attachment, AttachmentId, AttachmentState, Cursor, Message, MessageId, MessageKind, PageLimit,
-    Principal, SessionId, SizeRefusal, Timestamp, UploadPolicy, ValidationError, parse_file_name,
+    Attachment, AttachmentId, AttachmentState, Cursor, Message, MessageKind, PageLimit, Principal,
+    SessionId, SizeRefusal, Timestamp, UploadPolicy, ValidationError, parse_file_name,
 };
 use crate::ports::{BlobStore, MessageQuery, PresignedRequest};
 use crate::protocol::{AttachmentRef, AttachmentView, MessageView, TimelineItem};
@@ -175,8 +176,7 @@ impl ChatService {
         {
             return Ok(AttachmentView::new(&found));
         }
-        let link = self.download(&found).await?;
-        Ok(AttachmentView::new(&found).with_url(link.url, link.expires_at))
+        self.linked(&found).await
     }
 
     /// The attachment a file or image message will carry, checked and marked ready: the
@@ -249,6 +249,12 @@ impl ChatService {
         Ok(self.store.mark_attachment_ready(id, attachment.id).await?)
     }
 
+    /// The attachment as clients see it, with a download link.
+    async fn linked(&self, attachment: &Attachment) -> ServiceResult<AttachmentView> {
+        let link = self.download(attachment).await?;
+        Ok(AttachmentView::new(attachment).with_url(link.url, link.expires_at))
+    }
+
     async fn download(&self, attachment: &Attachment) -> ServiceResult<PresignedRequest> {
         Ok(self
             .files()?
@@ -288,7 +294,7 @@ impl ChatService {
         limit: PageLimit,
     ) -> ServiceResult<Timeline> {
         self.readable(caller, id).await?;
-        let before = cursor.map(timeline_position).transpose()?;
+        let before = cursor.map(message_id_at).transpose()?;
         let page = self
             .store
             .list_messages(
@@ -308,13 +314,12 @@ impl ChatService {
         let from = oldest.map(|m| AttachmentId::first_at(m.created_at));
         let until = before.map(|b| AttachmentId::first_at(b.timestamp()));
         let attachments = self.ready_attachments(id, from, until).await?;
+        let attachment_views = try_join_all(attachments.iter().map(|a| self.linked(a))).await?;
         let message_views = self.views(&messages).await;
-        let next_cursor = oldest.map(|m| Cursor::encode(&m.id.to_string()));
+        let next_cursor = oldest.map(|m| message_cursor(m.id));
 
         let mut entries: Vec<(Timestamp, u8, TimelineItem)> = Vec::new();
-        for attachment in &attachments {
-            let link = self.download(attachment).await?;
-            let view = AttachmentView::new(attachment).with_url(link.url, link.expires_at);
+        for (attachment, view) in attachments.iter().zip(attachment_views) {
             // An upload comes before the message that shares it, even in one millisecond.
             entries.push((attachment.created_at, 0, TimelineItem::Attachment(view)));
         }
@@ -396,16 +401,10 @@ fn resolve(reference: &AttachmentRef, session: SessionId) -> Result<AttachmentId
     }
 }
 
-/// The message id a timeline cursor stands at.
-fn timeline_position(cursor: &Cursor) -> Result<MessageId, ValidationError> {
-    let position = cursor.decode()?;
-    MessageId::parse(&position)
-        .map_err(|_| ValidationError::new("cursor", "is not a cursor this API returned"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MessageId;
 
     const SESSION: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
     const ATTACHMENT: &str = "01HZY6Q6E8J5G7XGZK3M2N4P5R";
@@ -452,8 +451,8 @@ mod tests {
     #[test]
     fn timeline_cursors_round_trip_and_foreign_ones_are_refused() {
         let id = MessageId::parse("01BX5ZZKBKACTAV9WEVGEMMVRZ").expect("id");
-        let cursor = Cursor::encode(&id.to_string());
-        assert_eq!(timeline_position(&cursor), Ok(id));
-        assert!(timeline_position(&Cursor::encode("SESSION#x")).is_err());
+        let cursor = message_cursor(id);
+        assert_eq!(message_id_at(&cursor), Ok(id));
+        assert!(message_id_at(&Cursor::encode("SESSION#x")).is_err());
     }
 }
