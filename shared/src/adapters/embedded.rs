@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::paging::{
-    MessageRange, attachment_cursor, membership_position, membership_position_at, message_cursor,
-    split_page,
+    MessageRange, attachment_cursor, first_after, membership_position, membership_position_at,
+    message_cursor, split_page,
 };
 use crate::domain::{
     Attachment, AttachmentId, AttachmentState, ClientMsgId, Connection, ConnectionId, Content,
@@ -311,17 +311,11 @@ impl MessageStore for EmbeddedStore {
         query: &MessageQuery,
     ) -> StoreResult<Page<Message>> {
         let Some(range) = MessageRange::of(query)? else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         };
         let state = self.state();
         let Some(messages) = state.messages.get(&session) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         };
         let in_range = messages.range(range.first..=range.last).map(|(_, m)| m);
         let wanted = query.limit.get() + 1;
@@ -429,11 +423,8 @@ impl AttachmentStore for EmbeddedStore {
         after: Option<AttachmentId>,
         limit: PageLimit,
     ) -> StoreResult<Page<Attachment>> {
-        let Some(first) = after.map_or(Some(AttachmentId::MIN), |after| after.successor()) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+        let Some(first) = first_after(after) else {
+            return Ok(Page::empty());
         };
         let state = self.state();
         let fetched: Vec<Attachment> = state

@@ -46,9 +46,17 @@ impl Timestamp {
     }
 
     pub fn plus(&self, duration: Duration) -> Self {
-        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        Self::from_unix_millis(self.unix_millis().saturating_add(millis))
+        Self::from_unix_millis(self.unix_millis().saturating_add(millis(duration)))
     }
+
+    /// `duration` earlier, or the epoch.
+    pub fn minus(&self, duration: Duration) -> Self {
+        Self::from_unix_millis(self.unix_millis().saturating_sub(millis(duration)))
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl fmt::Display for Timestamp {

@@ -134,13 +134,9 @@ impl ChatService {
         loop {
             let now = self.clock.now();
             let response_id = MessageId::new(now);
-            let stale_before = crate::domain::Timestamp::from_unix_millis(
-                now.unix_millis()
-                    .saturating_sub(u64::try_from(STALE_REPLY.as_millis()).unwrap_or(0)),
-            );
             if self
                 .store
-                .start_reply(session, response_id, now, stale_before)
+                .start_reply(session, response_id, now, now.minus(STALE_REPLY))
                 .await?
             {
                 return Ok(response_id);

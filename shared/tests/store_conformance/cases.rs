@@ -1210,7 +1210,7 @@ async fn one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale(
 ) {
     let now = Timestamp::now();
     let session = SessionId::new(now);
-    let long_ago = Timestamp::from_unix_millis(now.unix_millis() - 120_000);
+    let long_ago = now.minus(Duration::from_secs(120));
     let (first, second) = (MessageId::new(now), MessageId::new(now));
     assert_eq!(store.get_reply(session).await.expect("read"), None);
     assert_eq!(
@@ -1218,7 +1218,7 @@ async fn one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale(
         None,
         "nothing to stop"
     );
-    let stale_before = Timestamp::from_unix_millis(now.unix_millis() - 60_000);
+    let stale_before = now.minus(Duration::from_secs(60));
     assert!(
         store
             .start_reply(session, first, now, stale_before)

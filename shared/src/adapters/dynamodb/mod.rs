@@ -23,8 +23,8 @@ use serde::de::DeserializeOwned;
 
 use self::items::*;
 use super::paging::{
-    MessageRange, activity_position, attachment_cursor, membership_position_at, message_cursor,
-    split_page,
+    MessageRange, activity_position, attachment_cursor, first_after, membership_position_at,
+    message_cursor, split_page,
 };
 use super::{backoff, sdk_timeouts};
 use crate::domain::{
@@ -386,13 +386,7 @@ impl DynamoStore {
     ) -> StoreResult<Result<Option<Item>, ConditionFailed>> {
         match request.send().await {
             Ok(output) => Ok(Ok(output.attributes)),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Err(ConditionFailed))
-            }
+            Err(err) if condition_failed(&err) => Ok(Err(ConditionFailed)),
             Err(err) => Err(sdk_failure("UpdateItem", err)),
         }
     }
@@ -804,10 +798,7 @@ impl MessageStore for DynamoStore {
         query: &MessageQuery,
     ) -> StoreResult<Page<Message>> {
         let Some(range) = MessageRange::of(query)? else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         };
         let fetched: Vec<MessageItem> = self
             .query_range(
@@ -940,11 +931,8 @@ impl AttachmentStore for DynamoStore {
         after: Option<AttachmentId>,
         limit: PageLimit,
     ) -> StoreResult<Page<Attachment>> {
-        let Some(first) = after.map_or(Some(AttachmentId::MIN), |after| after.successor()) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+        let Some(first) = first_after(after) else {
+            return Ok(Page::empty());
         };
         let fetched: Vec<AttachmentItem> = self
             .query_range(
@@ -1113,6 +1101,11 @@ fn internal(err: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(err.to_string())
 }
 
+/// Whether a conditional write was refused because its condition did not hold.
+fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
 /// Maps an SDK failure onto the port's errors, keeping the detail for the logs.
 fn sdk_failure<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
 where
@@ -1206,13 +1199,7 @@ impl ReplyStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(sdk_failure("DeleteItem", err)),
         }
     }
