@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::Builder;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
-use aws_sdk_apigatewaymanagement::error::DisplayErrorContext;
+use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
 use super::sdk_timeouts;
@@ -79,14 +79,7 @@ impl Pusher for ApiGatewayPusher {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_gone_exception()) =>
-            {
-                Err(PushError::Gone)
-            }
-            Err(err) => Err(PushError::Failed(DisplayErrorContext(&err).to_string())),
+            Err(err) => Err(push_error(&err)),
         }
     }
 
@@ -99,14 +92,20 @@ impl Pusher for ApiGatewayPusher {
             .await
         {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_gone_exception()) =>
-            {
-                Err(PushError::Gone)
-            }
-            Err(err) => Err(PushError::Failed(DisplayErrorContext(&err).to_string())),
+            Err(err) => Err(push_error(&err)),
         }
+    }
+}
+
+/// A connection API Gateway no longer knows is `Gone`; anything else failed.
+fn push_error<E, R>(err: &SdkError<E, R>) -> PushError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if err.code() == Some("GoneException") {
+        PushError::Gone
+    } else {
+        PushError::Failed(DisplayErrorContext(err).to_string())
     }
 }
