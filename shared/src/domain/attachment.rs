@@ -149,10 +149,16 @@ impl UploadPolicy {
 
     /// Whether `size` bytes may be uploaded; an empty file is refused too.
     pub fn fits(&self, size: u64) -> Result<(), SizeRefusal> {
+        Self::fits_within(size, self.max_bytes)
+    }
+
+    /// Whether `size` bytes may be uploaded where at most `max_bytes` fit (a path with a
+    /// lower limit of its own, such as uploads through the API).
+    pub fn fits_within(size: u64, max_bytes: u64) -> Result<(), SizeRefusal> {
         if size == 0 {
             Err(SizeRefusal::Empty)
-        } else if size > self.max_bytes {
-            Err(SizeRefusal::TooLarge(self.max_bytes))
+        } else if size > max_bytes {
+            Err(SizeRefusal::TooLarge(max_bytes))
         } else {
             Ok(())
         }

@@ -125,8 +125,7 @@ impl ChatService {
     ) -> ServiceResult<Attachment> {
         let file_name = parse_file_name(&request.file_name)?;
         let content_type = files.policy.allowed_type(&request.content_type)?;
-        let policy = UploadPolicy::new(max_bytes, Vec::new());
-        match policy.fits(request.size) {
+        match UploadPolicy::fits_within(request.size, max_bytes) {
             Ok(()) => {}
             Err(SizeRefusal::Empty) => {
                 return Err(ValidationError::new("size", "the file is empty").into());
