@@ -11,7 +11,9 @@ use super::{ChatService, ServiceError, ServiceResult};
 use crate::domain::{
     Connection, Message, MessageId, MessageKind, Session, SessionId, SessionKind, UserId,
 };
-use crate::ports::{ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, Speaker, Turn};
+use crate::ports::{
+    ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
+};
 use crate::protocol::{ErrorCode, ServerFrame};
 
 /// How the bot answers.
@@ -161,48 +163,52 @@ impl ChatService {
         self.broadcast(session.id, ServerFrame::ResponseStart { response_id })
             .await;
         let mut out = Outgoing::new(session.id, response_id);
-        let mut output_tokens = None;
         let ending = match bot.model.reply(&prompt).await {
+            Ok(stream) => self.relay(stream, &mut out).await,
             Err(error) => Ending::Failed(error),
-            Ok(mut stream) => {
-                let mut check = tokio::time::interval(CHECK_EVERY);
-                check.tick().await;
-                let mut last_heard = tokio::time::Instant::now();
-                let ending = loop {
-                    tokio::select! {
-                        event = stream.next() => {
-                            last_heard = tokio::time::Instant::now();
-                            match event {
-                                Some(Ok(ReplyEvent::Text(more))) => {
-                                    out.pending.push_str(&more);
-                                    if out.pending.len() >= BATCH_CHARS {
-                                        out.flush(self).await;
-                                    }
-                                }
-                                Some(Ok(ReplyEvent::Usage { output_tokens: n })) => output_tokens = Some(n),
-                                Some(Err(error)) => break Ending::Failed(error),
-                                None => break Ending::Done,
+        };
+        self.store_reply(session, response_id, out.sent, out.output_tokens, ending)
+            .await
+    }
+
+    /// Passes the model's stream on in batches until it ends, fails, falls silent or is
+    /// asked to stop; the stream is dropped (the model abandoned) before the last batch.
+    async fn relay(&self, mut stream: ReplyStream, out: &mut Outgoing) -> Ending {
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
+        let ending = loop {
+            tokio::select! {
+                event = stream.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    match event {
+                        Some(Ok(ReplyEvent::Text(more))) => {
+                            out.pending.push_str(&more);
+                            if out.pending.len() >= BATCH_CHARS {
+                                out.flush(self).await;
                             }
                         }
-                        _ = check.tick() => {
-                            out.flush(self).await;
-                            if self.stop_requested(session.id).await {
-                                break Ending::Stopped;
-                            }
-                            if last_heard.elapsed() > MODEL_SILENCE {
-                                break Ending::Failed(ModelError::Timeout);
-                            }
+                        Some(Ok(ReplyEvent::Usage { output_tokens })) => {
+                            out.output_tokens = Some(output_tokens);
                         }
+                        Some(Err(error)) => break Ending::Failed(error),
+                        None => break Ending::Done,
                     }
-                };
-                // Abandon the model's stream at once (a stop must not wait for it).
-                drop(stream);
-                out.flush(self).await;
-                ending
+                }
+                _ = check.tick() => {
+                    out.flush(self).await;
+                    if self.stop_requested(out.session).await {
+                        break Ending::Stopped;
+                    }
+                    if last_heard.elapsed() > MODEL_SILENCE {
+                        break Ending::Failed(ModelError::Timeout);
+                    }
+                }
             }
         };
-        self.store_reply(session, response_id, out.sent, output_tokens, ending)
-            .await
+        drop(stream);
+        out.flush(self).await;
+        ending
     }
 
     async fn stop_requested(&self, session: SessionId) -> bool {
@@ -312,6 +318,8 @@ struct Outgoing {
     response_id: MessageId,
     sent: String,
     pending: String,
+    /// What the model said the reply cost, when it says.
+    output_tokens: Option<u32>,
     /// The session's connections, read again every few seconds rather than per chunk.
     audience: Vec<Connection>,
     audience_read: Option<tokio::time::Instant>,
@@ -324,6 +332,7 @@ impl Outgoing {
             response_id,
             sent: String::new(),
             pending: String::new(),
+            output_tokens: None,
             audience: Vec::new(),
             audience_read: None,
         }
