@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chat_aws::DynamoStore;
+use chat_aws::dynamodb::{RequestCounter, local_client};
+use chat_core::domain::{SessionId, Timestamp};
 use chat_e2e::{Caller, Socket, TestApp, spawn_app, spawn_app_with_store};
-use chat_shared::adapters::DynamoStore;
-use chat_shared::adapters::dynamodb::{RequestCounter, local_client};
-use chat_shared::domain::{SessionId, Timestamp};
 use serde_json::json;
 
 /// Time for effects after a reply (broadcasts of WebSocket frames) to finish.

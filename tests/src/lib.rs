@@ -72,7 +72,7 @@ pub async fn spawn_app_on_dynamodb() -> Option<TestApp> {
 }
 
 /// The local server on a store the caller built (benchmarks count its requests).
-pub async fn spawn_app_with_store(store: std::sync::Arc<dyn chat_shared::ports::Store>) -> TestApp {
+pub async fn spawn_app_with_store(store: std::sync::Arc<dyn chat_core::ports::Store>) -> TestApp {
     let running =
         chat_local::start_with_store(options(None), store, "a store of the caller's".into())
             .await
@@ -105,7 +105,7 @@ async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
 }
 
 fn ulid_like() -> String {
-    chat_shared::domain::SessionId::new(chat_shared::domain::Timestamp::now()).to_string()
+    chat_core::domain::SessionId::new(chat_core::domain::Timestamp::now()).to_string()
 }
 
 impl TestApp {
@@ -248,11 +248,11 @@ impl TestApp {
         self.running.ws_url()
     }
 
-    pub fn blobs(&self) -> std::sync::Arc<chat_shared::adapters::LocalBlobStore> {
+    pub fn blobs(&self) -> std::sync::Arc<chat_embedded::LocalBlobStore> {
         self.running.blobs()
     }
 
-    pub fn store(&self) -> std::sync::Arc<dyn chat_shared::ports::Store> {
+    pub fn store(&self) -> std::sync::Arc<dyn chat_core::ports::Store> {
         self.running.store()
     }
 

@@ -150,10 +150,10 @@ async fn presigned_upload_flow(app: &TestApp) {
     assert_eq!(upload["attachment"]["file_name"], "minutes.txt");
     assert_eq!(upload["attachment"]["size"], NOTES.len());
     let expires_at =
-        chat_shared::domain::Timestamp::parse(upload["expires_at"].as_str().expect("expiry"))
+        chat_core::domain::Timestamp::parse(upload["expires_at"].as_str().expect("expiry"))
             .expect("a time");
     let longest =
-        chat_shared::domain::Timestamp::now().plus(std::time::Duration::from_secs(15 * 60 + 5));
+        chat_core::domain::Timestamp::now().plus(std::time::Duration::from_secs(15 * 60 + 5));
     assert!(
         expires_at <= longest,
         "the upload URL lives at most 15 minutes"
@@ -479,7 +479,7 @@ async fn a_file_message_is_refused_until_its_own_upload_is_there_and_matches() {
 
     // Bytes of another size than declared (written behind the presigned URL's back).
     let key = format!("sessions/{session}/{}", id.as_str().expect("id"));
-    chat_shared::ports::BlobStore::put(
+    chat_core::ports::BlobStore::put(
         app.blobs().as_ref(),
         &key,
         "text/plain",

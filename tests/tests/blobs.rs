@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use chat_core::ports::{BlobStore, PresignedRequest};
 use chat_e2e::spawn_app;
-use chat_shared::ports::{BlobStore, PresignedRequest};
 use reqwest::StatusCode;
 
 async fn send(

@@ -7,10 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use chat_shared::adapters::DynamoStore;
-use chat_shared::adapters::dynamodb::{GSI1, local_client};
-use chat_shared::config::{self, Config, Source};
-use chat_shared::protocol::{ClientFrame, FrameError};
+use chat_aws::DynamoStore;
+use chat_aws::dynamodb::{GSI1, local_client};
+use chat_core::config::{self, Config, Source};
+use chat_core::protocol::{ClientFrame, FrameError};
 use serde_json::{Map, Value, json};
 
 fn root() -> PathBuf {
@@ -427,7 +427,7 @@ fn the_http_api_sends_the_upload_routes_to_uploads_and_every_other_request_to_se
         }
     }
     // The uploads function's own list (chat-local routes by it too), the rest to sessions.
-    let expected: BTreeMap<String, String> = uploads::ROUTES
+    let expected: BTreeMap<String, String> = chat_rest::uploads::ROUTES
         .iter()
         .map(|route| ((*route).to_owned(), "uploads".to_owned()))
         .chain([("$default".to_owned(), "sessions".to_owned())])
@@ -776,8 +776,8 @@ fn every_function_gets_through_its_cold_start_configuration_with_the_template_en
             match crate_of(&template, id).as_str() {
                 "authorizer" => continue,
                 "bot" => {
-                    let bot = chat_shared::gateway::bot_settings(&env, None)
-                        .unwrap_or_else(|e| panic!("{id} reads its model: {e}"));
+                    let bot =
+                        config::bot(&env).unwrap_or_else(|e| panic!("{id} reads its model: {e}"));
                     assert!(bot.is_some(), "{id} has a model");
                 }
                 _ => {}

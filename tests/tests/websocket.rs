@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
+use chat_core::domain::{Connection, ConnectionId, Principal, Role, SessionId, Timestamp, UserId};
 use chat_e2e::{Caller, Socket, TestApp, TokenIn, spawn_app, spawn_app_on_dynamodb};
-use chat_shared::domain::{
-    Connection, ConnectionId, Principal, Role, SessionId, Timestamp, UserId,
-};
 use serde_json::{Value, json};
 
 const QUIET: Duration = Duration::from_millis(300);

@@ -6,8 +6,8 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use chat_shared::auth::{Authenticator, find_websocket_token};
-use chat_shared::gateway::principal_context;
+use chat_apigw::principal_context;
+use chat_core::auth::{Authenticator, find_websocket_token};
 use lambda_runtime::Error;
 use serde_json::Value;
 

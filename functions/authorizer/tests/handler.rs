@@ -2,7 +2,11 @@
 
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use aws_lambda_events::iam::IamPolicyEffect;
-use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
+use std::sync::Arc;
+
+use chat_core::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
+use chat_core::config::AuthConfig;
+use chat_core::ports::NoKeySets;
 use serde_json::{Value, json};
 
 const SECRET: &[u8] = b"an-authorizer-test-secret-long-enough";
@@ -14,13 +18,16 @@ fn authenticator() -> Authenticator {
         secret: SECRET.to_vec(),
     };
     Authenticator::new(
-        AuthSettings {
-            keys,
-            issuer: None,
-            audience: None,
-            leeway_secs: 0,
+        AuthConfig {
+            settings: AuthSettings {
+                keys,
+                issuer: None,
+                audience: None,
+                leeway_secs: 0,
+            },
+            visitor_secret: None,
         },
-        None,
+        Arc::new(NoKeySets),
     )
 }
 

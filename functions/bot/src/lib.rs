@@ -1,9 +1,14 @@
 //! The bot: invoked asynchronously with a `BotReply` job for each message in a bot
 //! session, so no API Gateway integration timeout caps a reply.
 
-use chat_shared::gateway::Services;
-use chat_shared::ports::Job;
-use chat_shared::service::BotSettings;
+use std::sync::Arc;
+
+use chat_bedrock::BedrockModel;
+use chat_core::compose::Services;
+use chat_core::config::{BotConfig, BotProvider};
+use chat_core::ports::{ChatModel, Job};
+use chat_core::service::BotSettings;
+use chat_providers::{EchoModel, OpenAiModel, OpenAiSettings};
 use lambda_runtime::Error;
 
 /// What the function builds at cold start.
@@ -12,6 +17,35 @@ pub struct App {
     pub bot: BotSettings,
     /// The WebSocket API's management endpoint the replies are posted through.
     pub endpoint: String,
+}
+
+/// The configured model, asked as configured. Bedrock calls go through `sdk_config`, or,
+/// when none is given (the local server), the AWS configuration loaded now: only Bedrock
+/// needs one, so nothing else reads AWS credentials or waits on them.
+pub async fn settings(
+    config: &BotConfig,
+    sdk_config: Option<&aws_config::SdkConfig>,
+) -> BotSettings {
+    let model: Arc<dyn ChatModel> = match &config.provider {
+        BotProvider::Echo => Arc::new(EchoModel::default()),
+        BotProvider::OpenAi {
+            base_url,
+            model,
+            api_key,
+        } => Arc::new(OpenAiModel::new(OpenAiSettings::new(
+            base_url.clone(),
+            model.clone(),
+            api_key.as_ref().map(|key| key.expose().to_owned()),
+        ))),
+        BotProvider::Bedrock { model_id } => match sdk_config {
+            Some(sdk_config) => Arc::new(BedrockModel::new(sdk_config, model_id.clone())),
+            None => Arc::new(BedrockModel::new(
+                &chat_aws::production::sdk_config().await,
+                model_id.clone(),
+            )),
+        },
+    };
+    BotSettings::configured(model, config)
 }
 
 pub async fn handle(app: &App, job: Job) -> Result<(), Error> {

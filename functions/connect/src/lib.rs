@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_shared::domain::SessionId;
-use chat_shared::gateway::{
-    Services, event_connection, event_endpoint, event_principal, status_response,
+use chat_apigw::{
+    EventServices, event_connection, event_endpoint, event_principal, status_response,
 };
-use chat_shared::ports::{Invoker, Job};
-use chat_shared::service::ServiceError;
+use chat_core::compose::Services;
+use chat_core::domain::SessionId;
+use chat_core::ports::{Invoker, Job};
+use chat_core::service::ServiceError;
 use lambda_runtime::Error;
 
 pub struct App {

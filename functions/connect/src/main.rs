@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use chat_shared::adapters::LambdaInvoker;
-use chat_shared::config::{self, Environment};
-use chat_shared::gateway::production_services;
+use chat_aws::LambdaInvoker;
+use chat_aws::production::production_services;
 use connect::{App, Invocation, handle_connect, handle_job};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
@@ -12,13 +11,13 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (services, _, sdk_config) = production_services().await?;
-    // Lambda sets this: the welcome job is this same function, invoked asynchronously.
-    let own_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")?;
+    let (config, services, sdk_config) = production_services().await?;
+    // The welcome job is this same function, invoked asynchronously.
+    let own_name = config.require_function_name()?;
     let app = Arc::new(App {
         services,
         invoker: Arc::new(LambdaInvoker::new(&sdk_config, own_name)),
-        endpoint: config::websocket_endpoint(&Environment).ok(),
+        endpoint: config.websocket_endpoint.clone(),
     });
     run(service_fn(move |event: LambdaEvent<Invocation>| {
         let app = app.clone();

@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use chat_shared::adapters::EmbeddedStore;
-use chat_shared::domain::{
+use chat_core::compose::{Adapters, Services};
+use chat_core::config::Config;
+use chat_core::domain::{
     ConnectionId, Member, MemberRole, Session, SessionId, SessionKind, SessionSpec, Timestamp,
     UserId,
 };
-use chat_shared::gateway::Services;
-use chat_shared::ports::{InvokeError, Invoker, Job, PushError, Pusher, Store, SystemClock};
+use chat_core::ports::{InvokeError, Invoker, Job, PushError, Pusher, Store, SystemClock};
+use chat_embedded::EmbeddedStore;
 use connect::App;
 use serde_json::{Value, json};
 
@@ -63,11 +64,20 @@ async fn fixture() -> Fixture {
         .await
         .expect("created");
     let jobs = Arc::new(Jobs::default());
+    let config = Config::from_source(&[
+        ("JWT_SECRET", "a-connect-test-secret-long-enough-to-use"),
+        ("TABLE_NAME", "unused"),
+    ])
+    .expect("a configuration");
     let services = Services::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(|_: &str| Arc::new(NoSockets) as Arc<dyn Pusher>),
-        None,
+        &config,
+        Adapters {
+            store: store.clone(),
+            pushers: Arc::new(|_: &str| Arc::new(NoSockets) as Arc<dyn Pusher>),
+            blobs: None,
+            bot_invoker: None,
+            clock: Arc::new(SystemClock),
+        },
     );
     let app = App {
         services,

@@ -1,7 +1,8 @@
 //! `$disconnect`: forgets the connection and tells its session, however the socket ended.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_shared::gateway::{Services, event_connection, status_response};
+use chat_apigw::{EventServices, event_connection, status_response};
+use chat_core::compose::Services;
 use lambda_runtime::Error;
 
 pub async fn handle(

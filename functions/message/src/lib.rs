@@ -2,12 +2,11 @@
 //! A bad frame gets an `error` frame and the connection stays open; nothing is stored.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_shared::domain::{Connection, ConnectionId};
-use chat_shared::gateway::{Services, event_connection, status_response};
-use chat_shared::protocol::{
-    ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame,
-};
-use chat_shared::service::{ChatService, NewMessage, ServiceError};
+use chat_apigw::{EventServices, event_connection, status_response};
+use chat_core::compose::Services;
+use chat_core::domain::{Connection, ConnectionId};
+use chat_core::protocol::{ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame};
+use chat_core::service::{ChatService, NewMessage, ServiceError};
 use lambda_runtime::Error;
 
 pub async fn handle(

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    chat_shared::gateway::run_route(|services, event| async move {
+    chat_aws::production::run_route(|services, event| async move {
         message::handle(&services, event).await
     })
     .await

@@ -1,13 +1,18 @@
-//! The `sessions` Lambda: the REST API behind API Gateway's HTTP API.
+//! The `sessions` Lambda: the REST API behind API Gateway's HTTP API (its `$default`
+//! route: everything but the file routes), as `chat_rest`'s router run by `lambda_http`.
 
 use std::sync::Arc;
 
-use lambda_http::{Error, run, service_fn};
-use sessions::{App, handle};
+use chat_aws::production::production_services;
+use chat_providers::HttpKeySets;
+use chat_rest::State;
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let app = Arc::new(App::from_env().await?);
-    run(service_fn(move |request| handle(app.clone(), request))).await
+    let (config, services, _) = production_services().await?;
+    let endpoint = config.require_websocket_endpoint()?;
+    let state = State::new(&config, &services, endpoint, Arc::new(HttpKeySets::new()));
+    lambda_http::run(chat_rest::sessions(state)).await
 }

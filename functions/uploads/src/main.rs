@@ -1,20 +1,21 @@
-//! The `uploads` Lambda: the file routes of the HTTP API.
+//! The `uploads` Lambda: the file routes of the HTTP API (`chat_rest::uploads::ROUTES`),
+//! as `chat_rest`'s router run by `lambda_http`.
 
 use std::sync::Arc;
 
-use lambda_http::{Error, run, service_fn};
-use sessions::App;
+use chat_aws::production::production_services;
+use chat_providers::HttpKeySets;
+use chat_rest::State;
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let app = App::from_env().await?;
-    if !app.service.stores_files() {
+    let (config, services, _) = production_services().await?;
+    if config.attachments_bucket.is_none() {
         return Err("ATTACHMENTS_BUCKET is not set: the uploads function needs a bucket".into());
     }
-    let app = Arc::new(app);
-    run(service_fn(move |request| {
-        uploads::handle(app.clone(), request)
-    }))
-    .await
+    let endpoint = config.require_websocket_endpoint()?;
+    let state = State::new(&config, &services, endpoint, Arc::new(HttpKeySets::new()));
+    lambda_http::run(chat_rest::uploads(state)).await
 }

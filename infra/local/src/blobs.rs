@@ -9,9 +9,9 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
-use chat_shared::adapters::local_blobs::{BLOB_PATH, Grant, GrantError, LocalBlobStore};
-use chat_shared::domain::Timestamp;
-use chat_shared::ports::BlobStore;
+use chat_core::domain::Timestamp;
+use chat_core::ports::BlobStore;
+use chat_embedded::local_blobs::{BLOB_PATH, Grant, GrantError, LocalBlobStore};
 
 /// Serves `PUT` and `GET` of signed blob URLs; bodies up to `max_bytes`.
 pub fn router(store: Arc<LocalBlobStore>, max_bytes: usize) -> Router {

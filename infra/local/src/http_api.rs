@@ -58,6 +58,18 @@ where
     Arc::new(move |request| Box::pin(handler(request)))
 }
 
+/// A router as the handler `lambda_http::run(router)` makes of it in Lambda: the request
+/// converted from the event in, the router's answer converted as lambda_http converts it.
+pub fn router_handler(router: axum::Router) -> HttpHandler {
+    http_handler(move |request: lambda_http::Request| {
+        let answer = tower::ServiceExt::oneshot(router.clone(), request);
+        async move {
+            let response = answer.await.unwrap_or_else(|never| match never {});
+            Ok(lambda_http::IntoResponse::into_response(response).await)
+        }
+    })
+}
+
 /// API Gateway's payload limit for HTTP APIs: 10 MiB.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chat_shared::ports::{InvokeError, Invoker, Job};
+use chat_core::ports::{InvokeError, Invoker, Job};
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 

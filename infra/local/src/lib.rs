@@ -11,19 +11,18 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_shared::adapters::{
-    ApiGatewayPusher, DynamoStore, EchoModel, EmbeddedStore, LocalBlobStore, S3BlobStore, dynamodb,
-};
-use chat_shared::auth::{AuthSettings, Authenticator, Claims, KeySource, issue_hs256};
-use chat_shared::domain::Timestamp;
-use chat_shared::gateway::{PusherFactory, Services};
-use chat_shared::ports::{Clock, Invoker, Job, Pusher, Store, SystemClock};
-use chat_shared::service::{BotSettings, Files};
+use chat_aws::{ApiGatewayPusher, DynamoStore, S3BlobStore, dynamodb};
+use chat_core::auth::{Authenticator, Claims, issue_hs256};
+use chat_core::compose::{Adapters, PusherFactory, Services};
+use chat_core::config::{Config, Environment, Source, optional};
+use chat_core::domain::Timestamp;
+use chat_core::ports::{BlobStore, Invoker, Job, NoKeySets, Pusher, Store, SystemClock};
+use chat_embedded::{EmbeddedStore, LocalBlobStore};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::http_api::{HttpApiOptions, HttpHandler, Route};
+use crate::http_api::{HttpApiOptions, Route, router_handler};
 use crate::ws_api::{AuthorizerHandler, RouteHandler, WsApiOptions, WsRoutes};
 
 /// The secret used when `JWT_SECRET` is not set: fine on a laptop, never deployed.
@@ -100,7 +99,7 @@ pub struct TokenRequest {
 pub fn mint_token(
     secret: &str,
     request: &TokenRequest,
-) -> Result<String, chat_shared::auth::AuthError> {
+) -> Result<String, chat_core::auth::AuthError> {
     let now = Timestamp::now();
     let claims = Claims {
         sub: request.sub.clone(),
@@ -205,70 +204,63 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     store_description: String,
 ) -> Result<Running, StartError> {
-    if options.jwt_secret.len() < chat_shared::config::MIN_SECRET_BYTES {
-        return Err(StartError::Config(format!(
-            "JWT_SECRET must be at least {} bytes",
-            chat_shared::config::MIN_SECRET_BYTES
-        )));
-    }
+    let config = Config::from_source(&LocalSource(&options))
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let http_listener = bind(options.http_port).await?;
     let ws_listener = bind(options.ws_port).await?;
     let http_addr = local_addr(&http_listener, options.http_port)?;
     let ws_addr = local_addr(&ws_listener, options.ws_port)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let settings = AuthSettings {
-        keys: KeySource::Hs256 {
-            secret: options.jwt_secret.clone().into_bytes(),
-        },
-        issuer: None,
-        audience: None,
-        leeway_secs: 30,
-    };
-    let authenticator = Arc::new(Authenticator::new(settings, None));
 
     let blob_root = options.blob_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("chat-local-blobs-{}", std::process::id()))
     });
-    let blobs = Arc::new(LocalBlobStore::new(
+    let local_blobs = Arc::new(LocalBlobStore::new(
         blob_root.clone(),
         &format!("http://{http_addr}"),
         &blob_secret(),
     ));
-    let limits = chat_shared::config::Limits::from_source(&chat_shared::config::Environment)
-        .map_err(|e| StartError::Config(e.to_string()))?;
-    let (files, files_description) = files(&options, blobs.clone(), &blob_root, &limits).await?;
+    let (blobs, files_description) = files(&options, local_blobs.clone(), &blob_root).await?;
 
     // Asynchronous invocations (the welcome, bot replies) run in the background.
     let (invoker, jobs) = invoker::BackgroundInvoker::new();
     let invoker: Arc<dyn Invoker> = Arc::new(invoker);
-    let (bot, model_description) = local_bot().await?;
+    // Only a Bedrock model loads AWS configuration (and so may look for credentials).
+    let bot_config = config
+        .require_bot()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let bot = bot::settings(bot_config, None).await;
+    let model_description = bot.model.name();
 
     // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
     // function's go through API Gateway's.
     let management = format!("http://{ws_addr}");
     let pushers: PusherFactory =
         Arc::new(|endpoint| Arc::new(ApiGatewayPusher::local(endpoint)) as Arc<dyn Pusher>);
-    let services = || {
-        Services::new(store.clone(), clock.clone(), pushers.clone(), None)
-            .with_files(Some(files.clone()))
-            .with_bot_invoker(Some(invoker.clone()))
+    let adapters = Adapters {
+        store: store.clone(),
+        pushers,
+        blobs: Some(blobs),
+        bot_invoker: Some(invoker.clone()),
+        clock: Arc::new(SystemClock),
     };
-    let rest = Arc::new(sessions::App {
-        service: services().for_endpoint(&management),
-        authenticator: authenticator.clone(),
-        clock: clock.clone(),
-    });
-    let max_blob = usize::try_from(limits.uploads.max_bytes).unwrap_or(usize::MAX);
-    let http_router = blobs::router(blobs.clone(), max_blob).merge(http_api::routed(
+    // Each function builds its own services, as each Lambda does at its cold start.
+    let services = || Services::new(&config, adapters.clone());
+    let rest = chat_rest::State::new(&config, &services(), &management, Arc::new(NoKeySets));
+    let max_blob = usize::try_from(config.limits.uploads.max_bytes).unwrap_or(usize::MAX);
+    let http_router = blobs::router(local_blobs.clone(), max_blob).merge(http_api::routed(
         http_routes(&rest),
-        sessions_handler(rest),
+        router_handler(chat_rest::sessions(rest)),
         HttpApiOptions::default(),
     ));
 
+    let authenticator = Arc::new(Authenticator::new(
+        config.auth_config(),
+        Arc::new(NoKeySets),
+    ));
     let connect = Arc::new(connect::App {
         services: services(),
         invoker: invoker.clone(),
-        endpoint: None,
+        endpoint: config.websocket_endpoint.clone(),
     });
     let bot = Arc::new(bot::App {
         services: services(),
@@ -317,7 +309,7 @@ pub async fn start_with_store(
         files_description,
         model_description,
         store: store_for_tests,
-        blobs,
+        blobs: local_blobs,
         jwt_secret: options.jwt_secret,
         shutdown,
         server,
@@ -326,19 +318,12 @@ pub async fn start_with_store(
 
 /// The HTTP API's routes to the `uploads` function, as the template routes them; every
 /// other request goes to `sessions`.
-fn http_routes(app: &Arc<sessions::App>) -> Vec<Route> {
-    let uploads: HttpHandler = {
-        let app = app.clone();
-        Arc::new(move |request| uploads::handle(app.clone(), request))
-    };
-    uploads::ROUTES
+fn http_routes(state: &Arc<chat_rest::State>) -> Vec<Route> {
+    let uploads = router_handler(chat_rest::uploads(state.clone()));
+    chat_rest::uploads::ROUTES
         .iter()
         .map(|key| Route::new(key, uploads.clone()))
         .collect()
-}
-
-fn sessions_handler(app: Arc<sessions::App>) -> HttpHandler {
-    Arc::new(move |request| sessions::handle(app.clone(), request))
 }
 
 /// Files in the local folder the HTTP port serves (the default), or in an S3-compatible
@@ -347,42 +332,46 @@ async fn files(
     options: &Options,
     local: Arc<LocalBlobStore>,
     root: &std::path::Path,
-    limits: &chat_shared::config::Limits,
-) -> Result<(Files, String), StartError> {
-    let policy = limits.uploads.clone();
+) -> Result<(Arc<dyn BlobStore>, String), StartError> {
     let Some(endpoint) = &options.s3_endpoint else {
-        let description = format!("folder {}", root.display());
-        return Ok((
-            Files {
-                blobs: local,
-                policy,
-            },
-            description,
-        ));
+        return Ok((local, format!("folder {}", root.display())));
     };
     let s3 = S3BlobStore::local(endpoint, options.bucket.clone());
     s3.create_bucket_if_absent()
         .await
         .map_err(|e| StartError::Config(format!("cannot use S3 at {endpoint}: {e}")))?;
     Ok((
-        Files {
-            blobs: Arc::new(s3),
-            policy,
-        },
+        Arc::new(s3),
         format!("S3 at {endpoint}, bucket {}", options.bucket),
     ))
 }
 
-/// The model the local bot answers with: `BOT_PROVIDER`'s, or the echo model.
-async fn local_bot() -> Result<(BotSettings, String), StartError> {
-    // Credentials are resolved only when Bedrock is called, so this costs nothing offline.
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let settings =
-        chat_shared::gateway::bot_settings(&chat_shared::config::Environment, Some(&aws))
-            .map_err(|e| StartError::Config(e.to_string()))?
-            .unwrap_or_else(|| BotSettings::new(Arc::new(EchoModel::default())));
-    let description = settings.model.name();
-    Ok((settings, description))
+/// The configuration chat-local runs with: its flags over the environment. What it plays
+/// itself is left out (the WebSocket endpoint, the bot function, Lambda's own name), and so
+/// is a JWKS: it signs its own tokens with the HS256 secret, with no issuer or audience.
+struct LocalSource<'a>(&'a Options);
+
+impl Source for LocalSource<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        let options = self.0;
+        match name {
+            "JWT_SECRET" => Some(options.jwt_secret.clone()),
+            "TABLE_NAME" => Some(options.table.clone()),
+            "DYNAMODB_ENDPOINT" => options.dynamodb_endpoint.clone(),
+            "ATTACHMENTS_BUCKET" => options.s3_endpoint.as_ref().map(|_| options.bucket.clone()),
+            "JWKS_URL"
+            | "JWT_ISSUER"
+            | "JWT_AUDIENCE"
+            | "WEBSOCKET_ENDPOINT"
+            | "BOT_FUNCTION_NAME"
+            | "AWS_LAMBDA_FUNCTION_NAME" => None,
+            // Offline by default: the echo model.
+            "BOT_PROVIDER" => {
+                optional(&Environment, "BOT_PROVIDER").or_else(|| Some("echo".into()))
+            }
+            _ => Environment.get(name),
+        }
+    }
 }
 
 /// Sends each background job to the function Lambda would invoke: the welcome to

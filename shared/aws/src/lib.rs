@@ -1,0 +1,32 @@
+//! The AWS adapters: DynamoDB as the store, S3 as the blob store, API Gateway's Management
+//! API as the pusher, Lambda's asynchronous invoke as the invoker, and the API Gateway glue
+//! the Lambda functions share. AWS types (attribute maps, SDK errors, events) stay in here.
+
+pub mod apigateway;
+pub mod dynamodb;
+pub mod lambda;
+pub mod production;
+pub mod s3;
+
+pub use apigateway::ApiGatewayPusher;
+pub use dynamodb::DynamoStore;
+pub use lambda::LambdaInvoker;
+pub use s3::S3BlobStore;
+
+/// Jittered exponential backoff before retry `attempt` (1, 2, ...): 40, 80, 160 ms and so
+/// on, each scaled by 0.5..1.5 so that clients retrying together spread out.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 20u64 << attempt.min(6);
+    let jittered = base / 2 + rand::random_range(0..=base);
+    tokio::time::sleep(std::time::Duration::from_millis(jittered)).await;
+}
+
+/// Timeouts every AWS request gets, set on each client an adapter builds, so no call can
+/// hang a Lambda until its own timeout.
+pub fn sdk_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(8))
+        .build()
+}

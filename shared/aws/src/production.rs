@@ -1,0 +1,70 @@
+//! What a deployed function builds at cold start: the production adapters (the table, the
+//! stage's Management API, the bucket, the bot function) and, for the WebSocket route
+//! functions, their whole `main`.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_core::compose::{Adapters, PusherFactory, Services};
+use chat_core::config::{Config, ConfigError};
+use chat_core::ports::{BlobStore, Invoker, Pusher, SystemClock};
+
+use crate::{ApiGatewayPusher, DynamoStore, LambdaInvoker, S3BlobStore};
+
+/// The AWS configuration of the function's own credentials and region, loaded once.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// A deployed function's adapters: the table, the stage's Management API, the attachments
+/// bucket (when `ATTACHMENTS_BUCKET` is set) and the bot function (when
+/// `BOT_FUNCTION_NAME` is set), through `sdk_config`'s credentials and region.
+pub fn production_adapters(config: &Config, sdk_config: &aws_config::SdkConfig) -> Adapters {
+    Adapters {
+        store: Arc::new(DynamoStore::from_sdk_config(sdk_config, &config.store)),
+        pushers: api_gateway(sdk_config),
+        blobs: config.attachments_bucket.as_ref().map(|bucket| {
+            Arc::new(S3BlobStore::new(sdk_config, bucket.clone())) as Arc<dyn BlobStore>
+        }),
+        bot_invoker: config.bot_function.as_ref().map(|function| {
+            Arc::new(LambdaInvoker::new(sdk_config, function.clone())) as Arc<dyn Invoker>
+        }),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// API Gateway's Management API with the function's own credentials and region.
+pub fn api_gateway(sdk_config: &aws_config::SdkConfig) -> PusherFactory {
+    let sdk_config = sdk_config.clone();
+    Arc::new(move |endpoint| {
+        Arc::new(ApiGatewayPusher::new(&sdk_config, endpoint)) as Arc<dyn Pusher>
+    })
+}
+
+/// A deployed function's configuration and services, built once at cold start.
+pub async fn production_services() -> Result<(Config, Services, aws_config::SdkConfig), ConfigError>
+{
+    let config = Config::from_env()?;
+    let sdk_config = sdk_config().await;
+    let services = Services::new(&config, production_adapters(&config, &sdk_config));
+    Ok((config, services, sdk_config))
+}
+
+/// The whole `main` of a WebSocket route function: its services built once from the
+/// environment, then every event handed to `handler`.
+pub async fn run_route<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<Services>, ApiGatewayWebsocketProxyRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<ApiGatewayProxyResponse, lambda_runtime::Error>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let (_, services, _) = production_services().await?;
+    let services = Arc::new(services);
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            handler(services.clone(), event.payload)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,539 @@
+//! Configuration, typed and read once at cold start. A missing or bad variable stops the
+//! function before it serves anything, with a message that names the variable.
+
+use std::time::Duration;
+
+use crate::auth::{AuthSettings, KeySource};
+use crate::domain::UploadPolicy;
+
+/// A configuration problem, naming the variable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<const N: usize> Source for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
+/// A set, non-blank variable.
+pub fn optional(source: &impl Source, name: &'static str) -> Option<String> {
+    source
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn required(source: &impl Source, name: &'static str) -> Result<String, ConfigError> {
+    optional(source, name).ok_or_else(|| ConfigError::new(name, "is not set"))
+}
+
+fn parsed<T: std::str::FromStr>(
+    source: &impl Source,
+    name: &'static str,
+    default: T,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    match optional(source, name) {
+        None => Ok(default),
+        Some(value) => value
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("must be {expected}"))),
+    }
+}
+
+/// HS256 needs a secret at least as long as its hash, or it can be guessed offline.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How tokens are verified: `JWT_SECRET` (HS256) or `JWKS_URL` (RS256/ES256), exactly one;
+/// `JWT_ISSUER` and `JWT_AUDIENCE` when set; `JWT_LEEWAY_SECONDS` (default 30).
+pub fn auth_settings(source: &impl Source) -> Result<AuthSettings, ConfigError> {
+    let keys = match (optional(source, "JWT_SECRET"), optional(source, "JWKS_URL")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "JWKS_URL",
+                "and JWT_SECRET are both set; set exactly one",
+            ));
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                "JWT_SECRET",
+                "is not set (nor is JWKS_URL); set exactly one",
+            ));
+        }
+        (Some(secret), None) if secret.len() < MIN_SECRET_BYTES => {
+            return Err(ConfigError::new(
+                "JWT_SECRET",
+                format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            ));
+        }
+        (Some(secret), None) => KeySource::Hs256 {
+            secret: secret.into_bytes(),
+        },
+        (None, Some(url)) => {
+            let local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+            if !url.starts_with("https://") && !local {
+                return Err(ConfigError::new("JWKS_URL", "must be an https:// URL"));
+            }
+            KeySource::Jwks { url }
+        }
+    };
+    Ok(AuthSettings {
+        keys,
+        issuer: optional(source, "JWT_ISSUER"),
+        audience: optional(source, "JWT_AUDIENCE"),
+        leeway_secs: parsed(
+            source,
+            "JWT_LEEWAY_SECONDS",
+            30,
+            "a whole number of seconds",
+        )?,
+    })
+}
+
+/// Where the DynamoDB table is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `TABLE_NAME`, set by the template.
+    pub table_name: String,
+    /// `DYNAMODB_ENDPOINT`, for a DynamoDB-compatible endpoint instead of AWS.
+    pub endpoint: Option<String>,
+}
+
+impl StoreConfig {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(source, "TABLE_NAME")?,
+            endpoint: optional(source, "DYNAMODB_ENDPOINT"),
+        })
+    }
+}
+
+/// Limits a deployment may tune.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `MAX_UPLOAD_BYTES`, default 25 MB, and `ALLOWED_CONTENT_TYPES` (comma-separated
+    /// media types; default [`UploadPolicy::DEFAULT_TYPES`]).
+    pub uploads: UploadPolicy,
+    /// `SESSION_IDLE_MINUTES`: the sweeper ends sessions idle this long (default 7 days).
+    pub session_idle: Duration,
+}
+
+impl Limits {
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let minutes: u64 = parsed(
+            source,
+            "SESSION_IDLE_MINUTES",
+            7 * 24 * 60,
+            "a whole number of minutes",
+        )?;
+        let max_bytes = parsed(
+            source,
+            "MAX_UPLOAD_BYTES",
+            UploadPolicy::default().max_bytes,
+            "a whole number of bytes",
+        )?;
+        let allowed_types = match optional(source, "ALLOWED_CONTENT_TYPES") {
+            None => UploadPolicy::default_types(),
+            Some(list) => list
+                .split(',')
+                .filter(|t| !t.trim().is_empty())
+                .map(crate::domain::parse_content_type)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError {
+                    variable: "ALLOWED_CONTENT_TYPES",
+                    problem: format!("must be comma-separated media types: {}", e.reason),
+                })?,
+        };
+        Ok(Self {
+            uploads: UploadPolicy::new(max_bytes, allowed_types),
+            session_idle: Duration::from_secs(minutes.saturating_mul(60)),
+        })
+    }
+}
+
+/// `VISITOR_TOKEN_SECRET` signs visitor tokens (at least 32 bytes). With `JWT_SECRET` it
+/// may be left unset (that secret signs them); with `JWKS_URL` it is required, since the
+/// identity provider's keys cannot sign.
+pub fn visitor_secret(
+    source: &impl Source,
+    auth: &AuthSettings,
+) -> Result<Option<Vec<u8>>, ConfigError> {
+    match (optional(source, "VISITOR_TOKEN_SECRET"), &auth.keys) {
+        (Some(secret), _) if secret.len() < MIN_SECRET_BYTES => Err(ConfigError::new(
+            "VISITOR_TOKEN_SECRET",
+            format!("must be at least {MIN_SECRET_BYTES} bytes"),
+        )),
+        (Some(secret), _) => Ok(Some(secret.into_bytes())),
+        (None, KeySource::Hs256 { .. }) => Ok(None),
+        (None, KeySource::Jwks { .. }) => Err(ConfigError::new(
+            "VISITOR_TOKEN_SECRET",
+            "is not set; it is required with JWKS_URL to sign visitor tokens",
+        )),
+    }
+}
+
+/// `WEBSOCKET_ENDPOINT`: the WebSocket API's management URL, `https://{domain}/{stage}`,
+/// for functions that broadcast without having been called through that API (REST).
+pub fn websocket_endpoint(source: &impl Source) -> Result<String, ConfigError> {
+    let endpoint = required(source, "WEBSOCKET_ENDPOINT")?;
+    if endpoint.starts_with("https://") || endpoint.starts_with("http://") {
+        Ok(endpoint)
+    } else {
+        Err(ConfigError::new(
+            "WEBSOCKET_ENDPOINT",
+            "must be an http(s) URL",
+        ))
+    }
+}
+
+/// A credential kept out of `Debug` output (configuration is logged when it is refused).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The model the bot answers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BotProvider {
+    /// The offline stand-in that streams a fixed reply.
+    Echo,
+    /// Any OpenAI-compatible chat-completions server: `OPENAI_BASE_URL` (default
+    /// OpenAI's), `OPENAI_MODEL`, `OPENAI_API_KEY` (none: no `Authorization` header).
+    OpenAi {
+        base_url: String,
+        model: String,
+        api_key: Option<Secret>,
+    },
+    /// Amazon Bedrock's ConverseStream with `BEDROCK_MODEL_ID`, through the function's
+    /// own AWS credentials and region.
+    Bedrock { model_id: String },
+}
+
+/// The bot's model and how it is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BotConfig {
+    pub provider: BotProvider,
+    /// `BOT_SYSTEM_PROMPT`, or a short helpful-assistant prompt.
+    pub system_prompt: String,
+    /// `BOT_MAX_TOKENS`: the longest reply, default 1024.
+    pub max_tokens: u32,
+}
+
+/// The bot's configuration from `BOT_PROVIDER` (`openai`, `bedrock` or `echo`) and the
+/// variables of that provider; `None` when `BOT_PROVIDER` is unset. The caller decides
+/// whether that is an error (the `bot` function) or means the echo model (the local server).
+pub fn bot(source: &impl Source) -> Result<Option<BotConfig>, ConfigError> {
+    let Some(provider) = optional(source, "BOT_PROVIDER") else {
+        return Ok(None);
+    };
+    let provider = match provider.as_str() {
+        "echo" => BotProvider::Echo,
+        "openai" => BotProvider::OpenAi {
+            base_url: optional(source, "OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+            model: optional(source, "OPENAI_MODEL")
+                .ok_or_else(|| ConfigError::new("OPENAI_MODEL", "is not set (e.g. gpt-4o-mini)"))?,
+            api_key: optional(source, "OPENAI_API_KEY").map(Secret),
+        },
+        "bedrock" => BotProvider::Bedrock {
+            model_id: optional(source, "BEDROCK_MODEL_ID").ok_or_else(|| {
+                ConfigError::new(
+                    "BEDROCK_MODEL_ID",
+                    "is not set (e.g. anthropic.claude-3-haiku-20240307-v1:0)",
+                )
+            })?,
+        },
+        _ => {
+            return Err(ConfigError::new(
+                "BOT_PROVIDER",
+                "must be openai, bedrock or echo",
+            ));
+        }
+    };
+    Ok(Some(BotConfig {
+        provider,
+        // Not trimmed: a prompt's own spacing is the operator's.
+        system_prompt: source
+            .get("BOT_SYSTEM_PROMPT")
+            .filter(|prompt| !prompt.trim().is_empty())
+            .unwrap_or_else(|| crate::service::BotSettings::DEFAULT_SYSTEM_PROMPT.to_owned()),
+        max_tokens: parsed(source, "BOT_MAX_TOKENS", 1024, "a whole number")?,
+    }))
+}
+
+/// How callers are authenticated: token verification and the visitor tokens' secret.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub settings: AuthSettings,
+    pub visitor_secret: Option<Vec<u8>>,
+}
+
+impl AuthConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let settings = auth_settings(source)?;
+        Ok(Self {
+            visitor_secret: visitor_secret(source, &settings)?,
+            settings,
+        })
+    }
+}
+
+/// What every function reads at cold start, read once: no other code reads the
+/// environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub auth: AuthSettings,
+    pub visitor_secret: Option<Vec<u8>>,
+    pub store: StoreConfig,
+    pub limits: Limits,
+    /// `ATTACHMENTS_BUCKET`: the S3 bucket for attachments. Without it file messages and
+    /// uploads are refused as unavailable (a deployment that wants no files).
+    pub attachments_bucket: Option<String>,
+    /// `BOT_FUNCTION_NAME`: the `bot` function `message` and `sessions` invoke; unset, bot
+    /// sessions get no replies.
+    pub bot_function: Option<String>,
+    /// `WEBSOCKET_ENDPOINT`, when set (checked by [`websocket_endpoint`]).
+    pub websocket_endpoint: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_NAME`, when set (Lambda sets it).
+    pub function_name: Option<String>,
+    /// `BOT_PROVIDER` and its variables, when set.
+    pub bot: Option<BotConfig>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let AuthConfig {
+            settings: auth,
+            visitor_secret,
+        } = AuthConfig::from_source(source)?;
+        Ok(Self {
+            visitor_secret,
+            auth,
+            store: StoreConfig::from_source(source)?,
+            limits: Limits::from_source(source)?,
+            attachments_bucket: optional(source, "ATTACHMENTS_BUCKET"),
+            bot_function: optional(source, "BOT_FUNCTION_NAME"),
+            websocket_endpoint: match optional(source, "WEBSOCKET_ENDPOINT") {
+                Some(_) => Some(websocket_endpoint(source)?),
+                None => None,
+            },
+            function_name: optional(source, "AWS_LAMBDA_FUNCTION_NAME"),
+            bot: bot(source)?,
+        })
+    }
+
+    /// The authentication part, for the builders that verify tokens.
+    pub fn auth_config(&self) -> AuthConfig {
+        AuthConfig {
+            settings: self.auth.clone(),
+            visitor_secret: self.visitor_secret.clone(),
+        }
+    }
+
+    /// `WEBSOCKET_ENDPOINT`, for the functions that post without having been called
+    /// through the WebSocket API (REST, the bot).
+    pub fn require_websocket_endpoint(&self) -> Result<&str, ConfigError> {
+        self.websocket_endpoint
+            .as_deref()
+            .ok_or_else(|| ConfigError::new("WEBSOCKET_ENDPOINT", "is not set"))
+    }
+
+    /// `AWS_LAMBDA_FUNCTION_NAME`, which Lambda always sets.
+    pub fn require_function_name(&self) -> Result<&str, ConfigError> {
+        self.function_name
+            .as_deref()
+            .ok_or_else(|| ConfigError::new("AWS_LAMBDA_FUNCTION_NAME", "is not set"))
+    }
+
+    /// The bot's model, which the `bot` function cannot start without.
+    pub fn require_bot(&self) -> Result<&BotConfig, ConfigError> {
+        self.bot.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "BOT_PROVIDER",
+                "is not set: name the model provider (openai, bedrock, or echo for a stand-in)",
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn problem(result: Result<Config, ConfigError>) -> String {
+        result.expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn a_complete_environment_gives_typed_settings() {
+        let config = Config::from_source(&[
+            ("JWT_SECRET", SECRET),
+            ("JWT_ISSUER", "https://issuer.example"),
+            ("TABLE_NAME", "chat"),
+            ("MAX_UPLOAD_BYTES", "1024"),
+            ("ALLOWED_CONTENT_TYPES", "image/png, Application/PDF"),
+            ("ATTACHMENTS_BUCKET", "files"),
+        ])
+        .expect("valid");
+        assert!(
+            matches!(config.auth.keys, KeySource::Hs256 { ref secret } if secret == SECRET.as_bytes())
+        );
+        assert_eq!(
+            config.auth.issuer.as_deref(),
+            Some("https://issuer.example")
+        );
+        assert_eq!((config.auth.audience, config.auth.leeway_secs), (None, 30));
+        assert_eq!(
+            config.store,
+            StoreConfig {
+                table_name: "chat".into(),
+                endpoint: None
+            }
+        );
+        assert_eq!(
+            config.limits.uploads,
+            UploadPolicy::new(1024, vec!["image/png".into(), "application/pdf".into()])
+        );
+        assert_eq!(config.attachments_bucket.as_deref(), Some("files"));
+    }
+
+    #[test]
+    fn each_problem_names_its_variable() {
+        assert_eq!(
+            problem(Config::from_source(&[("JWT_SECRET", SECRET)])),
+            "configuration error: TABLE_NAME is not set"
+        );
+        assert!(
+            problem(Config::from_source(&[("TABLE_NAME", "t")])).contains("JWT_SECRET is not set")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", "short")
+            ]))
+            .contains("JWT_SECRET must be at least 32 bytes")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("JWKS_URL", "https://x")
+            ]))
+            .contains("JWKS_URL and JWT_SECRET are both set")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWKS_URL", "http://keys.example")
+            ]))
+            .contains("JWKS_URL must be an https:// URL")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("MAX_UPLOAD_BYTES", "lots")
+            ]))
+            .contains("MAX_UPLOAD_BYTES must be a whole number of bytes")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("JWT_LEEWAY_SECONDS", "-1")
+            ]))
+            .contains("JWT_LEEWAY_SECONDS")
+        );
+    }
+
+    #[test]
+    fn a_jwks_deployment_needs_its_own_visitor_secret() {
+        let jwks = [
+            ("TABLE_NAME", "t"),
+            ("JWKS_URL", "https://id.example/jwks.json"),
+        ];
+        assert!(problem(Config::from_source(&jwks)).contains("VISITOR_TOKEN_SECRET is not set"));
+        let with_secret = [
+            ("TABLE_NAME", "t"),
+            ("JWKS_URL", "https://id.example/jwks.json"),
+            ("VISITOR_TOKEN_SECRET", SECRET),
+        ];
+        let config = Config::from_source(&with_secret).expect("valid");
+        assert_eq!(config.visitor_secret, Some(SECRET.as_bytes().to_vec()));
+        assert_eq!(
+            websocket_endpoint(&[("WEBSOCKET_ENDPOINT", "ftp://x")])
+                .expect_err("refused")
+                .variable,
+            "WEBSOCKET_ENDPOINT"
+        );
+    }
+
+    #[test]
+    fn blank_variables_count_as_unset() {
+        let config = Config::from_source(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "  "),
+            ("JWKS_URL", "https://id.example/.well-known/jwks.json"),
+            ("VISITOR_TOKEN_SECRET", SECRET),
+            ("DYNAMODB_ENDPOINT", ""),
+        ])
+        .expect("valid");
+        assert!(matches!(config.auth.keys, KeySource::Jwks { .. }));
+        assert_eq!(config.store.endpoint, None);
+    }
+}

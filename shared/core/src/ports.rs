@@ -1,0 +1,546 @@
+//! The narrow interfaces the services are written against, held as `Arc<dyn ...>`.
+//!
+//! Adapters implement them: DynamoDB, S3 and API Gateway in production; an embedded
+//! in-process store and a local folder on a laptop. Nothing here names an AWS type.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, Member, Message,
+    MessageId, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp,
+    Title, UserId, ValidationError,
+};
+
+/// What a store can answer besides success. Adapters map their own errors onto these and
+/// keep the details (SDK errors, attribute maps) for their logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("the session has ended")]
+    SessionEnded,
+    /// A condition the write depended on no longer holds (e.g. the message was deleted).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Timeouts, throttling, an unreachable endpoint: worth retrying later.
+    #[error("the store is unavailable")]
+    Unavailable(String),
+    /// Anything else; the string is for logs, never for clients.
+    #[error("store failure")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The result of creating a session subject to a one-active-session rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created {
+    New(Session),
+    /// Another active session already holds the scope; it is returned instead.
+    Existing(Session),
+}
+
+impl Created {
+    pub fn session(&self) -> &Session {
+        match self {
+            Self::New(session) | Self::Existing(session) => session,
+        }
+    }
+}
+
+/// Changes to a session; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionPatch {
+    /// `Some(None)` clears the title.
+    pub title: Option<Option<Title>>,
+    /// Only `Active` or `Inactive`; ending goes through `end_session`.
+    pub status: Option<SessionStatus>,
+}
+
+impl SessionPatch {
+    /// Ending is its own operation: it also frees the session's active scope.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if self.status == Some(SessionStatus::Ended) {
+            return Err(ValidationError::new("status", "must be active or inactive"));
+        }
+        Ok(())
+    }
+}
+
+/// The most members a session can be created with in one go; more join afterwards.
+pub const MAX_INITIAL_MEMBERS: usize = 50;
+
+/// What every adapter checks before creating a session.
+pub fn check_new_session(session: &Session, members: &[Member]) -> Result<(), ValidationError> {
+    if members.len() > MAX_INITIAL_MEMBERS {
+        return Err(ValidationError::new(
+            "members",
+            format!("must be at most {MAX_INITIAL_MEMBERS}"),
+        ));
+    }
+    if members.iter().any(|m| m.session_id != session.id) {
+        return Err(ValidationError::new(
+            "members",
+            "must belong to the new session",
+        ));
+    }
+    if session.is_ended() {
+        return Err(ValidationError::new(
+            "status",
+            "a new session cannot be ended",
+        ));
+    }
+    Ok(())
+}
+
+/// Which of a user's sessions to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    pub status: Option<SessionStatus>,
+    pub limit: PageLimit,
+    pub cursor: Option<Cursor>,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session and its first members together. When the session has an
+    /// `active_scope`, at most one session per scope is active: a concurrent or earlier
+    /// creation wins and comes back as `Created::Existing`.
+    async fn create_session(&self, session: &Session, members: &[Member]) -> StoreResult<Created>;
+
+    async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+
+    /// Refuses with `SessionEnded` once the session has ended.
+    async fn update_session(
+        &self,
+        id: SessionId,
+        patch: &SessionPatch,
+        now: Timestamp,
+    ) -> StoreResult<Session>;
+
+    /// Marks the session ended and frees its active scope; ending twice is `SessionEnded`.
+    async fn end_session(&self, id: SessionId, now: Timestamp) -> StoreResult<Session>;
+
+    /// Adds the member; false when they already were one. Refuses ended sessions.
+    async fn add_member(&self, member: &Member) -> StoreResult<bool>;
+
+    /// Removes the member; false when they were not one.
+    async fn remove_member(&self, session: SessionId, user: &UserId) -> StoreResult<bool>;
+
+    async fn get_member(&self, session: SessionId, user: &UserId) -> StoreResult<Option<Member>>;
+
+    async fn list_members(&self, session: SessionId) -> StoreResult<Vec<Member>>;
+
+    /// The user's sessions, most recent activity of theirs first.
+    async fn list_user_sessions(
+        &self,
+        user: &UserId,
+        query: &SessionQuery,
+    ) -> StoreResult<Page<Session>>;
+}
+
+/// Which messages of a session to page through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageQuery {
+    pub order: Order,
+    pub limit: PageLimit,
+    pub cursor: Option<Cursor>,
+    /// Only messages newer than this one, oldest first (catching up after a reconnect).
+    pub after: Option<MessageId>,
+    /// Only messages older than this one.
+    pub before: Option<MessageId>,
+}
+
+/// The outcome of an idempotent send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Posted {
+    New(Message),
+    /// The same `client_msg_id` was already used by this sender in this session.
+    Duplicate(Message),
+}
+
+impl Posted {
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::New(message) | Self::Duplicate(message) => message,
+        }
+    }
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores the message unless its sender already used its `client_msg_id` in the
+    /// session (then the original comes back), refusing with `SessionEnded` or `NotFound`
+    /// when the session is not open. Also records the activity on the session and, when
+    /// `sender_is_member`, on the sender's membership. Its cost does not depend on the
+    /// number of members.
+    async fn put_message(&self, message: &Message, sender_is_member: bool) -> StoreResult<Posted>;
+
+    async fn get_message(&self, session: SessionId, id: MessageId) -> StoreResult<Option<Message>>;
+
+    async fn list_messages(
+        &self,
+        session: SessionId,
+        query: &MessageQuery,
+    ) -> StoreResult<Page<Message>>;
+
+    /// Replaces the content and marks the message edited; `Conflict` if it was deleted.
+    async fn edit_message(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        content: &Content,
+        now: Timestamp,
+    ) -> StoreResult<Message>;
+
+    /// Soft delete: the message stays in place, its content and reactions are cleared.
+    async fn delete_message(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        now: Timestamp,
+    ) -> StoreResult<Message>;
+
+    /// Adds (`present`) or removes one user's reaction; doing it twice changes nothing.
+    async fn set_reaction(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        reaction: &Reaction,
+        user: &UserId,
+        present: bool,
+    ) -> StoreResult<Message>;
+}
+
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Records an attachment (pending until its object is checked); refuses a session
+    /// that ended (`SessionEnded`) or does not exist (`NotFound`).
+    async fn put_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+
+    async fn get_attachment(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Option<Attachment>>;
+
+    /// Marks the attachment ready; doing it twice changes nothing. `NotFound` if absent.
+    async fn mark_attachment_ready(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Attachment>;
+
+    /// The session's attachments oldest first, after `after` when given, a page at a time.
+    async fn list_attachments(
+        &self,
+        session: SessionId,
+        after: Option<AttachmentId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Attachment>>;
+}
+
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Records the connection (and, when bound, its entry under the session).
+    async fn put_connection(&self, connection: &Connection) -> StoreResult<()>;
+
+    /// The connection, unless it is gone or expired at `now`.
+    async fn get_connection(
+        &self,
+        id: &ConnectionId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Connection>>;
+
+    /// Moves the connection to another session (or none); `NotFound` if it is gone.
+    async fn bind_connection(
+        &self,
+        id: &ConnectionId,
+        session: Option<SessionId>,
+    ) -> StoreResult<Connection>;
+
+    /// Removes the connection, returning what it was.
+    async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<Option<Connection>>;
+
+    /// Marks the connection as typing in its session until `until` (`None`: stopped).
+    /// Kept where the session's connections are listed, so one read gives who is typing.
+    async fn set_typing(
+        &self,
+        id: &ConnectionId,
+        session: SessionId,
+        until: Option<Timestamp>,
+    ) -> StoreResult<()>;
+
+    /// The session's connections that have not expired at `now`, in one read.
+    async fn list_session_connections(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Connection>>;
+}
+
+/// Everything a store adapter provides, so one value can be handed to every service.
+pub trait Store:
+    SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore
+{
+}
+impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore> Store for T {}
+
+/// The bot reply in progress in a session (at most one at a time).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplyInProgress {
+    /// The id the reply will be stored under.
+    pub response_id: MessageId,
+    pub started_at: Timestamp,
+    /// A member asked it to stop; the bot stops at its next check.
+    pub stop_requested: bool,
+}
+
+/// Where the bot and the `stop` frame (different functions) meet.
+#[async_trait]
+pub trait ReplyStore: Send + Sync {
+    /// Claims the session's reply slot for `response_id`; false when another reply holds
+    /// it. A reply started before `stale_before` counts as abandoned and is replaced.
+    async fn start_reply(
+        &self,
+        session: SessionId,
+        response_id: MessageId,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn get_reply(&self, session: SessionId) -> StoreResult<Option<ReplyInProgress>>;
+
+    /// Asks the reply in progress to stop: its id, or `None` when there is none.
+    async fn request_stop(&self, session: SessionId) -> StoreResult<Option<MessageId>>;
+
+    /// Frees the slot if `response_id` still holds it.
+    async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()>;
+}
+
+/// Work done after the current invocation has answered, as Lambda's asynchronous
+/// invocation does it (locally: a background task).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Greet a connection that `$connect` bound to a session, once the socket is open:
+    /// API Gateway refuses posts while `$connect` runs.
+    Welcome {
+        connection_id: ConnectionId,
+        /// The management API to post through: the one `$connect` came through.
+        endpoint: String,
+    },
+    /// Answer `message_id` in a bot session with a streamed model reply (the `bot`
+    /// function; it posts through its configured WebSocket endpoint).
+    BotReply {
+        session_id: SessionId,
+        message_id: MessageId,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the background job: {0}")]
+pub struct InvokeError(pub String);
+
+/// Starts a `Job` without waiting for it.
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    async fn invoke(&self, job: &Job) -> Result<(), InvokeError>;
+}
+
+/// Where time comes from, so tests can hold it still.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// What went wrong pushing a frame to a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The connection no longer exists (API Gateway's 410): forget it.
+    #[error("the connection is gone")]
+    Gone,
+    #[error("push failed: {0}")]
+    Failed(String),
+}
+
+/// Sends frames to WebSocket connections (API Gateway's Management API, or the local server).
+#[async_trait]
+pub trait Pusher: Send + Sync {
+    async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), PushError>;
+    async fn close(&self, connection: &ConnectionId) -> Result<(), PushError>;
+}
+
+/// A request a client makes straight to the blob store (a presigned URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresignedRequest {
+    pub url: String,
+    pub method: &'static str,
+    /// Headers the client must send exactly as given (the signature covers them).
+    pub headers: Vec<(String, String)>,
+    pub expires_at: Timestamp,
+}
+
+/// What the blob store knows of a stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("the blob store is unavailable")]
+    Unavailable(String),
+    #[error("blob store failure")]
+    Internal(String),
+}
+
+/// Where attachments' bytes live (S3 in production, a local folder on a laptop). Keys are
+/// always server-made (`Attachment::storage_key`).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// A PUT the client can make directly, pinned to this content type and length.
+    async fn presign_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
+
+    /// A short-lived GET of the object.
+    async fn presign_download(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
+
+    /// The object's size and type, or `None` if nothing was uploaded under the key.
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError>;
+
+    /// Stores bytes received through the API (the small-file path).
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
+}
+
+/// Who said a turn of a conversation sent to a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    User,
+    Assistant,
+}
+
+/// One turn of the conversation a model continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    pub speaker: Speaker,
+    pub text: String,
+}
+
+/// What a model is asked: a system prompt, then the conversation, oldest first, ending with
+/// the user's turn to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prompt {
+    pub system: String,
+    pub turns: Vec<Turn>,
+    /// The most tokens the reply may have.
+    pub max_tokens: u32,
+}
+
+/// A piece of a reply as it streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyEvent {
+    /// More text, in order.
+    Text(String),
+    /// How many tokens the reply used, when the provider says (usually at the end).
+    Usage { output_tokens: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// The provider could not be reached, failed, or broke off mid-stream.
+    #[error("the model provider is unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the request (bad key, unknown model, prompt too long).
+    #[error("the model provider refused the request: {0}")]
+    Refused(String),
+    /// Nothing arrived for too long.
+    #[error("the model provider timed out")]
+    Timeout,
+}
+
+/// A reply streaming in. Ends after the last event; an `Err` item ends it early.
+pub type ReplyStream = futures::stream::BoxStream<'static, Result<ReplyEvent, ModelError>>;
+
+/// A chat model that streams its replies (OpenAI-compatible servers, Amazon Bedrock, the
+/// local echo model). Dropping the stream abandons the reply.
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// A short name for logs and the echo model's self-description, e.g. `openai:gpt-4o-mini`.
+    fn name(&self) -> String;
+
+    /// Starts a reply; fails at once if the provider refuses or cannot be reached.
+    async fn reply(&self, prompt: &Prompt) -> Result<ReplyStream, ModelError>;
+}
+
+/// A failure's underlying error, kept as the `source` of the port's error for the logs
+/// (never shown to clients).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error and its chain of sources on one line (`a: b: c`), for a log entry.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot fetch the key set")]
+pub struct FetchError(#[source] pub Cause);
+
+impl FetchError {
+    pub fn new(cause: impl Into<Cause>) -> Self {
+        Self(cause.into())
+    }
+}
+
+/// Fetches the JSON document an identity provider publishes its signing keys in (a JWKS),
+/// over HTTPS in production; tests serve one locally.
+#[async_trait]
+pub trait KeySetFetcher: Send + Sync {
+    async fn fetch(&self, url: &str) -> Result<serde_json::Value, FetchError>;
+}
+
+/// For verifiers that need no key set (HS256 only, as the local server and tests): any
+/// fetch fails, so a JWKS configured by mistake refuses tokens as a server fault.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoKeySets;
+
+#[async_trait]
+impl KeySetFetcher for NoKeySets {
+    async fn fetch(&self, _url: &str) -> Result<serde_json::Value, FetchError> {
+        Err(FetchError::new("no key set fetcher is configured"))
+    }
+}

@@ -1,0 +1,406 @@
+//! Bot replies: a message in a bot session starts one (asynchronously, in the `bot`
+//! function); the reply streams to every connection in batches and is stored when it ends,
+//! is stopped, or breaks off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::{ChatService, ServiceError, ServiceResult};
+use crate::domain::{
+    Connection, Message, MessageId, MessageKind, Session, SessionId, SessionKind, UserId,
+};
+use crate::ports::{
+    ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
+};
+use crate::protocol::{ErrorCode, ServerFrame};
+
+/// How the bot answers.
+#[derive(Clone)]
+pub struct BotSettings {
+    pub model: Arc<dyn ChatModel>,
+    pub system_prompt: String,
+    /// Roughly how many tokens of history the prompt may carry (4 characters a token).
+    pub history_tokens: usize,
+    pub max_reply_tokens: u32,
+}
+
+impl BotSettings {
+    pub const DEFAULT_SYSTEM_PROMPT: &'static str =
+        "You are a helpful assistant in a chat. Answer briefly and clearly.";
+
+    pub fn new(model: Arc<dyn ChatModel>) -> Self {
+        Self {
+            model,
+            system_prompt: Self::DEFAULT_SYSTEM_PROMPT.to_owned(),
+            history_tokens: 3_000,
+            max_reply_tokens: 1_024,
+        }
+    }
+
+    /// `model` asked as the configuration says.
+    pub fn configured(model: Arc<dyn ChatModel>, config: &crate::config::BotConfig) -> Self {
+        Self {
+            system_prompt: config.system_prompt.clone(),
+            max_reply_tokens: config.max_tokens,
+            ..Self::new(model)
+        }
+    }
+}
+
+/// Text is sent on once this much has gathered, or at the next check, whichever first.
+const BATCH_CHARS: usize = 160;
+/// How often a streaming reply sends what it has and looks for a stop request: a stop
+/// takes effect within this (plus one post).
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// A model silent this long has failed.
+const MODEL_SILENCE: Duration = Duration::from_secs(30);
+/// A reply slot older than this belongs to a bot that died; another reply may take it.
+const STALE_REPLY: Duration = Duration::from_secs(10 * 60);
+/// How long a reply waits for the one before it to finish.
+const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a reply keeps its list of who is connected before reading it again: someone
+/// who joins mid-reply hears the rest of it within this.
+const AUDIENCE_FRESHNESS: Duration = Duration::from_secs(2);
+/// How many recent messages the prompt is built from (then cut to the token budget).
+const HISTORY_MESSAGES: usize = 50;
+
+/// How a streamed reply ended.
+enum Ending {
+    Done,
+    Stopped,
+    Failed(ModelError),
+}
+
+impl ChatService {
+    /// Whether messages in the session get a bot reply.
+    pub fn wants_bot(session: &Session) -> bool {
+        session.kind == SessionKind::Bot || session.chatbot_id.is_some()
+    }
+
+    /// Hands a stored message to the bot, when the session has one; the sender has its
+    /// acknowledgement already, and the reply arrives later over the socket.
+    pub(super) async fn start_bot_reply(&self, session: &Session, message: &Message) {
+        let Some(invoker) = &self.bot_invoker else {
+            return;
+        };
+        if message.is_bot || !Self::wants_bot(session) {
+            return;
+        }
+        let job = Job::BotReply {
+            session_id: session.id,
+            message_id: message.id,
+        };
+        if let Err(error) = invoker.invoke(&job).await {
+            tracing::error!(%error, session = %session.id, "cannot start the bot");
+            let frame = ServerFrame::error(ErrorCode::Internal, "the bot could not be started");
+            self.broadcast(session.id, frame).await;
+        }
+    }
+
+    /// A `stop` frame: asks the reply in progress in the connection's session to stop.
+    pub async fn stop_reply(&self, connection: &Connection) -> ServiceResult<MessageId> {
+        let session = Self::bound_session(connection)?;
+        self.access(&connection.principal, session)
+            .await?
+            .require_write(&connection.principal)?;
+        self.store
+            .request_stop(session)
+            .await?
+            .ok_or(ServiceError::Conflict("no bot reply is in progress"))
+    }
+
+    /// The bot's side of a `BotReply` job: streams the model's reply to the session and
+    /// stores it. One reply per session at a time; a later one waits its turn.
+    pub async fn run_bot_reply(
+        &self,
+        bot: &BotSettings,
+        session_id: SessionId,
+        trigger: MessageId,
+    ) -> ServiceResult<()> {
+        let session = self
+            .store
+            .get_session(session_id)
+            .await?
+            .ok_or(ServiceError::NotFound("session"))?;
+        if session.is_ended() {
+            return Ok(());
+        }
+        let response_id = self.claim_reply_slot(session_id).await?;
+        let ending = self.stream_reply(bot, &session, trigger, response_id).await;
+        // Free the slot before the session hears the reply ended, so a message sent right
+        // after it is answered at once.
+        if let Err(error) = self.store.finish_reply(session_id, response_id).await {
+            tracing::warn!(%error, "cannot free the reply slot; it goes stale");
+        }
+        for frame in ending? {
+            self.broadcast(session_id, frame).await;
+        }
+        Ok(())
+    }
+
+    async fn claim_reply_slot(&self, session: SessionId) -> ServiceResult<MessageId> {
+        let waited_since = tokio::time::Instant::now();
+        loop {
+            let now = self.clock.now();
+            let response_id = MessageId::new(now);
+            if self
+                .store
+                .start_reply(session, response_id, now, now.minus(STALE_REPLY))
+                .await?
+            {
+                return Ok(response_id);
+            }
+            if waited_since.elapsed() > QUEUE_PATIENCE {
+                return Err(ServiceError::Conflict(
+                    "the bot is still busy with another reply",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stream_reply(
+        &self,
+        bot: &BotSettings,
+        session: &Session,
+        trigger: MessageId,
+        response_id: MessageId,
+    ) -> ServiceResult<Vec<ServerFrame>> {
+        let prompt = self.prompt(bot, session.id, trigger).await?;
+        self.broadcast(session.id, ServerFrame::ResponseStart { response_id })
+            .await;
+        let mut out = Outgoing::new(session.id, response_id);
+        let ending = match bot.model.reply(&prompt).await {
+            Ok(stream) => self.relay(stream, &mut out).await,
+            Err(error) => Ending::Failed(error),
+        };
+        self.store_reply(session, response_id, out.sent, out.output_tokens, ending)
+            .await
+    }
+
+    /// Passes the model's stream on in batches until it ends, fails, falls silent or is
+    /// asked to stop; the stream is dropped (the model abandoned) before the last batch.
+    async fn relay(&self, mut stream: ReplyStream, out: &mut Outgoing) -> Ending {
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
+        let ending = loop {
+            tokio::select! {
+                event = stream.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    match event {
+                        Some(Ok(ReplyEvent::Text(more))) => {
+                            out.pending.push_str(&more);
+                            if out.pending.len() >= BATCH_CHARS {
+                                out.flush(self).await;
+                            }
+                        }
+                        Some(Ok(ReplyEvent::Usage { output_tokens })) => {
+                            out.output_tokens = Some(output_tokens);
+                        }
+                        Some(Err(error)) => break Ending::Failed(error),
+                        None => break Ending::Done,
+                    }
+                }
+                _ = check.tick() => {
+                    out.flush(self).await;
+                    if self.stop_requested(out.session).await {
+                        break Ending::Stopped;
+                    }
+                    if last_heard.elapsed() > MODEL_SILENCE {
+                        break Ending::Failed(ModelError::Timeout);
+                    }
+                }
+            }
+        };
+        drop(stream);
+        out.flush(self).await;
+        ending
+    }
+
+    async fn stop_requested(&self, session: SessionId) -> bool {
+        match self.store.get_reply(session).await {
+            Ok(reply) => reply.is_some_and(|r| r.stop_requested),
+            Err(error) => {
+                tracing::warn!(%error, "cannot check for a stop request");
+                false
+            }
+        }
+    }
+
+    /// Stores the reply (all of it, or what arrived before a stop or failure): the frames
+    /// that tell the session how it ended. The chunks sent add up exactly to the content.
+    async fn store_reply(
+        &self,
+        session: &Session,
+        response_id: MessageId,
+        text: String,
+        output_tokens: Option<u32>,
+        ending: Ending,
+    ) -> ServiceResult<Vec<ServerFrame>> {
+        if let Ending::Failed(error) = &ending {
+            tracing::warn!(%error, session = %session.id, "the model failed a reply");
+            if text.is_empty() {
+                // Nothing was said: there is nothing to keep, only the failure to tell.
+                return Ok(vec![ServerFrame::error(
+                    ErrorCode::Internal,
+                    failure_message(error),
+                )]);
+            }
+        }
+        let bot = bot_user(session)?;
+        let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
+        message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
+        message.incomplete = matches!(ending, Ending::Failed(_));
+        let stored = self.store.put_message(&message, false).await?;
+        let view = self.view(stored.message()).await;
+        let token_count = stored.message().token_count;
+        Ok(match ending {
+            Ending::Done => vec![ServerFrame::ResponseComplete {
+                response_id,
+                message: view,
+                token_count,
+            }],
+            Ending::Stopped => vec![ServerFrame::StoppedGeneration {
+                response_id,
+                message: view,
+            }],
+            Ending::Failed(error) => vec![
+                ServerFrame::error(ErrorCode::Internal, failure_message(&error)),
+                ServerFrame::ResponseComplete {
+                    response_id,
+                    message: view,
+                    token_count,
+                },
+            ],
+        })
+    }
+
+    /// The system prompt and the latest messages up to the trigger, within the budget.
+    async fn prompt(
+        &self,
+        bot: &BotSettings,
+        session: SessionId,
+        trigger: MessageId,
+    ) -> ServiceResult<Prompt> {
+        let query = MessageQuery {
+            limit: crate::domain::PageLimit::new(HISTORY_MESSAGES)?,
+            before: trigger.successor(),
+            ..Default::default()
+        };
+        let newest_first = self.store.list_messages(session, &query).await?.items;
+        let mut budget = bot.history_tokens;
+        let mut turns = Vec::new();
+        for message in newest_first.iter().filter(|m| !m.is_deleted()) {
+            let text = match (&message.kind, &message.attachment) {
+                (MessageKind::Text, _) | (_, None) => message.content.clone(),
+                (_, Some(file)) => {
+                    format!("[shared a file: {}] {}", file.file_name, message.content)
+                }
+            };
+            let cost = estimate_tokens(&text) as usize;
+            if cost > budget && !turns.is_empty() {
+                break;
+            }
+            budget = budget.saturating_sub(cost);
+            let speaker = if message.is_bot {
+                Speaker::Assistant
+            } else {
+                Speaker::User
+            };
+            turns.push(Turn { speaker, text });
+        }
+        turns.reverse();
+        Ok(Prompt {
+            system: bot.system_prompt.clone(),
+            turns,
+            max_tokens: bot.max_reply_tokens,
+        })
+    }
+}
+
+/// A reply's text as it streams out: what was sent, what waits, and who hears it.
+struct Outgoing {
+    session: SessionId,
+    response_id: MessageId,
+    sent: String,
+    pending: String,
+    /// What the model said the reply cost, when it says.
+    output_tokens: Option<u32>,
+    /// The session's connections, read again every few seconds rather than per chunk.
+    audience: Vec<Connection>,
+    audience_read: Option<tokio::time::Instant>,
+}
+
+impl Outgoing {
+    fn new(session: SessionId, response_id: MessageId) -> Self {
+        Self {
+            session,
+            response_id,
+            sent: String::new(),
+            pending: String::new(),
+            output_tokens: None,
+            audience: Vec::new(),
+            audience_read: None,
+        }
+    }
+
+    /// Sends what has gathered as one `response_chunk`, adding it to what was sent.
+    async fn flush(&mut self, service: &ChatService) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self
+            .audience_read
+            .is_none_or(|read| read.elapsed() > AUDIENCE_FRESHNESS)
+        {
+            match service.fanout.connections(self.session).await {
+                Ok(connections) => {
+                    self.audience = connections;
+                    self.audience_read = Some(tokio::time::Instant::now());
+                }
+                Err(error) => tracing::warn!(%error, "cannot list the session's connections"),
+            }
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        self.sent.push_str(&chunk);
+        let frame = ServerFrame::ResponseChunk {
+            response_id: self.response_id,
+            chunk,
+        };
+        service.fanout.send_all(&self.audience, &frame).await;
+    }
+}
+
+/// Who a session's bot replies as: its chatbot, or `bot`.
+fn bot_user(session: &Session) -> ServiceResult<UserId> {
+    let name = session.chatbot_id.as_ref().map_or("bot", |c| c.as_str());
+    Ok(UserId::parse(name)?)
+}
+
+/// About four characters a token, for budgets and when a model reports no usage.
+fn estimate_tokens(text: &str) -> u32 {
+    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+fn failure_message(error: &ModelError) -> &'static str {
+    match error {
+        ModelError::Timeout => "the bot's model stopped answering; the reply so far is kept",
+        ModelError::Refused(_) => "the bot's model refused the request",
+        ModelError::Unavailable(_) => "the bot's model failed; the reply so far is kept",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_estimated_at_four_characters_each() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+    }
+}

@@ -1,0 +1,581 @@
+//! The embedded in-process store: the local server's default, so the product runs on a
+//! laptop with nothing else installed. One lock around plain maps makes every operation
+//! atomic, which gives the same guarantees DynamoDB's conditions and transactions give.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use chat_core::domain::{
+    Attachment, AttachmentId, AttachmentState, ClientMsgId, Connection, ConnectionId, Content,
+    Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
+    SessionStatus, Timestamp, UserId,
+};
+use chat_core::paging::{
+    MessageRange, attachment_cursor, first_after, membership_position, membership_position_at,
+    message_cursor, split_page,
+};
+use chat_core::ports::{
+    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, ReplyInProgress,
+    ReplyStore, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult,
+    check_new_session,
+};
+
+#[derive(Default)]
+pub struct EmbeddedStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<SessionId, Session>,
+    members: HashMap<SessionId, BTreeMap<UserId, Member>>,
+    memberships: HashMap<UserId, BTreeSet<SessionId>>,
+    /// Active scope key -> the session holding it.
+    active: HashMap<String, SessionId>,
+    messages: HashMap<SessionId, BTreeMap<MessageId, Message>>,
+    client_ids: HashMap<(SessionId, UserId, ClientMsgId), MessageId>,
+    attachments: HashMap<SessionId, BTreeMap<AttachmentId, Attachment>>,
+    connections: HashMap<ConnectionId, Connection>,
+    session_connections: HashMap<SessionId, BTreeSet<ConnectionId>>,
+    replies: HashMap<SessionId, ReplyInProgress>,
+}
+
+impl EmbeddedStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change behind (every
+        // operation checks before it writes), so a poisoned lock is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn open_session(&mut self, id: SessionId) -> StoreResult<&mut Session> {
+        match self.sessions.get_mut(&id) {
+            None => Err(StoreError::NotFound),
+            Some(session) if session.is_ended() => Err(StoreError::SessionEnded),
+            Some(session) => Ok(session),
+        }
+    }
+
+    fn message_mut(&mut self, session: SessionId, id: MessageId) -> StoreResult<&mut Message> {
+        self.messages
+            .get_mut(&session)
+            .and_then(|m| m.get_mut(&id))
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn live_message_mut(&mut self, session: SessionId, id: MessageId) -> StoreResult<&mut Message> {
+        let message = self.message_mut(session, id)?;
+        if message.is_deleted() {
+            return Err(StoreError::Conflict("the message was deleted"));
+        }
+        Ok(message)
+    }
+
+    fn insert_member(&mut self, member: &Member) {
+        self.members
+            .entry(member.session_id)
+            .or_default()
+            .insert(member.user_id.clone(), member.clone());
+        self.memberships
+            .entry(member.user_id.clone())
+            .or_default()
+            .insert(member.session_id);
+    }
+
+    fn unlink_connection(&mut self, connection: &Connection) {
+        if let Some(ids) = connection
+            .session_id
+            .and_then(|session| self.session_connections.get_mut(&session))
+        {
+            ids.remove(&connection.id);
+        }
+    }
+
+    fn link_connection(&mut self, connection: &Connection) {
+        if let Some(session) = connection.session_id {
+            self.session_connections
+                .entry(session)
+                .or_default()
+                .insert(connection.id.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn create_session(&self, session: &Session, members: &[Member]) -> StoreResult<Created> {
+        check_new_session(session, members)?;
+        let mut state = self.state();
+        if state.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict("the session id is taken"));
+        }
+        let scope = session.active_scope().map(|scope| scope.key());
+        if let Some(existing) = scope.as_ref().and_then(|key| state.active.get(key)) {
+            let existing = state
+                .sessions
+                .get(existing)
+                .cloned()
+                .ok_or(StoreError::NotFound)?;
+            return Ok(Created::Existing(existing));
+        }
+        if let Some(key) = scope {
+            state.active.insert(key, session.id);
+        }
+        state.sessions.insert(session.id, session.clone());
+        for member in members {
+            state.insert_member(member);
+        }
+        Ok(Created::New(session.clone()))
+    }
+
+    async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        Ok(self.state().sessions.get(&id).cloned())
+    }
+
+    async fn update_session(
+        &self,
+        id: SessionId,
+        patch: &SessionPatch,
+        now: Timestamp,
+    ) -> StoreResult<Session> {
+        patch.check()?;
+        let mut state = self.state();
+        let session = state.open_session(id)?;
+        if let Some(title) = &patch.title {
+            session.title.clone_from(title);
+        }
+        if let Some(status) = patch.status {
+            session.status = status;
+        }
+        session.updated_at = now;
+        Ok(session.clone())
+    }
+
+    async fn end_session(&self, id: SessionId, now: Timestamp) -> StoreResult<Session> {
+        let mut state = self.state();
+        let session = state.open_session(id)?;
+        session.status = SessionStatus::Ended;
+        session.ended_at = Some(now);
+        session.updated_at = now;
+        let ended = session.clone();
+        if let Some(scope) = ended.active_scope() {
+            state.active.remove(&scope.key());
+        }
+        Ok(ended)
+    }
+
+    async fn add_member(&self, member: &Member) -> StoreResult<bool> {
+        let mut state = self.state();
+        state.open_session(member.session_id)?;
+        let known = state
+            .members
+            .get(&member.session_id)
+            .is_some_and(|m| m.contains_key(&member.user_id));
+        if !known {
+            state.insert_member(member);
+        }
+        Ok(!known)
+    }
+
+    async fn remove_member(&self, session: SessionId, user: &UserId) -> StoreResult<bool> {
+        let mut state = self.state();
+        let removed = state
+            .members
+            .get_mut(&session)
+            .and_then(|m| m.remove(user))
+            .is_some();
+        if let Some(sessions) = state.memberships.get_mut(user) {
+            sessions.remove(&session);
+        }
+        Ok(removed)
+    }
+
+    async fn get_member(&self, session: SessionId, user: &UserId) -> StoreResult<Option<Member>> {
+        Ok(self
+            .state()
+            .members
+            .get(&session)
+            .and_then(|m| m.get(user))
+            .cloned())
+    }
+
+    async fn list_members(&self, session: SessionId) -> StoreResult<Vec<Member>> {
+        Ok(self
+            .state()
+            .members
+            .get(&session)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &UserId,
+        query: &SessionQuery,
+    ) -> StoreResult<Page<Session>> {
+        let below = query
+            .cursor
+            .as_ref()
+            .map(membership_position_at)
+            .transpose()?;
+        let state = self.state();
+        let mut positioned: Vec<(String, &Session)> = state
+            .memberships
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| {
+                let member = state.members.get(id)?.get(user)?;
+                let session = state.sessions.get(id)?;
+                Some((membership_position(member), session))
+            })
+            .filter(|(position, session)| {
+                below.as_ref().is_none_or(|below| position < below)
+                    && query.status.is_none_or(|status| session.status == status)
+            })
+            .collect();
+        positioned.sort_by(|a, b| b.0.cmp(&a.0));
+        positioned.truncate(query.limit.get() + 1);
+        let (page, next_cursor) = split_page(positioned, query.limit.get(), |(position, _)| {
+            Cursor::encode(position)
+        });
+        Ok(Page {
+            items: page.into_iter().map(|(_, s)| s.clone()).collect(),
+            next_cursor,
+        })
+    }
+}
+
+#[async_trait]
+impl MessageStore for EmbeddedStore {
+    async fn put_message(&self, message: &Message, sender_is_member: bool) -> StoreResult<Posted> {
+        let mut state = self.state();
+        state.open_session(message.session_id)?;
+        let dedup_key = message
+            .client_msg_id
+            .clone()
+            .map(|client_id| (message.session_id, message.sender_id.clone(), client_id));
+        if let Some(&original) = dedup_key.as_ref().and_then(|key| state.client_ids.get(key)) {
+            let original = state.message_mut(message.session_id, original)?.clone();
+            return Ok(Posted::Duplicate(original));
+        }
+        let is_member = state
+            .members
+            .get(&message.session_id)
+            .is_some_and(|m| m.contains_key(&message.sender_id));
+        if sender_is_member && !is_member {
+            return Err(StoreError::Conflict("the sender is not a member"));
+        }
+        let messages = state.messages.entry(message.session_id).or_default();
+        if messages.contains_key(&message.id) {
+            return Err(StoreError::Conflict("the message id is taken"));
+        }
+        messages.insert(message.id, message.clone());
+        if let Some(key) = dedup_key {
+            state.client_ids.insert(key, message.id);
+        }
+        let session = state.open_session(message.session_id)?;
+        session.last_activity_at = message.created_at;
+        if let Some(member) = state
+            .members
+            .get_mut(&message.session_id)
+            .and_then(|m| m.get_mut(&message.sender_id))
+            .filter(|_| sender_is_member)
+        {
+            member.last_activity_at = message.created_at;
+        }
+        Ok(Posted::New(message.clone()))
+    }
+
+    async fn get_message(&self, session: SessionId, id: MessageId) -> StoreResult<Option<Message>> {
+        Ok(self
+            .state()
+            .messages
+            .get(&session)
+            .and_then(|m| m.get(&id))
+            .cloned())
+    }
+
+    async fn list_messages(
+        &self,
+        session: SessionId,
+        query: &MessageQuery,
+    ) -> StoreResult<Page<Message>> {
+        let Some(range) = MessageRange::of(query)? else {
+            return Ok(Page::empty());
+        };
+        let state = self.state();
+        let Some(messages) = state.messages.get(&session) else {
+            return Ok(Page::empty());
+        };
+        let in_range = messages.range(range.first..=range.last).map(|(_, m)| m);
+        let wanted = query.limit.get() + 1;
+        let fetched: Vec<Message> = match range.order {
+            Order::Asc => in_range.take(wanted).cloned().collect(),
+            Order::Desc => in_range.rev().take(wanted).cloned().collect(),
+        };
+        let (items, next_cursor) = split_page(fetched, query.limit.get(), |m| message_cursor(m.id));
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn edit_message(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        content: &Content,
+        now: Timestamp,
+    ) -> StoreResult<Message> {
+        let mut state = self.state();
+        let message = state.live_message_mut(session, id)?;
+        message.content = content.as_str().to_owned();
+        message.edited_at = Some(now);
+        Ok(message.clone())
+    }
+
+    async fn delete_message(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        now: Timestamp,
+    ) -> StoreResult<Message> {
+        let mut state = self.state();
+        let message = state.message_mut(session, id)?;
+        if !message.is_deleted() {
+            message.deleted_at = Some(now);
+            message.content.clear();
+            message.reactions = Default::default();
+        }
+        Ok(message.clone())
+    }
+
+    async fn set_reaction(
+        &self,
+        session: SessionId,
+        id: MessageId,
+        reaction: &Reaction,
+        user: &UserId,
+        present: bool,
+    ) -> StoreResult<Message> {
+        let mut state = self.state();
+        let message = state.live_message_mut(session, id)?;
+        if present {
+            message.reactions.add(reaction.clone(), user.clone());
+        } else {
+            message.reactions.remove(reaction, user);
+        }
+        Ok(message.clone())
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for EmbeddedStore {
+    async fn put_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        let mut state = self.state();
+        state.open_session(attachment.session_id)?;
+        let attachments = state.attachments.entry(attachment.session_id).or_default();
+        if attachments.contains_key(&attachment.id) {
+            return Err(StoreError::Conflict("the attachment id is taken"));
+        }
+        attachments.insert(attachment.id, attachment.clone());
+        Ok(())
+    }
+
+    async fn get_attachment(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Option<Attachment>> {
+        Ok(self
+            .state()
+            .attachments
+            .get(&session)
+            .and_then(|a| a.get(&id))
+            .cloned())
+    }
+
+    async fn mark_attachment_ready(
+        &self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<Attachment> {
+        let mut state = self.state();
+        let attachment = state
+            .attachments
+            .get_mut(&session)
+            .and_then(|a| a.get_mut(&id))
+            .ok_or(StoreError::NotFound)?;
+        attachment.state = AttachmentState::Ready;
+        Ok(attachment.clone())
+    }
+
+    async fn list_attachments(
+        &self,
+        session: SessionId,
+        after: Option<AttachmentId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Attachment>> {
+        let Some(first) = first_after(after) else {
+            return Ok(Page::empty());
+        };
+        let state = self.state();
+        let fetched: Vec<Attachment> = state
+            .attachments
+            .get(&session)
+            .into_iter()
+            .flat_map(|a| a.range(first..).map(|(_, attachment)| attachment.clone()))
+            .take(limit.get() + 1)
+            .collect();
+        let (items, next_cursor) = split_page(fetched, limit.get(), |a| attachment_cursor(a.id));
+        Ok(Page { items, next_cursor })
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for EmbeddedStore {
+    async fn put_connection(&self, connection: &Connection) -> StoreResult<()> {
+        let mut state = self.state();
+        if let Some(previous) = state
+            .connections
+            .insert(connection.id.clone(), connection.clone())
+        {
+            state.unlink_connection(&previous);
+        }
+        state.link_connection(connection);
+        Ok(())
+    }
+
+    async fn get_connection(
+        &self,
+        id: &ConnectionId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Connection>> {
+        Ok(self
+            .state()
+            .connections
+            .get(id)
+            .filter(|c| c.is_live(now))
+            .cloned())
+    }
+
+    async fn bind_connection(
+        &self,
+        id: &ConnectionId,
+        session: Option<SessionId>,
+    ) -> StoreResult<Connection> {
+        let mut state = self.state();
+        let previous = state
+            .connections
+            .get(id)
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        state.unlink_connection(&previous);
+        let bound = Connection {
+            session_id: session,
+            ..previous
+        };
+        state.link_connection(&bound);
+        state.connections.insert(id.clone(), bound.clone());
+        Ok(bound)
+    }
+
+    async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<Option<Connection>> {
+        let mut state = self.state();
+        let removed = state.connections.remove(id);
+        if let Some(connection) = &removed {
+            state.unlink_connection(connection);
+        }
+        Ok(removed)
+    }
+
+    async fn set_typing(
+        &self,
+        id: &ConnectionId,
+        session: SessionId,
+        until: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        match state.connections.get_mut(id) {
+            Some(connection) if connection.session_id == Some(session) => {
+                connection.typing_until = until;
+                Ok(())
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn list_session_connections(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Connection>> {
+        let state = self.state();
+        Ok(state
+            .session_connections
+            .get(&session)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.connections.get(id))
+            .filter(|c| c.is_live(now))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ReplyStore for EmbeddedStore {
+    async fn start_reply(
+        &self,
+        session: SessionId,
+        response_id: MessageId,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        if state
+            .replies
+            .get(&session)
+            .is_some_and(|r| r.started_at >= stale_before)
+        {
+            return Ok(false);
+        }
+        let reply = ReplyInProgress {
+            response_id,
+            started_at: now,
+            stop_requested: false,
+        };
+        state.replies.insert(session, reply);
+        Ok(true)
+    }
+
+    async fn get_reply(&self, session: SessionId) -> StoreResult<Option<ReplyInProgress>> {
+        Ok(self.state().replies.get(&session).cloned())
+    }
+
+    async fn request_stop(&self, session: SessionId) -> StoreResult<Option<MessageId>> {
+        Ok(self.state().replies.get_mut(&session).map(|reply| {
+            reply.stop_requested = true;
+            reply.response_id
+        }))
+    }
+
+    async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()> {
+        let mut state = self.state();
+        if state
+            .replies
+            .get(&session)
+            .is_some_and(|r| r.response_id == response_id)
+        {
+            state.replies.remove(&session);
+        }
+        Ok(())
+    }
+}

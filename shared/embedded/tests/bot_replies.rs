@@ -1,0 +1,234 @@
+//! The bot's side of a reply, run against the embedded store with models that fail, stall
+//! or stream: what the session's connections receive and what is stored.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_core::domain::{
+    ChatbotId, Connection, ConnectionId, Content, Message, MessageId, Principal, Role, Session,
+    SessionId, SessionKind, Timestamp, UserId,
+};
+use chat_core::ports::{
+    ChatModel, Clock, ModelError, Prompt, PushError, Pusher, ReplyEvent, ReplyStream, Store,
+    SystemClock,
+};
+use chat_core::service::{BotSettings, ChatService, NewMessage};
+use chat_embedded::EmbeddedStore;
+use futures::StreamExt;
+use serde_json::Value;
+
+/// Every frame posted, in order.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Value>>);
+
+#[async_trait]
+impl Pusher for Recorder {
+    async fn post(&self, _: &ConnectionId, frame: &[u8]) -> Result<(), PushError> {
+        let frame = serde_json::from_slice(frame).expect("frames are JSON");
+        self.0.lock().expect("lock").push(frame);
+        Ok(())
+    }
+    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn frames(&self) -> Vec<Value> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+/// A model that says `texts`, then ends with `ending` (or never ends when `None`).
+struct Scripted {
+    texts: Vec<&'static str>,
+    ending: Option<Result<(), ModelError>>,
+}
+
+#[async_trait]
+impl ChatModel for Scripted {
+    fn name(&self) -> String {
+        "scripted".into()
+    }
+
+    async fn reply(&self, _: &Prompt) -> Result<ReplyStream, ModelError> {
+        let texts = futures::stream::iter(
+            self.texts
+                .iter()
+                .map(|t| Ok(ReplyEvent::Text((*t).to_owned())))
+                .collect::<Vec<_>>(),
+        );
+        Ok(match self.ending.clone() {
+            Some(Ok(())) => texts.boxed(),
+            Some(Err(error)) => texts.chain(futures::stream::iter([Err(error)])).boxed(),
+            None => texts.chain(futures::stream::pending()).boxed(),
+        })
+    }
+}
+
+/// A bot session with one connected member who has said something.
+async fn session_with_question() -> (
+    ChatService,
+    Arc<Recorder>,
+    Arc<dyn Store>,
+    Session,
+    MessageId,
+) {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new());
+    let recorder = Arc::new(Recorder::default());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let service = ChatService::new(store.clone(), recorder.clone(), clock);
+    let ann = Principal {
+        user_id: UserId::parse("ann").expect("id"),
+        role: Role::User,
+        name: None,
+        org: None,
+    };
+    let opened = service
+        .create_session(
+            &ann,
+            chat_core::service::NewSession {
+                kind: Some(SessionKind::Bot),
+                chatbot_id: Some(ChatbotId::parse("helper").expect("id")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("a session");
+    let session = opened.details.session;
+    let connection = Connection::new(
+        ConnectionId::parse("c-1").expect("id"),
+        ann.clone(),
+        Some(session.id),
+        Timestamp::now(),
+    );
+    store.put_connection(&connection).await.expect("connected");
+    let asked = service
+        .post_message(
+            &ann,
+            session.id,
+            NewMessage::text(Content::parse("hi").expect("content")),
+        )
+        .await
+        .expect("posted");
+    (service, recorder, store, session, asked.message().id)
+}
+
+fn types(frames: &[Value]) -> Vec<&str> {
+    frames.iter().filter_map(|f| f["type"].as_str()).collect()
+}
+
+fn chunks(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "response_chunk")
+        .filter_map(|f| f["chunk"].as_str())
+        .collect()
+}
+
+async fn stored(store: &Arc<dyn Store>, session: SessionId) -> Vec<Message> {
+    store
+        .list_messages(session, &Default::default())
+        .await
+        .expect("listed")
+        .items
+}
+
+#[tokio::test]
+async fn a_model_that_breaks_off_leaves_an_error_and_the_partial_reply_stored_as_incomplete() {
+    let (service, recorder, store, session, asked) = session_with_question().await;
+    let model = Scripted {
+        texts: vec!["Half ", "an answer"],
+        ending: Some(Err(ModelError::Unavailable("connection reset".into()))),
+    };
+    let bot = BotSettings::new(Arc::new(model));
+    service
+        .run_bot_reply(&bot, session.id, asked)
+        .await
+        .expect("handled");
+    let frames = recorder.frames();
+    let reply: Vec<&Value> = frames
+        .iter()
+        .skip_while(|f| f["type"] != "response_start")
+        .collect();
+    let kinds: Vec<&str> = reply.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"response_start"));
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        ["error", "response_complete"],
+        "{frames:?}"
+    );
+    let complete = reply.last().expect("complete");
+    assert_eq!(complete["message"]["content"], "Half an answer");
+    assert_eq!(complete["message"]["incomplete"], true);
+    assert_eq!(chunks(&frames), "Half an answer");
+    let kept = stored(&store, session.id).await;
+    assert!(kept[0].incomplete && kept[0].is_bot && kept[0].content == "Half an answer");
+    assert!(
+        !recorder
+            .frames()
+            .iter()
+            .any(|f| f.to_string().contains("connection reset")),
+        "no internals"
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_refuses_at_once_leaves_only_an_error() {
+    let (service, recorder, store, session, asked) = session_with_question().await;
+    let model = Scripted {
+        texts: vec![],
+        ending: Some(Err(ModelError::Refused("bad key".into()))),
+    };
+    service
+        .run_bot_reply(&BotSettings::new(Arc::new(model)), session.id, asked)
+        .await
+        .expect("handled");
+    let frames = recorder.frames();
+    assert_eq!(types(&frames).last(), Some(&"error"), "{frames:?}");
+    assert_eq!(
+        stored(&store, session.id).await.len(),
+        1,
+        "only the question"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_reply_is_stopped_and_what_was_said_is_kept() {
+    let (service, recorder, store, session, asked) = session_with_question().await;
+    let model = Scripted {
+        texts: vec!["So far, ", "so good"],
+        ending: None,
+    };
+    let bot = BotSettings::new(Arc::new(model));
+    let running = tokio::spawn({
+        let service = service.clone();
+        async move { service.run_bot_reply(&bot, session.id, asked).await }
+    });
+    // The stop lands once the reply holds the slot.
+    let stopped_id = loop {
+        if let Some(id) = store.request_stop(session.id).await.expect("stop") {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("a stop ends a stalled reply")
+        .expect("joined")
+        .expect("handled");
+    let frames = recorder.frames();
+    let last = frames.last().expect("frames");
+    assert_eq!(last["type"], "stopped_generation", "{frames:?}");
+    assert_eq!(last["response_id"], stopped_id.to_string());
+    assert_eq!(
+        last["message"]["content"].as_str(),
+        Some(chunks(&frames).as_str())
+    );
+    assert_eq!(
+        store.get_reply(session.id).await.expect("read"),
+        None,
+        "the slot is free"
+    );
+}

@@ -1,0 +1,142 @@
+//! The request bodies, parsed into the service's requests at the boundary.
+
+use chat_core::domain::{
+    AttachmentId, BusinessId, ChatbotId, ClientMsgId, Content, DepartmentId, DocumentId,
+    ExternalCustomerId, MessageKind, Reaction, SessionKind, SessionStatus, Title, UserId,
+    ValidationError,
+};
+use chat_core::ports::SessionPatch;
+use chat_core::protocol::AttachmentRef;
+use chat_core::service::{NewMessage, NewSession, SupportRequest, UploadRequest};
+use serde::Deserialize;
+
+/// `null` and absent are different for `PATCH`: absent keeps, `null` clears.
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+pub struct CreateSession {
+    title: Option<String>,
+    kind: Option<SessionKind>,
+    #[serde(default)]
+    members: Vec<UserId>,
+    document_id: Option<DocumentId>,
+    chatbot_id: Option<ChatbotId>,
+    business_id: Option<BusinessId>,
+}
+
+impl CreateSession {
+    pub fn parse(self) -> Result<NewSession, ValidationError> {
+        Ok(NewSession {
+            kind: self.kind,
+            title: self
+                .title
+                .as_deref()
+                .map(Title::parse)
+                .transpose()?
+                .flatten(),
+            members: self.members,
+            document_id: self.document_id,
+            chatbot_id: self.chatbot_id,
+            business_id: self.business_id,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StartSupport {
+    business_id: BusinessId,
+    department_id: Option<DepartmentId>,
+    external_customer_id: Option<ExternalCustomerId>,
+}
+
+impl From<StartSupport> for SupportRequest {
+    fn from(body: StartSupport) -> Self {
+        Self {
+            business_id: body.business_id,
+            department_id: body.department_id,
+            external_customer_id: body.external_customer_id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PatchSession {
+    #[serde(default, deserialize_with = "present")]
+    title: Option<Option<String>>,
+    status: Option<SessionStatus>,
+}
+
+impl PatchSession {
+    pub fn parse(self) -> Result<SessionPatch, ValidationError> {
+        let title = match self.title {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(title)) => Some(Title::parse(&title)?),
+        };
+        let patch = SessionPatch {
+            title,
+            status: self.status,
+        };
+        if patch == SessionPatch::default() {
+            return Err(ValidationError::new("title", "or status must be given"));
+        }
+        Ok(patch)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PostMessage {
+    content: Option<Content>,
+    #[serde(default)]
+    kind: MessageKind,
+    attachment_id: Option<AttachmentId>,
+    client_msg_id: Option<ClientMsgId>,
+    #[serde(default)]
+    is_bot: bool,
+    token_count: Option<u32>,
+}
+
+impl From<PostMessage> for NewMessage {
+    fn from(body: PostMessage) -> Self {
+        Self {
+            content: body.content,
+            kind: body.kind,
+            attachment: body.attachment_id.map(AttachmentRef::Id),
+            client_msg_id: body.client_msg_id,
+            is_bot: body.is_bot,
+            token_count: body.token_count,
+            acknowledge: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EditMessage {
+    pub content: Content,
+}
+
+#[derive(Deserialize)]
+pub struct AddReaction {
+    pub reaction: Reaction,
+}
+
+#[derive(Deserialize)]
+pub struct AnnouncedUpload {
+    file_name: String,
+    content_type: String,
+    size: u64,
+}
+
+impl From<AnnouncedUpload> for UploadRequest {
+    fn from(body: AnnouncedUpload) -> Self {
+        Self {
+            file_name: body.file_name,
+            content_type: body.content_type,
+            size: body.size,
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The `sessions` function's routes: health, sessions, members, messages, reactions,
+//! history. Each handler parses, calls the service, and maps the result; authorization
+//! and everything deeper live in `chat_core::service`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State as With;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use chat_core::ports::Posted as Stored;
+use chat_core::protocol::SessionSummary;
+use chat_core::service::{Opened as OpenedSession, ServiceError};
+
+use crate::bodies::{
+    AddReaction, CreateSession, EditMessage, PatchSession, PostMessage, StartSupport,
+};
+use crate::error::ApiError;
+use crate::extract::{Caller, Json, MaybeCaller, MessagePath, Query, ReactionPath, SessionPath};
+use crate::reply::{
+    self, Connections, FullSession, Health, Joined, Left, MessageReply, Opened, Page, Posted,
+    SessionReply, SummaryReply, SupportStarted, session_view,
+};
+use crate::{State, allow};
+
+type Result<T> = std::result::Result<T, ApiError>;
+type App = With<Arc<State>>;
+
+/// Every route but the three file routes (the `uploads` function's).
+pub fn routes() -> Router<Arc<State>> {
+    Router::new()
+        .route("/health", allow("GET", get(health)))
+        .route("/sessions/start", allow("POST", post(start_support)))
+        .route(
+            "/sessions",
+            allow("GET, POST", get(list_sessions).post(create_session)),
+        )
+        .route(
+            "/sessions/{id}",
+            allow(
+                "GET, PATCH, DELETE",
+                get(get_session).patch(update_session).delete(end_session),
+            ),
+        )
+        .route("/sessions/{id}/join", allow("POST", post(join)))
+        .route("/sessions/{id}/leave", allow("POST", post(leave)))
+        .route("/sessions/{id}/connections", allow("GET", get(connections)))
+        .route("/sessions/{id}/full", allow("GET", get(full_session)))
+        .route("/sessions/{id}/history", allow("GET", get(history)))
+        .route(
+            "/sessions/{id}/messages",
+            allow("GET, POST", get(list_messages).post(post_message)),
+        )
+        .route(
+            "/sessions/{id}/messages/{mid}",
+            allow(
+                "GET, PATCH, DELETE",
+                get(get_message).patch(edit_message).delete(delete_message),
+            ),
+        )
+        .route(
+            "/sessions/{id}/messages/{mid}/reactions",
+            allow("POST", post(add_reaction)),
+        )
+        .route(
+            "/sessions/{id}/messages/{mid}/reactions/{emoji}",
+            allow("DELETE", delete(remove_reaction)),
+        )
+}
+
+async fn health() -> Health {
+    Health { status: "ok" }
+}
+
+async fn create_session(
+    With(app): App,
+    Caller(caller): Caller,
+    Json(body): Json<CreateSession>,
+) -> Result<Response> {
+    let opened = app.chat.create_session(&caller, body.parse()?).await?;
+    Ok(reply::With(
+        reply::created_or_found(opened.created),
+        opened_reply(&app, &opened).await,
+    )
+    .into_response())
+}
+
+/// Public: a bearer token is optional, and only a visitor token for the same business
+/// resumes a session.
+async fn start_support(
+    With(app): App,
+    MaybeCaller(caller): MaybeCaller,
+    Json(body): Json<StartSupport>,
+) -> Result<Response> {
+    let (visitor, opened) = app.chat.start_support(caller.as_ref(), body.into()).await?;
+    let (visitor_token, visitor_token_expires_at) = app
+        .authenticator
+        .issue_visitor_token(&visitor, app.clock.now())
+        .map_err(|error| ServiceError::Internal(Box::new(error)))?;
+    let started = SupportStarted {
+        active: !opened.details.session.is_ended(),
+        resumed: !opened.created,
+        opened: opened_reply(&app, &opened).await,
+        visitor_token,
+        visitor_token_expires_at,
+    };
+    Ok(reply::With(reply::created_or_found(opened.created), started).into_response())
+}
+
+async fn opened_reply(app: &State, opened: &OpenedSession) -> Opened {
+    Opened {
+        session: session_view(&opened.details),
+        previous_messages: app.chat.views(&opened.previous_messages).await,
+    }
+}
+
+async fn list_sessions(
+    With(app): App,
+    Caller(caller): Caller,
+    query: Query,
+) -> Result<Page<SessionSummary>> {
+    let page = app.chat.list_sessions(&caller, &query.sessions()?).await?;
+    Ok(Page {
+        items: page.items.iter().map(SessionSummary::new).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+async fn get_session(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+) -> Result<SessionReply> {
+    let details = app.chat.get_session(&caller, id).await?;
+    Ok(SessionReply {
+        session: session_view(&details),
+    })
+}
+
+async fn update_session(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    Json(body): Json<PatchSession>,
+) -> Result<SummaryReply> {
+    let session = app.chat.update_session(&caller, id, &body.parse()?).await?;
+    Ok(SummaryReply {
+        session: SessionSummary::new(&session),
+    })
+}
+
+async fn end_session(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+) -> Result<SummaryReply> {
+    let session = app
+        .chat
+        .end_session(&caller, id, "ended by a member")
+        .await?;
+    Ok(SummaryReply {
+        session: SessionSummary::new(&session),
+    })
+}
+
+async fn join(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+) -> Result<Joined> {
+    let (details, joined) = app.chat.join(&caller, id).await?;
+    Ok(Joined {
+        session: session_view(&details),
+        joined,
+    })
+}
+
+async fn leave(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+) -> Result<Left> {
+    let left = app.chat.leave(&caller, id).await?;
+    Ok(Left { left })
+}
+
+async fn connections(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+) -> Result<Connections> {
+    let connections = app.chat.connections(&caller, id).await?;
+    Ok(Connections {
+        items: connections.iter().map(Into::into).collect(),
+        online: chat_core::service::online_users(&connections),
+    })
+}
+
+async fn full_session(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    query: Query,
+) -> Result<FullSession> {
+    let (details, page) = app.chat.full_session(&caller, id, query.limit()?).await?;
+    Ok(FullSession {
+        session: session_view(&details),
+        messages: app.chat.views(&page.items).await,
+        next_cursor: page.next_cursor,
+    })
+}
+
+async fn history(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    query: Query,
+) -> Result<Page<chat_core::protocol::TimelineItem>> {
+    let (cursor, limit) = (query.cursor()?, query.limit()?);
+    let timeline = app
+        .chat
+        .timeline(&caller, id, cursor.as_ref(), limit)
+        .await?;
+    Ok(Page {
+        items: timeline.items,
+        next_cursor: timeline.next_cursor,
+    })
+}
+
+async fn list_messages(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    query: Query,
+) -> Result<Page<chat_core::protocol::MessageView>> {
+    let page = app
+        .chat
+        .list_messages(&caller, id, &query.messages()?)
+        .await?;
+    Ok(Page {
+        items: app.chat.views(&page.items).await,
+        next_cursor: page.next_cursor,
+    })
+}
+
+async fn post_message(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    Json(body): Json<PostMessage>,
+) -> Result<Response> {
+    let posted = app.chat.post_message(&caller, id, body.into()).await?;
+    let duplicate = matches!(posted, Stored::Duplicate(_));
+    let message = app.chat.view(posted.message()).await;
+    Ok(reply::With(
+        reply::created_or_found(!duplicate),
+        Posted { message, duplicate },
+    )
+    .into_response())
+}
+
+async fn get_message(
+    With(app): App,
+    MessagePath(id, message): MessagePath,
+    Caller(caller): Caller,
+) -> Result<MessageReply> {
+    let found = app.chat.get_message(&caller, id, message).await?;
+    Ok(message_reply(&app, &found).await)
+}
+
+async fn edit_message(
+    With(app): App,
+    MessagePath(id, message): MessagePath,
+    Caller(caller): Caller,
+    Json(body): Json<EditMessage>,
+) -> Result<MessageReply> {
+    let edited = app
+        .chat
+        .edit_message(&caller, id, message, &body.content)
+        .await?;
+    Ok(message_reply(&app, &edited).await)
+}
+
+async fn delete_message(
+    With(app): App,
+    MessagePath(id, message): MessagePath,
+    Caller(caller): Caller,
+) -> Result<MessageReply> {
+    let deleted = app.chat.delete_message(&caller, id, message).await?;
+    Ok(message_reply(&app, &deleted).await)
+}
+
+async fn add_reaction(
+    With(app): App,
+    MessagePath(id, message): MessagePath,
+    Caller(caller): Caller,
+    Json(body): Json<AddReaction>,
+) -> Result<MessageReply> {
+    let updated = app
+        .chat
+        .react(&caller, id, message, &body.reaction, true)
+        .await?;
+    Ok(message_reply(&app, &updated).await)
+}
+
+async fn remove_reaction(
+    With(app): App,
+    ReactionPath(id, message, reaction): ReactionPath,
+    Caller(caller): Caller,
+) -> Result<MessageReply> {
+    let updated = app
+        .chat
+        .react(&caller, id, message, &reaction, false)
+        .await?;
+    Ok(message_reply(&app, &updated).await)
+}
+
+async fn message_reply(app: &State, message: &chat_core::domain::Message) -> MessageReply {
+    MessageReply {
+        message: app.chat.view(message).await,
+    }
+}

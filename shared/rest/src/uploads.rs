@@ -1,0 +1,148 @@
+//! The `uploads` function's routes: a presigned upload, a small upload through the API
+//! (multipart), and a file's metadata with a download link.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State as With};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use chat_core::service::{DirectUpload, MAX_DIRECT_UPLOAD_BYTES, ServiceError};
+use http::{StatusCode, header};
+
+use crate::bodies::AnnouncedUpload;
+use crate::error::ApiError;
+use crate::extract::{AttachmentPath, Caller, Json, SessionPath, unreadable};
+use crate::reply::{self, AttachmentReply, UploadStarted, Uploaded};
+use crate::{State, allow};
+
+/// The HTTP API routes the `uploads` function serves (the template's route keys); the
+/// `sessions` function serves the rest. `ANY`, so a wrong method gets this function's
+/// 405, not a 404.
+pub const ROUTES: [&str; 3] = [
+    "ANY /sessions/{id}/uploads",
+    "ANY /sessions/{id}/attachments",
+    "ANY /sessions/{id}/attachments/{aid}",
+];
+
+/// Room for the multipart envelope around the largest file accepted.
+const MULTIPART_OVERHEAD_BYTES: usize = 64 * 1024;
+
+pub fn routes() -> Router<Arc<State>> {
+    let largest = usize::try_from(MAX_DIRECT_UPLOAD_BYTES).unwrap_or(usize::MAX);
+    Router::new()
+        .route(
+            "/sessions/{id}/uploads",
+            allow("POST", post(presigned_upload)),
+        )
+        .route(
+            "/sessions/{id}/attachments",
+            allow("POST", post(direct_upload))
+                .layer(DefaultBodyLimit::max(largest + MULTIPART_OVERHEAD_BYTES)),
+        )
+        .route(
+            "/sessions/{id}/attachments/{aid}",
+            allow("GET", get(attachment)),
+        )
+}
+
+/// `POST /sessions/{id}/uploads`: a pending attachment and the PUT that uploads it.
+async fn presigned_upload(
+    With(app): With<Arc<State>>,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    Json(announced): Json<AnnouncedUpload>,
+) -> Result<Response, ApiError> {
+    let (attachment, upload) = app
+        .chat
+        .request_upload(&caller, id, announced.into())
+        .await?;
+    let started = UploadStarted {
+        attachment_id: attachment.id,
+        url: upload.url,
+        method: upload.method,
+        headers: upload.headers.into_iter().collect(),
+        expires_at: upload.expires_at,
+        attachment: (&attachment).into(),
+    };
+    Ok(reply::With(StatusCode::CREATED, started).into_response())
+}
+
+/// `POST /sessions/{id}/attachments`: a small file in the `file` part of a multipart body.
+async fn direct_upload(
+    With(app): With<Arc<State>>,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    Multipart(upload): Multipart,
+) -> Result<Response, ApiError> {
+    let view = app.chat.upload(&caller, id, upload).await?;
+    let uploaded = Uploaded {
+        attachment_id: view.id,
+        attachment: view,
+    };
+    Ok(reply::With(StatusCode::CREATED, uploaded).into_response())
+}
+
+/// `GET /sessions/{id}/attachments/{aid}`: the file's metadata and a fresh download link.
+async fn attachment(
+    With(app): With<Arc<State>>,
+    AttachmentPath(id, attachment): AttachmentPath,
+    Caller(caller): Caller,
+) -> Result<AttachmentReply, ApiError> {
+    let attachment = app.chat.attachment(&caller, id, attachment).await?;
+    Ok(AttachmentReply { attachment })
+}
+
+/// The `file` part of a `multipart/form-data` body, with its file name and type.
+struct Multipart(DirectUpload);
+
+impl<S: Send + Sync> FromRequest<S> for Multipart {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bad = |message: &str| ApiError::BadRequest(message.to_owned());
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let boundary = multer::parse_boundary(content_type)
+            .map_err(|_| bad("the body must be multipart/form-data with a boundary"))?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| match unreadable(rejection) {
+                ApiError::TooLarge => ApiError::Service(ServiceError::TooLarge(format!(
+                    "files over {MAX_DIRECT_UPLOAD_BYTES} bytes go through POST /sessions/{{id}}/uploads"
+                ))),
+                other => other,
+            })?;
+        let stream =
+            futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(bytes) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        let unreadable = |error: multer::Error| {
+            tracing::info!(%error, "unreadable multipart body");
+            bad("the multipart body cannot be read")
+        };
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+            if field.name() != Some("file") {
+                continue;
+            }
+            let file_name = field
+                .file_name()
+                .ok_or_else(|| bad("file: the part needs a filename"))?
+                .to_owned();
+            let content_type = field
+                .content_type()
+                .map(ToString::to_string)
+                .ok_or_else(|| bad("file: the part needs a Content-Type"))?;
+            let bytes = field.bytes().await.map_err(unreadable)?;
+            return Ok(Self(DirectUpload {
+                file_name,
+                content_type,
+                bytes: bytes.to_vec(),
+            }));
+        }
+        Err(bad("file: is required (a multipart part named file)"))
+    }
+}

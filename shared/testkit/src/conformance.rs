@@ -1,0 +1,1363 @@
+//! The store conformance suite: what every store adapter must do, stated once, and the
+//! runner each adapter's suite calls. Each case runs on its own multi-threaded runtime
+//! against a fresh store, so concurrent cases really race and cannot see each other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_core::domain::{
+    Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
+    ConnectionId, Content, Member, MemberRole, Message, MessageId, Order, PageLimit, Principal,
+    Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus, Timestamp, Title,
+    UserId,
+};
+use chat_core::ports::{
+    Created, MessageQuery, Posted, SessionPatch, SessionQuery, Store, StoreError,
+};
+
+use std::future::Future;
+use std::pin::Pin;
+
+use libtest_mimic::{Failed, Trial};
+
+type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Case = fn(Arc<dyn Store>) -> CaseFuture;
+
+/// Every case as a trial named `{adapter}::{case}`, each run against a store that
+/// `make_store` makes fresh for it.
+pub fn trials<F, Fut>(adapter: &str, make_store: F) -> Vec<Trial>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Arc<dyn Store>, String>>,
+{
+    ALL.iter()
+        .map(|&(name, case)| {
+            let make_store = make_store.clone();
+            Trial::test(format!("{adapter}::{name}"), move || run(case, make_store))
+        })
+        .collect()
+}
+
+/// The cases' names, for an adapter that reports them skipped or failed.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    ALL.iter().map(|&(name, _)| name)
+}
+
+/// Runs one case on its own multi-threaded runtime, so concurrent cases really race.
+fn run<F, Fut>(case: Case, make_store: F) -> Result<(), Failed>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Arc<dyn Store>, String>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = make_store().await?;
+        tokio::spawn(case(store))
+            .await
+            .map_err(|e| panic_message(e.into_panic()))
+    })?;
+    Ok(())
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "the case panicked".to_owned())
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        const ALL: &[(&str, Case)] = &[
+            $((stringify!($name), |store| -> CaseFuture { Box::pin($name(store)) })),*
+        ];
+    };
+}
+
+cases![
+    a_session_is_created_read_updated_and_ended,
+    a_session_id_cannot_be_taken_twice,
+    members_are_added_listed_and_removed,
+    a_users_sessions_come_newest_activity_first_in_pages,
+    a_users_sessions_can_be_filtered_by_status_across_pages,
+    cursors_the_store_did_not_make_are_refused,
+    messages_page_newest_first_and_oldest_first_with_cursors,
+    after_returns_every_newer_message_for_catching_up,
+    a_message_is_refused_by_an_ended_or_unknown_session_and_nothing_is_stored,
+    a_sender_claimed_as_member_must_be_one,
+    editing_replaces_the_content_and_marks_the_message_edited,
+    deleting_is_soft_and_idempotent,
+    reactions_are_added_and_removed_per_user,
+    connections_are_stored_found_moved_and_deleted,
+    expired_connections_are_left_out,
+    typing_is_kept_where_the_sessions_connections_are_listed,
+    attachments_are_recorded_marked_ready_and_listed_in_order,
+    an_attachment_is_refused_by_an_ended_or_unknown_session,
+    one_active_bot_session_per_user_and_chatbot_holds_under_concurrent_creation,
+    one_active_support_session_per_visitor_and_business_holds_under_concurrent_creation,
+    a_client_message_id_makes_sending_idempotent_under_concurrency,
+    one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale,
+    a_file_message_keeps_its_attachment,
+];
+
+const RACERS: usize = 12;
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).expect("a valid user id")
+}
+
+/// A user id no other case uses, since user-level lists span the whole table.
+fn unique_user(name: &str) -> UserId {
+    user(&format!("{name}-{}", SessionId::new(Timestamp::now())))
+}
+
+fn at(base: Timestamp, millis: u64) -> Timestamp {
+    base.plus(Duration::from_millis(millis))
+}
+
+fn spec(kind: SessionKind, owner: &UserId) -> SessionSpec {
+    SessionSpec {
+        title: Title::parse("A chat").expect("a valid title"),
+        ..SessionSpec::new(kind, owner.clone())
+    }
+}
+
+fn members_of(session: &Session, users: &[&UserId], now: Timestamp) -> Vec<Member> {
+    users
+        .iter()
+        .map(|&u| {
+            let role = if *u == session.owner_id {
+                MemberRole::Owner
+            } else {
+                MemberRole::Member
+            };
+            Member::new(session.id, u.clone(), role, None, now)
+        })
+        .collect()
+}
+
+/// A new group session owned by the first user, with every user a member.
+async fn open_group(store: &Arc<dyn Store>, users: &[&UserId], now: Timestamp) -> Session {
+    let session = Session::open(SessionId::new(now), spec(SessionKind::Group, users[0]), now)
+        .expect("a valid session");
+    let created = store
+        .create_session(&session, &members_of(&session, users, now))
+        .await;
+    assert_eq!(created.expect("created"), Created::New(session.clone()));
+    session
+}
+
+fn text(session: &Session, sender: &UserId, body: &str, now: Timestamp) -> Message {
+    Message::text(
+        session.id,
+        sender.clone(),
+        None,
+        Content::parse(body).expect("content"),
+        now,
+    )
+}
+
+async fn post(store: &Arc<dyn Store>, message: &Message) -> Message {
+    match store.put_message(message, true).await.expect("posted") {
+        Posted::New(stored) => stored,
+        Posted::Duplicate(original) => panic!("unexpected duplicate of {}", original.id),
+    }
+}
+
+/// Posts `count` messages one millisecond apart, returning them oldest first.
+async fn post_many(
+    store: &Arc<dyn Store>,
+    session: &Session,
+    sender: &UserId,
+    count: u64,
+) -> Vec<Message> {
+    let base = Timestamp::now();
+    let mut posted = Vec::new();
+    for i in 0..count {
+        posted.push(
+            post(
+                store,
+                &text(session, sender, &format!("message {i}"), at(base, i)),
+            )
+            .await,
+        );
+    }
+    posted
+}
+
+fn ids(messages: &[Message]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+fn limit(n: usize) -> PageLimit {
+    PageLimit::new(n).expect("a valid limit")
+}
+
+/// Every page of a message query, following cursors, as one list of ids per page.
+async fn message_pages(
+    store: &Arc<dyn Store>,
+    session: SessionId,
+    mut query: MessageQuery,
+) -> Vec<Vec<MessageId>> {
+    let mut pages = Vec::new();
+    loop {
+        let page = store.list_messages(session, &query).await.expect("a page");
+        pages.push(ids(&page.items));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return pages,
+        }
+    }
+}
+
+/// Every page of a user's session list, as one list of ids per page.
+async fn session_pages(
+    store: &Arc<dyn Store>,
+    user: &UserId,
+    mut query: SessionQuery,
+) -> Vec<Vec<SessionId>> {
+    let mut pages = Vec::new();
+    loop {
+        let page = store
+            .list_user_sessions(user, &query)
+            .await
+            .expect("a page");
+        pages.push(page.items.iter().map(|s| s.id).collect());
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return pages,
+        }
+    }
+}
+
+fn principal(user: &UserId) -> Principal {
+    Principal {
+        user_id: user.clone(),
+        role: Role::User,
+        name: None,
+        org: None,
+    }
+}
+
+fn connection(id: &str, user: &UserId, session: Option<SessionId>, now: Timestamp) -> Connection {
+    let id = ConnectionId::parse(&format!("{id}-{}", SessionId::new(now))).expect("a valid id");
+    Connection::new(id, principal(user), session, now)
+}
+
+fn connection_ids(connections: &[Connection]) -> Vec<ConnectionId> {
+    let mut ids: Vec<ConnectionId> = connections.iter().map(|c| c.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    assert_eq!(
+        store.get_session(session.id).await.expect("read"),
+        Some(session.clone())
+    );
+
+    let later = at(now, 10);
+    let patch = SessionPatch {
+        title: Some(Title::parse("Renamed").expect("title")),
+        status: Some(SessionStatus::Inactive),
+    };
+    let updated = store
+        .update_session(session.id, &patch, later)
+        .await
+        .expect("updated");
+    assert_eq!(updated.title, Title::parse("Renamed").expect("title"));
+    assert_eq!(
+        (updated.status, updated.updated_at),
+        (SessionStatus::Inactive, later)
+    );
+    assert_eq!(
+        store.get_session(session.id).await.expect("read"),
+        Some(updated.clone())
+    );
+
+    let untitled = SessionPatch {
+        title: Some(None),
+        status: None,
+    };
+    let cleared = store
+        .update_session(session.id, &untitled, later)
+        .await
+        .expect("updated");
+    assert_eq!(
+        (cleared.title, cleared.status),
+        (None, SessionStatus::Inactive)
+    );
+
+    let ending = store
+        .update_session(
+            session.id,
+            &SessionPatch {
+                status: Some(SessionStatus::Ended),
+                ..Default::default()
+            },
+            later,
+        )
+        .await;
+    assert!(matches!(ending, Err(StoreError::Invalid(_))), "{ending:?}");
+
+    let ended = store
+        .end_session(session.id, at(now, 20))
+        .await
+        .expect("ended");
+    assert_eq!(
+        (ended.status, ended.ended_at),
+        (SessionStatus::Ended, Some(at(now, 20)))
+    );
+    assert_eq!(
+        store.get_session(session.id).await.expect("read"),
+        Some(ended)
+    );
+    assert!(matches!(
+        store.end_session(session.id, later).await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert!(matches!(
+        store.update_session(session.id, &patch, later).await,
+        Err(StoreError::SessionEnded)
+    ));
+
+    let unknown = SessionId::new(now);
+    assert_eq!(store.get_session(unknown).await.expect("read"), None);
+    assert!(matches!(
+        store.update_session(unknown, &patch, later).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.end_session(unknown, later).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn a_session_id_cannot_be_taken_twice(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let session = open_group(&store, &[&user("ann")], now).await;
+    let again = store.create_session(&session, &[]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+}
+
+async fn members_are_added_listed_and_removed(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let (ann, bob) = (user("ann"), user("bob"));
+    let session = open_group(&store, &[&ann], now).await;
+    let bob_member = Member::new(
+        session.id,
+        bob.clone(),
+        MemberRole::Member,
+        None,
+        at(now, 1),
+    );
+
+    assert!(store.add_member(&bob_member).await.expect("added"));
+    assert!(
+        !store
+            .add_member(&bob_member)
+            .await
+            .expect("already a member")
+    );
+    assert_eq!(
+        store.get_member(session.id, &bob).await.expect("read"),
+        Some(bob_member.clone())
+    );
+    let mut listed: Vec<UserId> = store
+        .list_members(session.id)
+        .await
+        .expect("listed")
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec![ann.clone(), bob.clone()]);
+
+    assert!(
+        store
+            .remove_member(session.id, &bob)
+            .await
+            .expect("removed")
+    );
+    assert!(
+        !store
+            .remove_member(session.id, &bob)
+            .await
+            .expect("not a member")
+    );
+    assert_eq!(
+        store.get_member(session.id, &bob).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.list_members(session.id).await.expect("listed").len(),
+        1
+    );
+
+    store
+        .end_session(session.id, at(now, 2))
+        .await
+        .expect("ended");
+    assert!(matches!(
+        store.add_member(&bob_member).await,
+        Err(StoreError::SessionEnded)
+    ));
+    let stranger = Member::new(SessionId::new(now), bob, MemberRole::Member, None, now);
+    assert!(matches!(
+        store.add_member(&stranger).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn a_users_sessions_come_newest_activity_first_in_pages(store: Arc<dyn Store>) {
+    let base = Timestamp::now();
+    let (ann, bob) = (unique_user("ann"), unique_user("bob"));
+    let mut sessions = Vec::new();
+    for i in 0..5 {
+        sessions.push(open_group(&store, &[&ann, &bob], at(base, i)).await.id);
+    }
+    let newest_first: Vec<SessionId> = sessions.iter().rev().copied().collect();
+    let query = SessionQuery {
+        limit: limit(2),
+        ..Default::default()
+    };
+    let pages = session_pages(&store, &ann, query.clone()).await;
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(pages.concat(), newest_first);
+
+    // Ann posts in the oldest session: it comes first for her, not for Bob.
+    let oldest = store
+        .get_session(sessions[0])
+        .await
+        .expect("read")
+        .expect("exists");
+    post(&store, &text(&oldest, &ann, "back again", at(base, 100))).await;
+    let anns = session_pages(&store, &ann, query.clone()).await.concat();
+    assert_eq!(anns[0], sessions[0]);
+    assert_eq!(anns[1..], newest_first[..4]);
+    assert_eq!(
+        session_pages(&store, &bob, query.clone()).await.concat(),
+        newest_first
+    );
+    let touched = store
+        .get_session(sessions[0])
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(touched.last_activity_at, at(base, 100));
+
+    // Leaving a session takes it off the list.
+    store
+        .remove_member(sessions[1], &bob)
+        .await
+        .expect("removed");
+    assert!(
+        !session_pages(&store, &bob, query)
+            .await
+            .concat()
+            .contains(&sessions[1])
+    );
+}
+
+async fn a_users_sessions_can_be_filtered_by_status_across_pages(store: Arc<dyn Store>) {
+    let base = Timestamp::now();
+    let ann = unique_user("ann");
+    let mut sessions = Vec::new();
+    for i in 0..7 {
+        sessions.push(open_group(&store, &[&ann], at(base, i)).await.id);
+    }
+    for ended in [sessions[1], sessions[4], sessions[5]] {
+        store.end_session(ended, at(base, 50)).await.expect("ended");
+    }
+    let filtered = |status| SessionQuery {
+        status: Some(status),
+        limit: limit(2),
+        cursor: None,
+    };
+    let ended = session_pages(&store, &ann, filtered(SessionStatus::Ended))
+        .await
+        .concat();
+    assert_eq!(ended, vec![sessions[5], sessions[4], sessions[1]]);
+    let active = session_pages(&store, &ann, filtered(SessionStatus::Active))
+        .await
+        .concat();
+    assert_eq!(
+        active,
+        vec![sessions[6], sessions[3], sessions[2], sessions[0]]
+    );
+    let inactive = store
+        .list_user_sessions(&ann, &filtered(SessionStatus::Inactive))
+        .await
+        .expect("a page");
+    assert!(inactive.items.is_empty());
+}
+
+async fn cursors_the_store_did_not_make_are_refused(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let forged = chat_core::domain::Cursor::from_client("Zm9yZ2Vk").expect("base64");
+    let messages = MessageQuery {
+        cursor: Some(forged.clone()),
+        ..Default::default()
+    };
+    assert!(
+        matches!(store.list_messages(session.id, &messages).await, Err(StoreError::Invalid(e)) if e.field == "cursor")
+    );
+    let sessions = SessionQuery {
+        cursor: Some(forged),
+        ..Default::default()
+    };
+    assert!(
+        matches!(store.list_user_sessions(&ann, &sessions).await, Err(StoreError::Invalid(e)) if e.field == "cursor")
+    );
+}
+
+async fn messages_page_newest_first_and_oldest_first_with_cursors(store: Arc<dyn Store>) {
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], Timestamp::now()).await;
+    let posted = ids(&post_many(&store, &session, &ann, 7).await);
+    let newest: Vec<MessageId> = posted.iter().rev().copied().collect();
+
+    let desc = MessageQuery {
+        limit: limit(3),
+        ..Default::default()
+    };
+    let pages = message_pages(&store, session.id, desc.clone()).await;
+    assert_eq!(
+        pages,
+        vec![
+            newest[0..3].to_vec(),
+            newest[3..6].to_vec(),
+            newest[6..].to_vec()
+        ]
+    );
+
+    let asc = MessageQuery {
+        order: Order::Asc,
+        limit: limit(3),
+        ..Default::default()
+    };
+    let pages = message_pages(&store, session.id, asc).await;
+    assert_eq!(
+        pages,
+        vec![
+            posted[0..3].to_vec(),
+            posted[3..6].to_vec(),
+            posted[6..].to_vec()
+        ]
+    );
+
+    // An exact multiple of the limit ends without an empty extra page.
+    let pages = message_pages(
+        &store,
+        session.id,
+        MessageQuery {
+            limit: limit(7),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(pages, vec![newest.clone()]);
+
+    let before = MessageQuery {
+        before: Some(posted[3]),
+        limit: limit(2),
+        ..Default::default()
+    };
+    assert_eq!(
+        message_pages(&store, session.id, before).await.concat(),
+        vec![posted[2], posted[1], posted[0]]
+    );
+
+    let stored = store
+        .get_message(session.id, posted[4])
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored.content, "message 4");
+    assert_eq!(
+        store
+            .get_message(session.id, MessageId::new(Timestamp::now()))
+            .await
+            .expect("read"),
+        None
+    );
+    let other = open_group(&store, &[&ann], Timestamp::now()).await;
+    assert!(
+        store
+            .list_messages(other.id, &desc)
+            .await
+            .expect("a page")
+            .items
+            .is_empty()
+    );
+}
+
+async fn after_returns_every_newer_message_for_catching_up(store: Arc<dyn Store>) {
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], Timestamp::now()).await;
+    let posted = ids(&post_many(&store, &session, &ann, 6).await);
+    let catch_up = MessageQuery {
+        order: Order::Asc,
+        after: Some(posted[1]),
+        limit: limit(2),
+        ..Default::default()
+    };
+    assert_eq!(
+        message_pages(&store, session.id, catch_up).await.concat(),
+        posted[2..].to_vec()
+    );
+    let latest = MessageQuery {
+        order: Order::Asc,
+        after: Some(posted[5]),
+        ..Default::default()
+    };
+    assert_eq!(
+        message_pages(&store, session.id, latest).await,
+        vec![Vec::<MessageId>::new()]
+    );
+    let window = MessageQuery {
+        after: Some(posted[1]),
+        before: Some(posted[4]),
+        ..Default::default()
+    };
+    assert_eq!(
+        message_pages(&store, session.id, window).await.concat(),
+        vec![posted[3], posted[2]]
+    );
+}
+
+async fn a_message_is_refused_by_an_ended_or_unknown_session_and_nothing_is_stored(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    store
+        .end_session(session.id, at(now, 1))
+        .await
+        .expect("ended");
+    let late = text(&session, &ann, "too late", at(now, 2));
+    assert!(matches!(
+        store.put_message(&late, true).await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert_eq!(
+        store.get_message(session.id, late.id).await.expect("read"),
+        None
+    );
+
+    let mut stray = late.clone();
+    stray.session_id = SessionId::new(now);
+    stray.id = MessageId::new(now);
+    assert!(matches!(
+        store.put_message(&stray, false).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .get_message(stray.session_id, stray.id)
+            .await
+            .expect("read"),
+        None
+    );
+}
+
+async fn a_sender_claimed_as_member_must_be_one(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let (ann, admin) = (user("ann"), user("admin"));
+    let session = open_group(&store, &[&ann], now).await;
+    let claimed = text(&session, &admin, "hello", at(now, 1));
+    assert!(matches!(
+        store.put_message(&claimed, true).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .get_message(session.id, claimed.id)
+            .await
+            .expect("read"),
+        None
+    );
+    // Staff who are not members post with the membership left alone.
+    let staff = text(&session, &admin, "hello", at(now, 2));
+    assert_eq!(
+        store.put_message(&staff, false).await.expect("posted"),
+        Posted::New(staff.clone())
+    );
+    assert_eq!(
+        store.get_member(session.id, &admin).await.expect("read"),
+        None
+    );
+}
+
+async fn editing_replaces_the_content_and_marks_the_message_edited(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let original = post(&store, &text(&session, &ann, "helo", at(now, 1))).await;
+    let fixed = Content::parse("hello").expect("content");
+    let edited = store
+        .edit_message(session.id, original.id, &fixed, at(now, 2))
+        .await
+        .expect("edited");
+    assert_eq!(
+        (edited.content.as_str(), edited.edited_at),
+        ("hello", Some(at(now, 2)))
+    );
+    assert_eq!(
+        (edited.id, edited.created_at, &edited.sender_id),
+        (original.id, original.created_at, &ann)
+    );
+    assert_eq!(
+        store
+            .get_message(session.id, original.id)
+            .await
+            .expect("read"),
+        Some(edited)
+    );
+
+    let missing = store
+        .edit_message(session.id, MessageId::new(now), &fixed, now)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    store
+        .delete_message(session.id, original.id, at(now, 3))
+        .await
+        .expect("deleted");
+    let after_delete = store
+        .edit_message(session.id, original.id, &fixed, at(now, 4))
+        .await;
+    assert!(
+        matches!(after_delete, Err(StoreError::Conflict(_))),
+        "{after_delete:?}"
+    );
+}
+
+async fn deleting_is_soft_and_idempotent(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let message = post(&store, &text(&session, &ann, "oops", at(now, 1))).await;
+    let thumbs = Reaction::parse("👍").expect("emoji");
+    store
+        .set_reaction(session.id, message.id, &thumbs, &ann, true)
+        .await
+        .expect("reacted");
+
+    let deleted = store
+        .delete_message(session.id, message.id, at(now, 2))
+        .await
+        .expect("deleted");
+    assert_eq!(deleted.deleted_at, Some(at(now, 2)));
+    assert!(deleted.content.is_empty() && deleted.reactions.is_empty());
+    let again = store
+        .delete_message(session.id, message.id, at(now, 3))
+        .await
+        .expect("deleted");
+    assert_eq!(again.deleted_at, Some(at(now, 2)));
+    let listed = store
+        .list_messages(session.id, &MessageQuery::default())
+        .await
+        .expect("a page");
+    assert_eq!(listed.items, vec![deleted]);
+    let missing = store
+        .delete_message(session.id, MessageId::new(now), now)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+async fn reactions_are_added_and_removed_per_user(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let (ann, bob) = (user("ann"), user("bob"));
+    let session = open_group(&store, &[&ann, &bob], now).await;
+    let message = post(&store, &text(&session, &ann, "news", at(now, 1))).await;
+    let (thumbs, heart) = (
+        Reaction::parse("👍").expect("emoji"),
+        Reaction::parse("❤️").expect("emoji"),
+    );
+    let react = |reaction: &Reaction, user: &UserId, present: bool| {
+        let (store, reaction, user) = (store.clone(), reaction.clone(), user.clone());
+        async move {
+            store
+                .set_reaction(session.id, message.id, &reaction, &user, present)
+                .await
+        }
+    };
+
+    react(&thumbs, &ann, true).await.expect("reacted");
+    react(&thumbs, &bob, true).await.expect("reacted");
+    react(&heart, &ann, true).await.expect("reacted");
+    let twice = react(&thumbs, &ann, true).await.expect("reacted");
+    assert_eq!(
+        twice.reactions.users(&thumbs).collect::<Vec<_>>(),
+        vec![&ann, &bob]
+    );
+    assert_eq!(
+        twice.reactions.users(&heart).collect::<Vec<_>>(),
+        vec![&ann]
+    );
+
+    let removed = react(&thumbs, &ann, false).await.expect("unreacted");
+    assert_eq!(
+        removed.reactions.users(&thumbs).collect::<Vec<_>>(),
+        vec![&bob]
+    );
+    let none_left = react(&heart, &ann, false).await.expect("unreacted");
+    assert_eq!(none_left.reactions.iter().count(), 1);
+    let absent = react(&heart, &bob, false).await.expect("nothing to remove");
+    assert_eq!(absent.reactions, none_left.reactions);
+    assert_eq!(
+        store
+            .get_message(session.id, message.id)
+            .await
+            .expect("read"),
+        Some(absent)
+    );
+
+    let unknown = store
+        .set_reaction(session.id, MessageId::new(now), &thumbs, &ann, true)
+        .await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    store
+        .delete_message(session.id, message.id, at(now, 2))
+        .await
+        .expect("deleted");
+    assert!(matches!(
+        react(&thumbs, &ann, true).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn connections_are_stored_found_moved_and_deleted(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let (ann, bob) = (user("ann"), user("bob"));
+    let first = open_group(&store, &[&ann, &bob], now).await;
+    let second = open_group(&store, &[&ann], now).await;
+    let phone = connection("phone", &ann, Some(first.id), now);
+    let laptop = connection("laptop", &bob, Some(first.id), now);
+    let idle = connection("idle", &ann, None, now);
+    for c in [&phone, &laptop, &idle] {
+        store.put_connection(c).await.expect("stored");
+    }
+    assert_eq!(
+        store.get_connection(&phone.id, now).await.expect("read"),
+        Some(phone.clone())
+    );
+    assert_eq!(
+        store.get_connection(&idle.id, now).await.expect("read"),
+        Some(idle.clone())
+    );
+    let listed = store
+        .list_session_connections(first.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(
+        connection_ids(&listed),
+        connection_ids(&[phone.clone(), laptop.clone()])
+    );
+
+    let moved = store
+        .bind_connection(&phone.id, Some(second.id))
+        .await
+        .expect("moved");
+    assert_eq!(moved.session_id, Some(second.id));
+    assert_eq!(
+        connection_ids(
+            &store
+                .list_session_connections(first.id, now)
+                .await
+                .expect("listed")
+        ),
+        vec![laptop.id.clone()]
+    );
+    assert_eq!(
+        store
+            .list_session_connections(second.id, now)
+            .await
+            .expect("listed"),
+        vec![moved.clone()]
+    );
+    let unbound = store
+        .bind_connection(&phone.id, None)
+        .await
+        .expect("unbound");
+    assert_eq!(unbound.session_id, None);
+    assert!(
+        store
+            .list_session_connections(second.id, now)
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_connection(&phone.id, now).await.expect("read"),
+        Some(unbound)
+    );
+
+    assert_eq!(
+        store.delete_connection(&laptop.id).await.expect("deleted"),
+        Some(laptop.clone())
+    );
+    assert_eq!(
+        store.delete_connection(&laptop.id).await.expect("deleted"),
+        None
+    );
+    assert_eq!(
+        store.get_connection(&laptop.id, now).await.expect("read"),
+        None
+    );
+    assert!(
+        store
+            .list_session_connections(first.id, now)
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+    let gone = store.bind_connection(&laptop.id, Some(first.id)).await;
+    assert!(matches!(gone, Err(StoreError::NotFound)), "{gone:?}");
+}
+
+async fn expired_connections_are_left_out(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let live = connection("live", &ann, Some(session.id), now);
+    let lifetime = Connection::MAX_LIFETIME + Connection::EXPIRY_SLACK + Duration::from_secs(60);
+    let stale = connection(
+        "stale",
+        &ann,
+        Some(session.id),
+        Timestamp::from_unix_millis(now.unix_millis() - lifetime.as_millis() as u64),
+    );
+    store.put_connection(&live).await.expect("stored");
+    store.put_connection(&stale).await.expect("stored");
+    assert_eq!(
+        store.get_connection(&stale.id, now).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .list_session_connections(session.id, now)
+            .await
+            .expect("listed"),
+        vec![live.clone()]
+    );
+    // The same connection is gone once its own expiry passes.
+    assert_eq!(
+        store
+            .get_connection(&live.id, live.expires_at)
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        store
+            .list_session_connections(session.id, live.expires_at)
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+}
+
+async fn typing_is_kept_where_the_sessions_connections_are_listed(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let phone = connection("phone", &ann, Some(session.id), now);
+    store.put_connection(&phone).await.expect("stored");
+    let until = at(now, 5_000);
+    store
+        .set_typing(&phone.id, session.id, Some(until))
+        .await
+        .expect("typing");
+    let listed = store
+        .list_session_connections(session.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(
+        listed.iter().map(|c| c.typing_until).collect::<Vec<_>>(),
+        vec![Some(until)]
+    );
+    assert!(listed[0].is_typing(now) && !listed[0].is_typing(until));
+    store
+        .set_typing(&phone.id, session.id, None)
+        .await
+        .expect("stopped");
+    let listed = store
+        .list_session_connections(session.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(listed[0].typing_until, None);
+    let elsewhere = store
+        .set_typing(&phone.id, SessionId::new(now), Some(until))
+        .await;
+    assert!(
+        matches!(elsewhere, Err(StoreError::NotFound)),
+        "{elsewhere:?}"
+    );
+}
+
+fn attachment(session: &Session, uploader: &UserId, name: &str, now: Timestamp) -> Attachment {
+    Attachment {
+        id: AttachmentId::new(now),
+        session_id: session.id,
+        uploader_id: uploader.clone(),
+        file_name: name.to_owned(),
+        content_type: "image/png".to_owned(),
+        size: 1_234,
+        state: AttachmentState::Pending,
+        created_at: now,
+    }
+}
+
+async fn attachments_are_recorded_marked_ready_and_listed_in_order(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let files: Vec<Attachment> = (0..3)
+        .map(|i| attachment(&session, &ann, &format!("f{i}.png"), at(now, i)))
+        .collect();
+    for file in &files {
+        store.put_attachment(file).await.expect("recorded");
+    }
+    assert_eq!(
+        store
+            .get_attachment(session.id, files[1].id)
+            .await
+            .expect("read"),
+        Some(files[1].clone())
+    );
+    let again = store.put_attachment(&files[1]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let ready = store
+        .mark_attachment_ready(session.id, files[1].id)
+        .await
+        .expect("ready");
+    assert_eq!(
+        ready,
+        Attachment {
+            state: AttachmentState::Ready,
+            ..files[1].clone()
+        }
+    );
+    assert_eq!(
+        store
+            .mark_attachment_ready(session.id, files[1].id)
+            .await
+            .expect("ready"),
+        ready
+    );
+    let missing = store
+        .mark_attachment_ready(session.id, AttachmentId::new(now))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert_eq!(
+        store
+            .get_attachment(session.id, AttachmentId::new(now))
+            .await
+            .expect("read"),
+        None
+    );
+
+    let first = store
+        .list_attachments(session.id, None, limit(2))
+        .await
+        .expect("a page");
+    assert_eq!(
+        first.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![files[0].id, files[1].id]
+    );
+    assert!(first.next_cursor.is_some());
+    let rest = store
+        .list_attachments(session.id, Some(files[1].id), limit(2))
+        .await
+        .expect("a page");
+    assert_eq!(
+        (
+            rest.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+            rest.next_cursor
+        ),
+        (vec![files[2].id], None)
+    );
+    let other = open_group(&store, &[&ann], now).await;
+    assert!(
+        store
+            .list_attachments(other.id, None, limit(2))
+            .await
+            .expect("a page")
+            .items
+            .is_empty()
+    );
+}
+
+async fn an_attachment_is_refused_by_an_ended_or_unknown_session(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    store.end_session(session.id, now).await.expect("ended");
+    let late = attachment(&session, &ann, "late.png", now);
+    assert!(matches!(
+        store.put_attachment(&late).await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert_eq!(
+        store
+            .get_attachment(session.id, late.id)
+            .await
+            .expect("read"),
+        None
+    );
+    let stray = Attachment {
+        session_id: SessionId::new(now),
+        ..late
+    };
+    assert!(matches!(
+        store.put_attachment(&stray).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Races `RACERS` creations of sessions from `spec` and checks exactly one wins.
+async fn race_creations(store: &Arc<dyn Store>, spec: SessionSpec) -> Session {
+    let now = Timestamp::now();
+    let attempts = (0..RACERS).map(|_| {
+        let (store, spec) = (store.clone(), spec.clone());
+        tokio::spawn(async move {
+            let session = Session::open(SessionId::new(now), spec, now).expect("a valid session");
+            let owner = Member::new(
+                session.id,
+                session.owner_id.clone(),
+                MemberRole::Owner,
+                None,
+                now,
+            );
+            store
+                .create_session(&session, &[owner])
+                .await
+                .expect("created or found")
+        })
+    });
+    let outcomes: Vec<Created> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("the task finished"))
+        .collect();
+    let winners: Vec<&Session> = outcomes
+        .iter()
+        .filter_map(|c| match c {
+            Created::New(session) => Some(session),
+            Created::Existing(_) => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one creation wins: {outcomes:?}");
+    let winner = winners[0].clone();
+    assert!(
+        outcomes.iter().all(|c| c.session().id == winner.id),
+        "every loser gets the winner"
+    );
+    winner
+}
+
+async fn one_active_bot_session_per_user_and_chatbot_holds_under_concurrent_creation(
+    store: Arc<dyn Store>,
+) {
+    let ann = unique_user("ann");
+    let mut bot = spec(SessionKind::Bot, &ann);
+    bot.chatbot_id = Some(ChatbotId::parse("helper").expect("id"));
+    let first = race_creations(&store, bot.clone()).await;
+
+    let mut other_bot = bot.clone();
+    other_bot.chatbot_id = Some(ChatbotId::parse("other").expect("id"));
+    assert_ne!(race_creations(&store, other_bot).await.id, first.id);
+
+    // Once it ends, the next one may start.
+    store
+        .end_session(first.id, Timestamp::now())
+        .await
+        .expect("ended");
+    let second = race_creations(&store, bot).await;
+    assert_ne!(second.id, first.id);
+    assert_eq!(
+        store.list_members(second.id).await.expect("listed").len(),
+        1
+    );
+}
+
+async fn one_active_support_session_per_visitor_and_business_holds_under_concurrent_creation(
+    store: Arc<dyn Store>,
+) {
+    let visitor = unique_user("visitor");
+    let mut support = spec(SessionKind::Support, &visitor);
+    support.business_id = Some(BusinessId::parse("acme").expect("id"));
+    let first = race_creations(&store, support.clone()).await;
+    let mut elsewhere = support.clone();
+    elsewhere.business_id = Some(BusinessId::parse("globex").expect("id"));
+    assert_ne!(race_creations(&store, elsewhere).await.id, first.id);
+    store
+        .end_session(first.id, Timestamp::now())
+        .await
+        .expect("ended");
+    assert_ne!(race_creations(&store, support).await.id, first.id);
+}
+
+async fn a_client_message_id_makes_sending_idempotent_under_concurrency(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let (ann, bob) = (user("ann"), user("bob"));
+    let session = open_group(&store, &[&ann, &bob], now).await;
+    let client_id = ClientMsgId::parse("retry-me").expect("id");
+    let sends = (0..RACERS).map(|i| {
+        let store = store.clone();
+        let mut message = text(&session, &ann, &format!("attempt {i}"), at(now, i as u64));
+        message.client_msg_id = Some(client_id.clone());
+        tokio::spawn(async move {
+            store
+                .put_message(&message, true)
+                .await
+                .expect("posted or found")
+        })
+    });
+    let outcomes: Vec<Posted> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("the task finished"))
+        .collect();
+    let new: Vec<&Posted> = outcomes
+        .iter()
+        .filter(|p| matches!(p, Posted::New(_)))
+        .collect();
+    assert_eq!(
+        new.len(),
+        1,
+        "exactly one send stores a message: {outcomes:?}"
+    );
+    let original = new[0].message().clone();
+    assert!(
+        outcomes.iter().all(|p| p.message() == &original),
+        "every retry gets the original"
+    );
+    let listed = store
+        .list_messages(session.id, &MessageQuery::default())
+        .await
+        .expect("a page");
+    assert_eq!(listed.items, vec![original.clone()]);
+
+    // The id is the sender's own: another member may use the same one.
+    let mut bobs = text(&session, &bob, "mine", at(now, 100));
+    bobs.client_msg_id = Some(client_id);
+    assert_eq!(
+        store.put_message(&bobs, true).await.expect("posted"),
+        Posted::New(bobs.clone())
+    );
+}
+
+async fn one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::now();
+    let session = SessionId::new(now);
+    let long_ago = now.minus(Duration::from_secs(120));
+    let (first, second) = (MessageId::new(now), MessageId::new(now));
+    assert_eq!(store.get_reply(session).await.expect("read"), None);
+    assert_eq!(
+        store.request_stop(session).await.expect("stop"),
+        None,
+        "nothing to stop"
+    );
+    let stale_before = now.minus(Duration::from_secs(60));
+    assert!(
+        store
+            .start_reply(session, first, now, stale_before)
+            .await
+            .expect("start")
+    );
+    assert!(
+        !store
+            .start_reply(session, second, now, stale_before)
+            .await
+            .expect("refused")
+    );
+    let reply = store
+        .get_reply(session)
+        .await
+        .expect("read")
+        .expect("in progress");
+    assert_eq!((reply.response_id, reply.stop_requested), (first, false));
+
+    assert_eq!(
+        store.request_stop(session).await.expect("stop"),
+        Some(first)
+    );
+    assert!(
+        store
+            .get_reply(session)
+            .await
+            .expect("read")
+            .expect("still held")
+            .stop_requested
+    );
+
+    // Another reply's finish frees nothing; its own does.
+    store.finish_reply(session, second).await.expect("no-op");
+    assert!(store.get_reply(session).await.expect("read").is_some());
+    store.finish_reply(session, first).await.expect("finished");
+    assert_eq!(store.get_reply(session).await.expect("read"), None);
+
+    // A reply whose bot died is replaced once it is older than the staleness bound.
+    assert!(
+        store
+            .start_reply(session, first, long_ago, stale_before)
+            .await
+            .expect("start")
+    );
+    let later = at(now, 1);
+    assert!(
+        store
+            .start_reply(session, second, later, now)
+            .await
+            .expect("replaced")
+    );
+    assert_eq!(
+        store
+            .get_reply(session)
+            .await
+            .expect("read")
+            .expect("held")
+            .response_id,
+        second
+    );
+}
+
+async fn a_file_message_keeps_its_attachment(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = unique_user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let mut file = attachment(&session, &ann, "plan.pdf", now);
+    store.put_attachment(&file).await.expect("recorded");
+    file.state = AttachmentState::Ready;
+    let message = Message::file(
+        chat_core::domain::MessageKind::File,
+        file.clone(),
+        Some(&Content::parse("the plan").expect("content")),
+        None,
+        at(now, 1),
+    );
+    let stored = post(&store, &message).await;
+    assert_eq!(stored.attachment.as_ref(), Some(&file));
+    let read = store
+        .get_message(session.id, message.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(read, message);
+}
