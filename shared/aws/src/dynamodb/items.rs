@@ -10,67 +10,126 @@
 //! | connection           | `CONN#<cid>`         | `META`                | TTL
 //! | active scope         | `ACTIVE#<scope key>` | `META`                |
 //! | attachment           | `SESSION#<sid>`      | `ATT#<aid>`           |
+//! | reply slot           | `SESSION#<sid>`      | `REPLY`               | TTL
+//!
+//! Every key is built here and nowhere else; the rest of the adapter asks for one by name.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::errors::internal;
 use chat_core::domain::{
     Attachment, AttachmentId, ClientMsgId, Connection, ConnectionId, DisplayName, Member, Message,
     MessageId, MessageKind, Principal, Reaction, Reactions, Session, SessionId, Timestamp, UserId,
 };
-use chat_core::paging::membership_position;
+use chat_core::paging::activity_position;
+use chat_core::ports::StoreResult;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
-pub(super) const META: &str = "META";
-pub(super) const MEMBER_PREFIX: &str = "MEMBER#";
-pub(super) const MESSAGE_PREFIX: &str = "MSG#";
-pub(super) const CONNECTION_PREFIX: &str = "CONN#";
-pub(super) const ATTACHMENT_PREFIX: &str = "ATT#";
+/// How long a client message id is remembered for idempotent sends.
+pub const DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
-pub(super) fn attachment_sk(id: AttachmentId) -> String {
-    format!("{ATTACHMENT_PREFIX}{id}")
-}
+const SESSION_PREFIX: &str = "SESSION#";
+const USER_PREFIX: &str = "USER#";
+const ACTIVE_PREFIX: &str = "ACTIVE#";
+const DEDUP_PREFIX: &str = "CMSG#";
+pub(super) const MEMBER_PREFIX: &str = "MEMBER#";
+const MESSAGE_PREFIX: &str = "MSG#";
+pub(super) const CONNECTION_PREFIX: &str = "CONN#";
+const ATTACHMENT_PREFIX: &str = "ATT#";
+/// The sort key of an item that is the only one of its kind in its partition.
+const META: &str = "META";
+const REPLY: &str = "REPLY";
 
 pub(super) fn session_pk(id: SessionId) -> String {
-    format!("SESSION#{id}")
+    format!("{SESSION_PREFIX}{id}")
 }
 
-pub(super) fn member_sk(user: &UserId) -> String {
+fn member_sk(user: &UserId) -> String {
     format!("{MEMBER_PREFIX}{user}")
-}
-
-pub(super) fn user_pk(user: &UserId) -> String {
-    format!("USER#{user}")
 }
 
 pub(super) fn message_sk(id: MessageId) -> String {
     format!("{MESSAGE_PREFIX}{id}")
 }
 
-pub(super) fn dedup_sk(user: &UserId, client_msg_id: &ClientMsgId) -> String {
-    format!("CMSG#{user}#{client_msg_id}")
+fn dedup_sk(user: &UserId, client_msg_id: &ClientMsgId) -> String {
+    format!("{DEDUP_PREFIX}{user}#{client_msg_id}")
 }
 
-pub(super) fn connection_pk(id: &ConnectionId) -> String {
+pub(super) fn attachment_sk(id: AttachmentId) -> String {
+    format!("{ATTACHMENT_PREFIX}{id}")
+}
+
+fn connection_pk(id: &ConnectionId) -> String {
     format!("{CONNECTION_PREFIX}{id}")
 }
 
-pub(super) fn session_connection_sk(id: &ConnectionId) -> String {
+fn session_connection_sk(id: &ConnectionId) -> String {
     format!("{CONNECTION_PREFIX}{id}")
 }
 
-pub(super) fn active_pk(scope_key: &str) -> String {
-    format!("ACTIVE#{scope_key}")
+fn active_pk(scope_key: &str) -> String {
+    format!("{ACTIVE_PREFIX}{scope_key}")
 }
 
-pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
+/// gsi1's partition: a user's memberships.
+pub(super) fn user_gsi1_pk(user: &UserId) -> String {
+    format!("{USER_PREFIX}{user}")
+}
+
+/// gsi1's sort key: where a membership sorts in its user's session list, moved on by each
+/// message the member sends.
+pub(super) fn membership_gsi1_sk(last_activity_at: Timestamp, session: SessionId) -> String {
+    activity_position(last_activity_at, session)
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([
         ("pk".to_owned(), AttributeValue::S(pk)),
         ("sk".to_owned(), AttributeValue::S(sk.into())),
     ])
+}
+
+pub(super) fn session_key(id: SessionId) -> Item {
+    key(session_pk(id), META)
+}
+
+pub(super) fn member_key(session: SessionId, user: &UserId) -> Item {
+    key(session_pk(session), member_sk(user))
+}
+
+pub(super) fn message_key(session: SessionId, id: MessageId) -> Item {
+    key(session_pk(session), message_sk(id))
+}
+
+pub(super) fn dedup_key(session: SessionId, user: &UserId, client_msg_id: &ClientMsgId) -> Item {
+    key(session_pk(session), dedup_sk(user, client_msg_id))
+}
+
+pub(super) fn attachment_key(session: SessionId, id: AttachmentId) -> Item {
+    key(session_pk(session), attachment_sk(id))
+}
+
+pub(super) fn connection_key(id: &ConnectionId) -> Item {
+    key(connection_pk(id), META)
+}
+
+pub(super) fn session_connection_key(session: SessionId, id: &ConnectionId) -> Item {
+    key(session_pk(session), session_connection_sk(id))
+}
+
+pub(super) fn active_key(scope_key: &str) -> Item {
+    key(active_pk(scope_key), META)
+}
+
+pub(super) fn reply_key(session: SessionId) -> Item {
+    key(session_pk(session), REPLY)
 }
 
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
@@ -84,6 +143,27 @@ pub(super) fn n(value: i64) -> AttributeValue {
 /// DynamoDB's TTL and our expiry filters count whole seconds since the epoch.
 pub(super) fn epoch_seconds(at: Timestamp) -> i64 {
     at.unix_seconds()
+}
+
+pub(super) fn to_item(value: &impl Serialize) -> StoreResult<Item> {
+    serde_dynamo::to_item(value).map_err(internal)
+}
+
+pub(super) fn to_value(value: &impl Serialize) -> StoreResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(internal)
+}
+
+pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| internal(format!("an item does not parse: {e}")))
+}
+
+/// The items of a response, which leaves the list out when there are none.
+pub(super) fn from_items<T: DeserializeOwned>(items: Option<Vec<Item>>) -> StoreResult<Vec<T>> {
+    items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item)
+        .collect()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -119,8 +199,8 @@ impl MemberItem {
         Self {
             pk: session_pk(member.session_id),
             sk: member_sk(&member.user_id),
-            gsi1pk: user_pk(&member.user_id),
-            gsi1sk: membership_position(member),
+            gsi1pk: user_gsi1_pk(&member.user_id),
+            gsi1sk: membership_gsi1_sk(member.last_activity_at, member.session_id),
             member: member.clone(),
         }
     }
@@ -151,12 +231,35 @@ pub(super) struct ActiveItem {
     pub session_id: SessionId,
 }
 
+impl ActiveItem {
+    /// The claim of an active scope (`Session::active_scope`'s key) by one session.
+    pub fn new(scope_key: &str, session_id: SessionId) -> Self {
+        Self {
+            pk: active_pk(scope_key),
+            sk: META.to_owned(),
+            session_id,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub(super) struct DedupItem {
     pub pk: String,
     pub sk: String,
     pub message_id: MessageId,
     pub expires_at: i64,
+}
+
+impl DedupItem {
+    /// The claim of the message's client id, which lasts `DEDUP_TTL`.
+    pub fn new(message: &Message, client_msg_id: &ClientMsgId) -> Self {
+        Self {
+            pk: session_pk(message.session_id),
+            sk: dedup_sk(&message.sender_id, client_msg_id),
+            message_id: message.id,
+            expires_at: epoch_seconds(message.created_at.plus(DEDUP_TTL)),
+        }
+    }
 }
 
 /// A message; reactions live in the string set `rx` as `<user id>#<emoji>`, so one
@@ -282,6 +385,10 @@ impl ConnectionItem {
             session_pk(session),
             session_connection_sk(&connection.id),
         ))
+    }
+
+    pub fn into_key(self) -> Item {
+        key(self.pk, self.sk)
     }
 
     fn with_key(connection: &Connection, pk: String, sk: String) -> Self {

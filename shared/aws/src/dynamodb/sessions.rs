@@ -1,0 +1,288 @@
+//! Sessions, their members and a user's session list (gsi1).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, ReturnValue, Update};
+
+use super::errors::{internal, sdk_failure};
+use super::items::{
+    ActiveItem, MEMBER_PREFIX, MemberItem, SessionItem, active_key, from_items, member_key, s,
+    session_key, session_pk, to_value, user_gsi1_pk,
+};
+use super::{ABSENT, DynamoStore, GSI1, IfSessionOpen, TRANSACTION_ATTEMPTS, query_limit};
+use crate::backoff;
+use chat_core::domain::{
+    Cursor, Member, Page, Session, SessionId, SessionStatus, Timestamp, UserId,
+};
+use chat_core::paging::{membership_position_at, split_page};
+use chat_core::ports::{
+    Created, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult, check_new_session,
+};
+
+/// Rounds of GSI pages read to fill one page of a filtered session list.
+const SESSION_LIST_ROUNDS: usize = 5;
+
+impl DynamoStore {
+    /// Sessions by id, in one BatchGetItem per 100, retrying what DynamoDB left unprocessed.
+    async fn batch_get_sessions(&self, ids: &[SessionId]) -> StoreResult<Vec<Session>> {
+        let mut sessions = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let keys = chunk.iter().map(|id| session_key(*id)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(internal)?,
+            );
+            let mut attempt = 0;
+            while let Some(request) = pending.take() {
+                attempt += 1;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_failure("BatchGetItem", e))?;
+                let found: Vec<SessionItem> =
+                    from_items(output.responses.and_then(|mut r| r.remove(&self.table)))?;
+                sessions.extend(found.into_iter().map(|item| item.session));
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table));
+                if pending.is_some() {
+                    if attempt >= TRANSACTION_ATTEMPTS {
+                        return Err(StoreError::Unavailable(
+                            "BatchGetItem left keys unprocessed".into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(sessions)
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    /// One TransactWriteItems: the active-scope claim, the session and its members. On a
+    /// lost claim, two GetItems fetch the winner.
+    async fn create_session(&self, session: &Session, members: &[Member]) -> StoreResult<Created> {
+        check_new_session(session, members)?;
+        let scope = session.active_scope().map(|scope| scope.key());
+        let mut writes = Vec::with_capacity(members.len() + 2);
+        if let Some(scope) = &scope {
+            writes.push(self.put_write(&ActiveItem::new(scope, session.id), Some(ABSENT))?);
+        }
+        writes.push(self.put_write(&SessionItem::new(session), Some(ABSENT))?);
+        for member in members {
+            writes.push(self.put_write(&MemberItem::new(member), Some(ABSENT))?);
+        }
+        if self.transact(writes).await?.is_ok() {
+            return Ok(Created::New(session.clone()));
+        }
+        let Some(scope) = scope else {
+            return Err(StoreError::Conflict("the session id is taken"));
+        };
+        let claim = self
+            .get::<ActiveItem>(active_key(&scope))
+            .await?
+            .ok_or(StoreError::Conflict("the session id is taken"))?;
+        let existing = self
+            .get_session(claim.session_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(Created::Existing(existing))
+    }
+
+    /// One GetItem.
+    async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        Ok(self
+            .get::<SessionItem>(session_key(id))
+            .await?
+            .map(|item| item.session))
+    }
+
+    /// One UpdateItem (plus a GetItem to explain a refusal).
+    async fn update_session(
+        &self,
+        id: SessionId,
+        patch: &SessionPatch,
+        now: Timestamp,
+    ) -> StoreResult<Session> {
+        patch.check()?;
+        let mut set = vec!["updated_at = :now"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .update_request(session_key(id))
+            .if_session_open()?
+            .expression_attribute_values(":now", to_value(&now)?)
+            .return_values(ReturnValue::AllNew);
+        match &patch.title {
+            Some(Some(title)) => {
+                set.push("#title = :title");
+                request = request.expression_attribute_names("#title", "title");
+                request = request.expression_attribute_values(":title", to_value(title)?);
+            }
+            Some(None) => {
+                remove.push("#title");
+                request = request.expression_attribute_names("#title", "title");
+            }
+            None => {}
+        }
+        if let Some(status) = patch.status {
+            // `#status` is bound by the open-session condition.
+            set.push("#status = :status");
+            request = request.expression_attribute_values(":status", to_value(&status)?);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match self
+            .updated::<SessionItem>(request.update_expression(expression))
+            .await?
+        {
+            Some(item) => Ok(item.session),
+            None => Err(self.closed_session_error(id).await),
+        }
+    }
+
+    /// A GetItem, then one TransactWriteItems: the status and the release of the scope.
+    async fn end_session(&self, id: SessionId, now: Timestamp) -> StoreResult<Session> {
+        let mut session = self.get_session(id).await?.ok_or(StoreError::NotFound)?;
+        if session.is_ended() {
+            return Err(StoreError::SessionEnded);
+        }
+        session.status = SessionStatus::Ended;
+        session.ended_at = Some(now);
+        session.updated_at = now;
+        let end = Update::builder()
+            .update_expression("SET #status = :ended, ended_at = :now, updated_at = :now")
+            .if_session_open()?
+            .expression_attribute_values(":now", to_value(&now)?);
+        let mut writes = vec![self.update_write(session_key(id), end)?];
+        if let Some(scope) = session.active_scope() {
+            let release = Delete::builder()
+                .condition_expression("attribute_not_exists(pk) OR session_id = :sid")
+                .expression_attribute_values(":sid", s(id.to_string()));
+            writes.push(self.delete_write(active_key(&scope.key()), release)?);
+        }
+        match self.transact(writes).await? {
+            Ok(()) => Ok(session),
+            Err(_) => Err(self.closed_session_error(id).await),
+        }
+    }
+
+    /// One TransactWriteItems: the session is open, and the member is new.
+    async fn add_member(&self, member: &Member) -> StoreResult<bool> {
+        let open = self.open_session_check(member.session_id)?;
+        let writes = vec![
+            open,
+            self.put_write(&MemberItem::new(member), Some(ABSENT))?,
+        ];
+        match self.transact(writes).await? {
+            Ok(()) => Ok(true),
+            Err(failed) if failed == [1] => Ok(false),
+            Err(_) => {
+                self.require_open_session(member.session_id).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// One DeleteItem.
+    async fn remove_member(&self, session: SessionId, user: &UserId) -> StoreResult<bool> {
+        Ok(self
+            .delete_returning(member_key(session, user))
+            .await?
+            .is_some())
+    }
+
+    /// One GetItem.
+    async fn get_member(&self, session: SessionId, user: &UserId) -> StoreResult<Option<Member>> {
+        Ok(self
+            .get::<MemberItem>(member_key(session, user))
+            .await?
+            .map(|i| i.member))
+    }
+
+    /// One Query (more for sessions past 1 MB of members).
+    async fn list_members(&self, session: SessionId) -> StoreResult<Vec<Member>> {
+        let items: Vec<MemberItem> = self
+            .query_prefix(session_pk(session), MEMBER_PREFIX, None)
+            .await?;
+        Ok(items.into_iter().map(|i| i.member).collect())
+    }
+
+    /// A Query of the index and a BatchGetItem of the sessions; with a status filter,
+    /// repeated (at most a few rounds) until the page is full.
+    async fn list_user_sessions(
+        &self,
+        user: &UserId,
+        query: &SessionQuery,
+    ) -> StoreResult<Page<Session>> {
+        let limit = query.limit.get();
+        let mut below = query
+            .cursor
+            .as_ref()
+            .map(membership_position_at)
+            .transpose()?;
+        let mut found: Vec<(String, Session)> = Vec::new();
+        let mut exhausted = false;
+        for _ in 0..SESSION_LIST_ROUNDS {
+            let want = limit + 1 - found.len();
+            let fetch = if query.status.is_some() {
+                want.max(25)
+            } else {
+                want
+            };
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .scan_index_forward(false)
+                .limit(query_limit(fetch))
+                .expression_attribute_values(":user", s(user_gsi1_pk(user)));
+            request = match &below {
+                Some(position) => request
+                    .key_condition_expression("gsi1pk = :user AND gsi1sk < :below")
+                    .expression_attribute_values(":below", s(position.as_str())),
+                None => request.key_condition_expression("gsi1pk = :user"),
+            };
+            let output = request.send().await.map_err(|e| sdk_failure("Query", e))?;
+            let memberships: Vec<MemberItem> = from_items(output.items)?;
+            exhausted = memberships.len() < fetch || output.last_evaluated_key.is_none();
+            let ids: Vec<SessionId> = memberships.iter().map(|m| m.member.session_id).collect();
+            let mut sessions = self.batch_get_sessions(&ids).await?;
+            for membership in memberships {
+                below = Some(membership.gsi1sk.clone());
+                let Some(at) = sessions
+                    .iter()
+                    .position(|s| s.id == membership.member.session_id)
+                else {
+                    continue;
+                };
+                let session = sessions.swap_remove(at);
+                if query.status.is_none_or(|status| session.status == status) {
+                    found.push((membership.gsi1sk, session));
+                }
+            }
+            if found.len() > limit || exhausted {
+                break;
+            }
+        }
+        let (page, mut next_cursor) =
+            split_page(found, limit, |(position, _)| Cursor::encode(position));
+        if next_cursor.is_none() && !exhausted {
+            // The rounds ran out before the list did: carry on from the last one examined.
+            next_cursor = below.as_deref().map(Cursor::encode);
+        }
+        Ok(Page {
+            items: page.into_iter().map(|(_, session)| session).collect(),
+            next_cursor,
+        })
+    }
+}
