@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chat_bedrock::BedrockModel;
 use chat_core::compose::Services;
 use chat_core::config::{BotConfig, BotProvider};
-use chat_core::ports::{ChatModel, Job};
+use chat_core::ports::{ChatModel, Job, error_chain};
 use chat_core::service::BotSettings;
 use chat_providers::{EchoModel, OpenAiModel, OpenAiSettings};
 use lambda_runtime::Error;
@@ -57,7 +57,9 @@ pub async fn handle(app: &App, job: Job) -> Result<(), Error> {
             app.services
                 .for_endpoint(&app.endpoint)
                 .run_bot_reply(&app.bot, session_id, message_id)
-                .await?;
+                .await
+                // The runtime logs what the invocation failed with: the whole cause.
+                .map_err(|error| error_chain(&error))?;
             Ok(())
         }
         other => Err(format!("the bot does not run {other:?}").into()),

@@ -10,7 +10,7 @@ use chat_apigw::{
 };
 use chat_core::compose::Services;
 use chat_core::domain::SessionId;
-use chat_core::ports::{Invoker, Job};
+use chat_core::ports::{Invoker, Job, error_chain};
 use chat_core::service::ServiceError;
 use lambda_runtime::Error;
 
@@ -55,7 +55,12 @@ pub async fn handle_connect(
         .await
     {
         Ok(opened) => opened,
-        Err(error) => return Ok(status_response(refusal_status(&error), None)),
+        Err(error) => {
+            if error.is_server_fault() {
+                tracing::error!(error = %error_chain(&error), "cannot open the connection");
+            }
+            return Ok(status_response(refusal_status(&error), None));
+        }
     };
     if opened.session_id.is_some() {
         let endpoint = app
@@ -68,7 +73,7 @@ pub async fn handle_connect(
         };
         if let Err(error) = app.invoker.invoke(&job).await {
             // The socket still opens; the client can ask with a join frame.
-            tracing::error!(%error, "cannot start the welcome");
+            tracing::error!(error = %error_chain(&error), "cannot start the welcome");
         }
     }
     Ok(status_response(
@@ -86,7 +91,9 @@ pub async fn handle_job(app: &App, job: Job) -> Result<(), Error> {
             app.services
                 .for_endpoint(&endpoint)
                 .welcome(&connection_id)
-                .await?;
+                .await
+                // The runtime logs what the invocation failed with: the whole cause.
+                .map_err(|error| error_chain(&error))?;
         }
         other => return Err(format!("connect does not run {other:?}").into()),
     }

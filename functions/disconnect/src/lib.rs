@@ -3,6 +3,7 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_apigw::{EventServices, event_connection, status_response};
 use chat_core::compose::Services;
+use chat_core::ports::error_chain;
 use lambda_runtime::Error;
 
 pub async fn handle(
@@ -19,6 +20,8 @@ pub async fn handle(
     services
         .for_event(&event)
         .close_connection(&connection)
-        .await?;
+        .await
+        // The runtime logs what the invocation failed with: the whole cause.
+        .map_err(|error| error_chain(&error))?;
     Ok(status_response(200, None))
 }

@@ -5,6 +5,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use chat_apigw::{EventServices, event_connection, status_response};
 use chat_core::compose::Services;
 use chat_core::domain::{Connection, ConnectionId};
+use chat_core::ports::error_chain;
 use chat_core::protocol::{ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame};
 use chat_core::service::{ChatService, NewMessage, ServiceError};
 use lambda_runtime::Error;
@@ -33,6 +34,13 @@ fn frame_of(event: &ApiGatewayWebsocketProxyRequest) -> Result<ClientFrame, Fram
     ClientFrame::parse(event.body.as_deref().unwrap_or_default())
 }
 
+/// Where a failure of ours is answered (with an `error` frame), its whole cause is logged.
+fn log_fault(error: &ServiceError) {
+    if error.is_server_fault() {
+        tracing::error!(error = %error_chain(error), "a frame failed");
+    }
+}
+
 /// An `error` frame for the sender, and whether the connection must then close.
 struct Refusal {
     frame: ServerFrame,
@@ -48,6 +56,7 @@ impl Refusal {
     }
 
     fn service(error: &ServiceError) -> Self {
+        log_fault(error);
         // A validation failure of a frame's field is a bad frame, as the contract names it.
         let code = match error {
             ServiceError::Invalid(_) => ErrorCode::InvalidFrame,
@@ -61,6 +70,7 @@ impl Refusal {
 
     /// The seeds' first frame failing: their clients expect the socket to close with a code.
     fn closing(error: &ServiceError) -> Self {
+        log_fault(error);
         let close_code = match error {
             ServiceError::NotFound(_) | ServiceError::Invalid(_) => CloseCode::INVALID_SESSION_ID,
             ServiceError::SessionEnded => CloseCode::SESSION_ENDED,
@@ -74,7 +84,7 @@ impl Refusal {
 
     async fn send(self, service: &ChatService, id: &ConnectionId) {
         if let Err(error) = service.reply(id, &self.frame).await {
-            tracing::warn!(%error, "cannot send an error frame");
+            tracing::warn!(error = %error_chain(&error), "cannot send an error frame");
         }
         if self.close {
             service.disconnect(id).await;

@@ -49,7 +49,7 @@ pub fn serve(mut queue: Queue, handler: JobHandler) {
 #[async_trait]
 impl Invoker for BackgroundInvoker {
     async fn invoke(&self, job: &Job) -> Result<(), InvokeError> {
-        let payload = serde_json::to_value(job).map_err(|e| InvokeError(e.to_string()))?;
+        let payload = serde_json::to_value(job).map_err(|e| InvokeError(Box::new(e)))?;
         self.jobs
             .send(payload)
             .map_err(|_| InvokeError("the background worker stopped".into()))

@@ -92,6 +92,6 @@ where
     if err.code() == Some("GoneException") {
         PushError::Gone
     } else {
-        PushError::Failed(DisplayErrorContext(err).to_string())
+        PushError::Failed(DisplayErrorContext(err).to_string().into())
     }
 }

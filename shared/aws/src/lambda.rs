@@ -32,7 +32,7 @@ impl LambdaInvoker {
 #[async_trait]
 impl Invoker for LambdaInvoker {
     async fn invoke(&self, job: &Job) -> Result<(), InvokeError> {
-        let payload = serde_json::to_vec(job).map_err(|e| InvokeError(e.to_string()))?;
+        let payload = serde_json::to_vec(job).map_err(|e| InvokeError(Box::new(e)))?;
         self.client
             .invoke()
             .function_name(&self.function_name)
@@ -41,6 +41,6 @@ impl Invoker for LambdaInvoker {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| InvokeError(DisplayErrorContext(&e).to_string()))
+            .map_err(|e| InvokeError(DisplayErrorContext(&e).to_string().into()))
     }
 }

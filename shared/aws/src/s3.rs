@@ -71,7 +71,7 @@ impl S3BlobStore {
 
     fn expiry(expires_in: Duration) -> Result<(PresigningConfig, Timestamp), BlobError> {
         let config = PresigningConfig::expires_in(expires_in)
-            .map_err(|e| BlobError::Internal(e.to_string()))?;
+            .map_err(|e| BlobError::Internal(Box::new(e)))?;
         Ok((config, Timestamp::now().plus(expires_in)))
     }
 }
@@ -172,7 +172,5 @@ impl BlobStore for S3BlobStore {
 }
 
 fn failure(err: &(impl std::error::Error + 'static)) -> BlobError {
-    let detail = DisplayErrorContext(err).to_string();
-    tracing::warn!(error = %detail, "S3 request failed");
-    BlobError::Unavailable(detail)
+    BlobError::Unavailable(DisplayErrorContext(err).to_string().into())
 }

@@ -13,12 +13,13 @@ use crate::domain::{
     Title, UserId, ValidationError,
 };
 
-/// What a store can answer besides success. Adapters map their own errors onto these and
-/// keep the details (SDK errors, attribute maps) for their logs.
+/// What a store can answer besides success. Adapters map their own errors onto these,
+/// keeping the details (SDK errors, attribute maps) as the `source`, for the logs.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("not found")]
-    NotFound,
+    /// What was not found: `session`, `message`, `connection`, `attachment`.
+    #[error("{0} not found")]
+    NotFound(&'static str),
     #[error("the session has ended")]
     SessionEnded,
     /// A condition the write depended on no longer holds (e.g. the message was deleted).
@@ -28,10 +29,10 @@ pub enum StoreError {
     Invalid(#[from] ValidationError),
     /// Timeouts, throttling, an unreachable endpoint: worth retrying later.
     #[error("the store is unavailable")]
-    Unavailable(String),
-    /// Anything else; the string is for logs, never for clients.
+    Unavailable(#[source] Cause),
+    /// Anything else; the cause is for logs, never for clients.
     #[error("store failure")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -343,8 +344,8 @@ pub enum Job {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot start the background job: {0}")]
-pub struct InvokeError(pub String);
+#[error("cannot start the background job")]
+pub struct InvokeError(#[source] pub Cause);
 
 /// Starts a `Job` without waiting for it.
 #[async_trait]
@@ -373,8 +374,8 @@ pub enum PushError {
     /// The connection no longer exists (API Gateway's 410): forget it.
     #[error("the connection is gone")]
     Gone,
-    #[error("push failed: {0}")]
-    Failed(String),
+    #[error("push failed")]
+    Failed(#[source] Cause),
 }
 
 /// Sends frames to WebSocket connections (API Gateway's Management API, or the local server).
@@ -404,9 +405,9 @@ pub struct ObjectInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("the blob store is unavailable")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("blob store failure")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 /// Where attachments' bytes live (S3 in production, a local folder on a laptop). Keys are
@@ -501,7 +502,7 @@ pub trait ChatModel: Send + Sync {
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// An error and its chain of sources on one line (`a: b: c`), for a log entry.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -68,7 +68,9 @@ impl LocalBlobStore {
         if safe {
             Ok(self.root.join(key))
         } else {
-            Err(BlobError::Internal(format!("not a blob key: {key:?}")))
+            Err(BlobError::Internal(
+                format!("not a blob key: {key:?}").into(),
+            ))
         }
     }
 
@@ -237,7 +239,7 @@ async fn read_type(path: &Path) -> Result<Option<String>, BlobError> {
 }
 
 fn io(error: std::io::Error) -> BlobError {
-    BlobError::Internal(error.to_string())
+    BlobError::Internal(Box::new(error))
 }
 
 #[async_trait]

@@ -59,7 +59,7 @@ impl EmbeddedStore {
 impl State {
     fn open_session(&mut self, id: SessionId) -> StoreResult<&mut Session> {
         match self.sessions.get_mut(&id) {
-            None => Err(StoreError::NotFound),
+            None => Err(StoreError::NotFound("session")),
             Some(session) if session.is_ended() => Err(StoreError::SessionEnded),
             Some(session) => Ok(session),
         }
@@ -69,7 +69,7 @@ impl State {
         self.messages
             .get_mut(&session)
             .and_then(|m| m.get_mut(&id))
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound("message"))
     }
 
     fn live_message_mut(&mut self, session: SessionId, id: MessageId) -> StoreResult<&mut Message> {
@@ -124,7 +124,7 @@ impl SessionStore for EmbeddedStore {
                 .sessions
                 .get(existing)
                 .cloned()
-                .ok_or(StoreError::NotFound)?;
+                .ok_or(StoreError::NotFound("session"))?;
             return Ok(Created::Existing(existing));
         }
         if let Some(key) = scope {
@@ -412,7 +412,7 @@ impl AttachmentStore for EmbeddedStore {
             .attachments
             .get_mut(&session)
             .and_then(|a| a.get_mut(&id))
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound("attachment"))?;
         attachment.state = AttachmentState::Ready;
         Ok(attachment.clone())
     }
@@ -476,7 +476,7 @@ impl ConnectionStore for EmbeddedStore {
             .connections
             .get(id)
             .cloned()
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound("connection"))?;
         state.unlink_connection(&previous);
         let bound = Connection {
             session_id: session,
@@ -508,7 +508,7 @@ impl ConnectionStore for EmbeddedStore {
                 connection.typing_until = until;
                 Ok(())
             }
-            _ => Err(StoreError::NotFound),
+            _ => Err(StoreError::NotFound("connection")),
         }
     }
 

@@ -333,11 +333,11 @@ async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
     assert_eq!(store.get_session(unknown).await.expect("read"), None);
     assert!(matches!(
         store.update_session(unknown, &patch, later).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound("session"))
     ));
     assert!(matches!(
         store.end_session(unknown, later).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound("session"))
     ));
 }
 
@@ -413,7 +413,7 @@ async fn members_are_added_listed_and_removed(store: Arc<dyn Store>) {
     let stranger = Member::new(SessionId::new(now), bob, MemberRole::Member, None, now);
     assert!(matches!(
         store.add_member(&stranger).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound("session"))
     ));
 }
 
@@ -661,7 +661,7 @@ async fn a_message_is_refused_by_an_ended_or_unknown_session_and_nothing_is_stor
     stray.id = MessageId::new(now);
     assert!(matches!(
         store.put_message(&stray, false).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound("session"))
     ));
     assert_eq!(
         store
@@ -729,7 +729,10 @@ async fn editing_replaces_the_content_and_marks_the_message_edited(store: Arc<dy
     let missing = store
         .edit_message(session.id, MessageId::new(now), &fixed, now)
         .await;
-    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound("message"))),
+        "{missing:?}"
+    );
     store
         .delete_message(session.id, original.id, at(now, 3))
         .await
@@ -773,7 +776,10 @@ async fn deleting_is_soft_and_idempotent(store: Arc<dyn Store>) {
     let missing = store
         .delete_message(session.id, MessageId::new(now), now)
         .await;
-    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound("message"))),
+        "{missing:?}"
+    );
 }
 
 async fn reactions_are_added_and_removed_per_user(store: Arc<dyn Store>) {
@@ -827,7 +833,10 @@ async fn reactions_are_added_and_removed_per_user(store: Arc<dyn Store>) {
     let unknown = store
         .set_reaction(session.id, MessageId::new(now), &thumbs, &ann, true)
         .await;
-    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound("message"))),
+        "{unknown:?}"
+    );
     store
         .delete_message(session.id, message.id, at(now, 2))
         .await
@@ -924,7 +933,10 @@ async fn connections_are_stored_found_moved_and_deleted(store: Arc<dyn Store>) {
             .is_empty()
     );
     let gone = store.bind_connection(&laptop.id, Some(first.id)).await;
-    assert!(matches!(gone, Err(StoreError::NotFound)), "{gone:?}");
+    assert!(
+        matches!(gone, Err(StoreError::NotFound("connection"))),
+        "{gone:?}"
+    );
 }
 
 async fn expired_connections_are_left_out(store: Arc<dyn Store>) {
@@ -1002,7 +1014,7 @@ async fn typing_is_kept_where_the_sessions_connections_are_listed(store: Arc<dyn
         .set_typing(&phone.id, SessionId::new(now), Some(until))
         .await;
     assert!(
-        matches!(elsewhere, Err(StoreError::NotFound)),
+        matches!(elsewhere, Err(StoreError::NotFound("connection"))),
         "{elsewhere:?}"
     );
 }
@@ -1061,7 +1073,10 @@ async fn attachments_are_recorded_marked_ready_and_listed_in_order(store: Arc<dy
     let missing = store
         .mark_attachment_ready(session.id, AttachmentId::new(now))
         .await;
-    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound("attachment"))),
+        "{missing:?}"
+    );
     assert_eq!(
         store
             .get_attachment(session.id, AttachmentId::new(now))
@@ -1124,7 +1139,7 @@ async fn an_attachment_is_refused_by_an_ended_or_unknown_session(store: Arc<dyn 
     };
     assert!(matches!(
         store.put_attachment(&stray).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound("session"))
     ));
 }
 

@@ -51,7 +51,8 @@ impl AttachmentStore for DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":ready", to_value(&AttachmentState::Ready)?);
         let item = self.updated::<AttachmentItem>(request).await?;
-        item.map(|i| i.attachment).ok_or(StoreError::NotFound)
+        item.map(|i| i.attachment)
+            .ok_or(StoreError::NotFound("attachment"))
     }
 
     /// One Query of `limit + 1` attachments after `after`.

@@ -47,7 +47,7 @@ impl ConnectionStore for DynamoStore {
         let previous = self
             .get::<ConnectionItem>(connection_key(id))
             .await?
-            .ok_or(StoreError::NotFound)?
+            .ok_or(StoreError::NotFound("connection"))?
             .into_connection();
         let bound = Connection {
             session_id: session,
@@ -67,7 +67,7 @@ impl ConnectionStore for DynamoStore {
         }
         match self.transact(writes).await? {
             Ok(()) => Ok(bound),
-            Err(_) => Err(StoreError::NotFound),
+            Err(_) => Err(StoreError::NotFound("connection")),
         }
     }
 
@@ -104,7 +104,7 @@ impl ConnectionStore for DynamoStore {
         };
         match self.conditional_update(request).await? {
             Ok(_) => Ok(()),
-            Err(ConditionFailed) => Err(StoreError::NotFound),
+            Err(ConditionFailed) => Err(StoreError::NotFound("connection")),
         }
     }
 

@@ -21,7 +21,7 @@ pub(super) enum TransactionFailure {
 }
 
 pub(super) fn internal(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(err.to_string())
+    StoreError::Internal(err.to_string().into())
 }
 
 /// The outcome of a conditional write: `Err(ConditionFailed)` when its condition did not
@@ -95,10 +95,11 @@ where
         )
     );
     let detail = format!("{operation}: {}", DisplayErrorContext(&err));
-    tracing::warn!(operation, retryable, error = %detail, "DynamoDB request failed");
+    // Logged where the error is answered; here only for tracing retries.
+    tracing::debug!(operation, retryable, error = %detail, "DynamoDB request failed");
     if retryable {
-        StoreError::Unavailable(detail)
+        StoreError::Unavailable(detail.into())
     } else {
-        StoreError::Internal(detail)
+        StoreError::Internal(detail.into())
     }
 }

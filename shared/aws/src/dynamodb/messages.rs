@@ -36,7 +36,7 @@ impl DynamoStore {
         {
             Some(item) => Ok(item.into_message()),
             None => match self.get_message(session, id).await? {
-                None => Err(StoreError::NotFound),
+                None => Err(StoreError::NotFound("message")),
                 Some(_) => Err(StoreError::Conflict("the message was deleted")),
             },
         }
@@ -92,7 +92,7 @@ impl MessageStore for DynamoStore {
                 let original = self
                     .get_message(message.session_id, claim.message_id)
                     .await?
-                    .ok_or(StoreError::NotFound)?;
+                    .ok_or(StoreError::NotFound("message"))?;
                 return Ok(Posted::Duplicate(original));
             }
         }

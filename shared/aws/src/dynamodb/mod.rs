@@ -307,7 +307,7 @@ impl DynamoStore {
         match self.get::<SessionItem>(session_key(id)).await {
             Ok(Some(item)) if item.session.is_ended() => StoreError::SessionEnded,
             Ok(Some(_)) => StoreError::Conflict("the session changed concurrently"),
-            Ok(None) => StoreError::NotFound,
+            Ok(None) => StoreError::NotFound("session"),
             Err(err) => err,
         }
     }

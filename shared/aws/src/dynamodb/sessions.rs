@@ -92,7 +92,7 @@ impl SessionStore for DynamoStore {
         let existing = self
             .get_session(claim.session_id)
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or(StoreError::NotFound("session"))?;
         Ok(Created::Existing(existing))
     }
 
@@ -151,7 +151,10 @@ impl SessionStore for DynamoStore {
 
     /// A GetItem, then one TransactWriteItems: the status and the release of the scope.
     async fn end_session(&self, id: SessionId, now: Timestamp) -> StoreResult<Session> {
-        let mut session = self.get_session(id).await?.ok_or(StoreError::NotFound)?;
+        let mut session = self
+            .get_session(id)
+            .await?
+            .ok_or(StoreError::NotFound("session"))?;
         if session.is_ended() {
             return Err(StoreError::SessionEnded);
         }

@@ -274,7 +274,7 @@ impl ChatService {
         match self.download(attachment).await {
             Ok(link) => view.with_download(link.url, link.expires_at),
             Err(error) => {
-                tracing::warn!(%error, "no download link for an attachment");
+                tracing::warn!(error = %crate::ports::error_chain(&error), "no download link for an attachment");
                 view
             }
         }

@@ -93,7 +93,7 @@ impl ChatService {
             message_id: message.id,
         };
         if let Err(error) = invoker.invoke(&job).await {
-            tracing::error!(%error, session = %session.id, "cannot start the bot");
+            tracing::error!(error = %crate::ports::error_chain(&error), session = %session.id, "cannot start the bot");
             let frame = ServerFrame::error(ErrorCode::Internal, "the bot could not be started");
             self.broadcast(session.id, frame).await;
         }
@@ -132,7 +132,7 @@ impl ChatService {
         // Free the slot before the session hears the reply ended, so a message sent right
         // after it is answered at once.
         if let Err(error) = self.store.finish_reply(session_id, response_id).await {
-            tracing::warn!(%error, "cannot free the reply slot; it goes stale");
+            tracing::warn!(error = %crate::ports::error_chain(&error), "cannot free the reply slot; it goes stale");
         }
         for frame in ending? {
             self.broadcast(session_id, frame).await;
@@ -224,7 +224,7 @@ impl ChatService {
         match self.store.get_reply(session).await {
             Ok(reply) => reply.is_some_and(|r| r.stop_requested),
             Err(error) => {
-                tracing::warn!(%error, "cannot check for a stop request");
+                tracing::warn!(error = %crate::ports::error_chain(&error), "cannot check for a stop request");
                 false
             }
         }
@@ -241,7 +241,7 @@ impl ChatService {
         ending: Ending,
     ) -> ServiceResult<Vec<ServerFrame>> {
         if let Ending::Failed(error) = &ending {
-            tracing::warn!(%error, session = %session.id, "the model failed a reply");
+            tracing::warn!(error = %crate::ports::error_chain(&error), session = %session.id, "the model failed a reply");
             if text.is_empty() {
                 // Nothing was said: there is nothing to keep, only the failure to tell.
                 return Ok(vec![ServerFrame::error(
@@ -361,7 +361,9 @@ impl Outgoing {
                     self.audience = connections;
                     self.audience_read = Some(tokio::time::Instant::now());
                 }
-                Err(error) => tracing::warn!(%error, "cannot list the session's connections"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::ports::error_chain(&error), "cannot list the session's connections")
+                }
             }
         }
         let chunk = std::mem::take(&mut self.pending);

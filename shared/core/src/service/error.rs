@@ -57,7 +57,7 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::SessionEnded => Self::SessionEnded,
             StoreError::Conflict(what) => Self::Conflict(what),
             StoreError::Invalid(invalid) => Self::Invalid(invalid),

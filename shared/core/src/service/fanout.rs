@@ -155,7 +155,7 @@ impl Fanout {
 
     async fn forget(&self, connection: &ConnectionId) {
         if let Err(error) = self.connections.delete_connection(connection).await {
-            tracing::warn!(connection = %connection, %error, "forgetting a gone connection failed");
+            tracing::warn!(connection = %connection, error = %crate::ports::error_chain(&error), "forgetting a gone connection failed");
         }
     }
 }

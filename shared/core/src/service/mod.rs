@@ -528,8 +528,7 @@ impl ChatService {
         let edited = self
             .store
             .edit_message(id, message, content, self.clock.now())
-            .await
-            .map_err(message_error)?;
+            .await?;
         self.broadcast(
             id,
             ServerFrame::MessageUpdated {
@@ -551,8 +550,7 @@ impl ChatService {
         let deleted = self
             .store
             .delete_message(id, message, self.clock.now())
-            .await
-            .map_err(message_error)?;
+            .await?;
         self.broadcast(
             id,
             ServerFrame::MessageDeleted {
@@ -576,8 +574,7 @@ impl ChatService {
         let updated = self
             .store
             .set_reaction(id, message, reaction, &caller.user_id, present)
-            .await
-            .map_err(message_error)?;
+            .await?;
         self.broadcast(
             id,
             ServerFrame::ReactionUpdated {
@@ -591,7 +588,7 @@ impl ChatService {
     /// Broadcasts after a change is stored; a failed broadcast never undoes the change.
     async fn broadcast(&self, id: SessionId, frame: ServerFrame) {
         if let Err(error) = self.fanout.broadcast(id, &frame).await {
-            tracing::warn!(session = %id, %error, "broadcast failed");
+            tracing::warn!(session = %id, error = %crate::ports::error_chain(&error), "broadcast failed");
         }
     }
 }
@@ -622,14 +619,6 @@ pub fn online_users(connections: &[Connection]) -> Vec<UserId> {
     users.sort();
     users.dedup();
     users
-}
-
-fn message_error(error: crate::ports::StoreError) -> ServiceError {
-    match error {
-        crate::ports::StoreError::NotFound => ServiceError::NotFound("message"),
-        crate::ports::StoreError::Conflict(_) => ServiceError::Conflict("the message was deleted"),
-        other => other.into(),
-    }
 }
 
 #[cfg(test)]

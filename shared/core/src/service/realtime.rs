@@ -204,7 +204,7 @@ impl ChatService {
             tracing::warn!(connection = %id, %reason, "cannot close a connection");
         }
         if let Err(error) = self.close_connection(id).await {
-            tracing::warn!(connection = %id, %error, "cannot forget a closed connection");
+            tracing::warn!(connection = %id, error = %crate::ports::error_chain(&error), "cannot forget a closed connection");
         }
     }
 
