@@ -13,7 +13,7 @@ source "$root/infra/moto.sh"
 ensure_moto
 start_moto
 log "DynamoDB requests per store operation"
-cargo run --quiet -p chat-shared --example dynamodb_requests
+cargo run --quiet -p chat-aws --example dynamodb_requests
 
 log "DynamoDB requests per REST route and WebSocket frame, and fan-out time (release build)"
 cargo run --quiet --release -p chat-e2e --example costs

@@ -116,6 +116,8 @@ fn plain(reason: &str) -> String {
         }
         "f32" | "f64" => "a number",
         "a" if expected.starts_with("a sequence") => "an array",
+        // How serde says an enum may be written: one of its names, for our bodies.
+        "string" if expected.starts_with("string or map") => "one of the names this field takes",
         _ => return reason.to_owned(),
     };
     format!("{before}expected {said}")

@@ -1,0 +1,162 @@
+//! The REST router on its own, as `lambda_http` runs it in Lambda: requests in, answers
+//! out, on the embedded store. What the router itself decides is checked here (routes,
+//! methods, bodies, the error body); the end-to-end suites cover the API's behaviour.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use chat_core::auth::{Claims, issue_hs256};
+use chat_core::compose::{Adapters, Services};
+use chat_core::config::Config;
+use chat_core::domain::ConnectionId;
+use chat_core::ports::{NoKeySets, PushError, Pusher, SystemClock};
+use chat_embedded::EmbeddedStore;
+use http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const SECRET: &str = "a-router-test-secret-long-enough-to-sign";
+
+struct NoSockets;
+
+#[async_trait::async_trait]
+impl Pusher for NoSockets {
+    async fn post(&self, _: &ConnectionId, _: &[u8]) -> Result<(), PushError> {
+        Err(PushError::Gone)
+    }
+    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
+        Err(PushError::Gone)
+    }
+}
+
+fn app() -> axum::Router {
+    let config = Config::from_source(&[("JWT_SECRET", SECRET), ("TABLE_NAME", "unused")])
+        .expect("a configuration");
+    let services = Services::new(
+        &config,
+        Adapters {
+            store: Arc::new(EmbeddedStore::new()),
+            pushers: Arc::new(|_: &str| Arc::new(NoSockets) as Arc<dyn Pusher>),
+            blobs: None,
+            bot_invoker: None,
+            clock: Arc::new(SystemClock),
+        },
+    );
+    chat_rest::app(chat_rest::State::new(
+        &config,
+        &services,
+        "http://127.0.0.1:1",
+        Arc::new(NoKeySets),
+    ))
+}
+
+fn token() -> String {
+    let claims = Claims {
+        sub: "ann".into(),
+        exp: 4_102_444_800,
+        iat: None,
+        role: None,
+        name: None,
+        org: None,
+        iss: None,
+        aud: None,
+    };
+    issue_hs256(&claims, SECRET.as_bytes()).expect("a token")
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Value,
+}
+
+async fn send(method: Method, path: &str, body: Option<&str>) -> Answer {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {}", token()))
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .expect("a request");
+    let response = app().oneshot(request).await.expect("an answer");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+fn message(answer: &Answer) -> &str {
+    answer.body["error"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_with_the_error_body() {
+    let nowhere = send(Method::GET, "/nowhere", None).await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        nowhere.body,
+        json!({"error": {"code": "not_found", "message": "no such route"}})
+    );
+    let wrong = send(Method::PUT, "/sessions/01ARZ3NDEKTSV4RRFFQ69G5FAV", None).await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.headers["allow"], "GET, PATCH, DELETE");
+    assert_eq!(wrong.body["error"]["code"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_trailing_slash_reaches_the_same_route() {
+    let health = send(Method::GET, "/health/", None).await;
+    assert_eq!((health.status, health.body), (StatusCode::OK, json!({"status": "ok"})));
+}
+
+#[tokio::test]
+async fn every_answer_names_its_request() {
+    let first = send(Method::GET, "/health", None).await;
+    let second = send(Method::GET, "/nowhere", None).await;
+    let id = |answer: &Answer| answer.headers["x-request-id"].to_str().map(str::to_owned);
+    assert_ne!(id(&first).expect("an id"), id(&second).expect("an id"));
+}
+
+#[tokio::test]
+async fn bodies_of_the_wrong_shape_are_refused_naming_the_field_and_no_rust_type() {
+    let array = send(Method::POST, "/sessions", Some("[1, 2]")).await;
+    assert_eq!(
+        (array.status, message(&array)),
+        (StatusCode::BAD_REQUEST, "the body must be a JSON object")
+    );
+    for (body, field) in [
+        (r#"{"kind": 5}"#, "kind"),
+        (r#"{"kind": "group", "members": "bob"}"#, "members"),
+        (r#"{"kind": "group", "title": {"a": 1}}"#, "title"),
+    ] {
+        let refused = send(Method::POST, "/sessions", Some(body)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{body}");
+        let text = message(&refused);
+        assert!(text.starts_with(&format!("{field}: ")), "{text}");
+        for rust in ["struct", "enum ", "CreateSession", "SessionKind", "Vec<"] {
+            assert!(!text.contains(rust), "{text}");
+        }
+    }
+    let posted = send(
+        Method::POST,
+        "/sessions/01ARZ3NDEKTSV4RRFFQ69G5FAV/messages",
+        Some(r#"{"content": 5}"#),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::BAD_REQUEST);
+    assert!(message(&posted).starts_with("content: "), "{}", message(&posted));
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_too_large() {
+    let huge = format!(r#"{{"kind": "group", "title": "{}"}}"#, "x".repeat(70 * 1024));
+    let refused = send(Method::POST, "/sessions", Some(&huge)).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(refused.body["error"]["code"], "too_large");
+}
+
