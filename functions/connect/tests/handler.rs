@@ -11,8 +11,9 @@ use chat_core::domain::{
     ConnectionId, Member, MemberRole, Session, SessionId, SessionKind, SessionSpec, Timestamp,
     UserId,
 };
-use chat_core::ports::{InvokeError, Invoker, Job, PushError, Pusher, Store, SystemClock};
+use chat_core::ports::{InvokeError, Invoker, Job, Pusher, Store, SystemClock};
 use chat_embedded::EmbeddedStore;
+use chat_testkit::NoSockets;
 use connect::App;
 use serde_json::{Value, json};
 
@@ -26,18 +27,6 @@ impl Invoker for Jobs {
     async fn invoke(&self, job: &Job) -> Result<(), InvokeError> {
         self.0.lock().expect("lock").push(job.clone());
         Ok(())
-    }
-}
-
-struct NoSockets;
-
-#[async_trait]
-impl Pusher for NoSockets {
-    async fn post(&self, _: &ConnectionId, _: &[u8]) -> Result<(), PushError> {
-        Err(PushError::Gone)
-    }
-    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
-        Err(PushError::Gone)
     }
 }
 

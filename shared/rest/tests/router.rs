@@ -8,26 +8,14 @@ use axum::body::Body;
 use chat_core::auth::{Claims, issue_hs256};
 use chat_core::compose::{Adapters, Services};
 use chat_core::config::Config;
-use chat_core::domain::ConnectionId;
-use chat_core::ports::{NoKeySets, PushError, Pusher, SystemClock};
+use chat_core::ports::{NoKeySets, Pusher, SystemClock};
 use chat_embedded::EmbeddedStore;
+use chat_testkit::NoSockets;
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const SECRET: &str = "a-router-test-secret-long-enough-to-sign";
-
-struct NoSockets;
-
-#[async_trait::async_trait]
-impl Pusher for NoSockets {
-    async fn post(&self, _: &ConnectionId, _: &[u8]) -> Result<(), PushError> {
-        Err(PushError::Gone)
-    }
-    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
-        Err(PushError::Gone)
-    }
-}
 
 fn app() -> axum::Router {
     let config = Config::from_source(&[("JWT_SECRET", SECRET), ("TABLE_NAME", "unused")])
@@ -111,7 +99,10 @@ async fn unknown_routes_and_methods_answer_with_the_error_body() {
 #[tokio::test]
 async fn a_trailing_slash_reaches_the_same_route() {
     let health = send(Method::GET, "/health/", None).await;
-    assert_eq!((health.status, health.body), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        (health.status, health.body),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
 }
 
 #[tokio::test]
@@ -149,14 +140,20 @@ async fn bodies_of_the_wrong_shape_are_refused_naming_the_field_and_no_rust_type
     )
     .await;
     assert_eq!(posted.status, StatusCode::BAD_REQUEST);
-    assert!(message(&posted).starts_with("content: "), "{}", message(&posted));
+    assert!(
+        message(&posted).starts_with("content: "),
+        "{}",
+        message(&posted)
+    );
 }
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_too_large() {
-    let huge = format!(r#"{{"kind": "group", "title": "{}"}}"#, "x".repeat(70 * 1024));
+    let huge = format!(
+        r#"{{"kind": "group", "title": "{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
     let refused = send(Method::POST, "/sessions", Some(&huge)).await;
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(refused.body["error"]["code"], "too_large");
 }
-
