@@ -1,17 +1,18 @@
 //! The `bot` Lambda: streams model replies into bot sessions.
 
-use chat_aws::production::production_services;
+use chat_aws::production::Deployed;
 use chat_core::ports::Job;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (config, services, sdk_config) = production_services().await?;
+    let deployed = Deployed::from_env().await?;
+    let config = &deployed.config;
     let app = bot::App {
-        bot: bot::settings(config.require_bot()?, Some(&sdk_config)).await,
+        bot: bot::settings(config.require_bot()?, Some(&deployed.sdk_config)).await,
         endpoint: config.require_websocket_endpoint()?.to_owned(),
-        services,
+        services: deployed.services,
     };
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Job>| async move {

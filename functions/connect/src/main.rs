@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chat_aws::LambdaInvoker;
-use chat_aws::production::production_services;
+use chat_aws::production::Deployed;
 use connect::{App, Invocation, handle_connect, handle_job};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
@@ -11,13 +11,14 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (config, services, sdk_config) = production_services().await?;
+    let deployed = Deployed::from_env().await?;
+    let config = &deployed.config;
     // The welcome job is this same function, invoked asynchronously.
     let own_name = config.require_function_name()?;
     let app = Arc::new(App {
-        services,
-        invoker: Arc::new(LambdaInvoker::new(&sdk_config, own_name)),
+        invoker: Arc::new(LambdaInvoker::new(&deployed.sdk_config, own_name)),
         endpoint: config.websocket_endpoint.clone(),
+        services: deployed.services,
     });
     run(service_fn(move |event: LambdaEvent<Invocation>| {
         let app = app.clone();

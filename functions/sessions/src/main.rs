@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chat_aws::production::production_services;
+use chat_aws::production::Deployed;
 use chat_providers::HttpKeySets;
 use chat_rest::State;
 use lambda_http::Error;
@@ -11,8 +11,14 @@ use lambda_http::Error;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let (config, services, _) = production_services().await?;
+    let deployed = Deployed::from_env().await?;
+    let config = &deployed.config;
     let endpoint = config.require_websocket_endpoint()?;
-    let state = State::new(&config, &services, endpoint, Arc::new(HttpKeySets::new()));
+    let state = State::new(
+        config,
+        &deployed.services,
+        endpoint,
+        Arc::new(HttpKeySets::new()),
+    );
     lambda_http::run(chat_rest::sessions(state)).await
 }

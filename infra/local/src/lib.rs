@@ -268,7 +268,6 @@ pub async fn start_with_store(
         endpoint: management.clone(),
     });
     invoker::serve(jobs, job_handler(Arc::downgrade(&connect), bot));
-    let store_for_tests = store.clone();
     let ws_router = ws_api::router(
         websocket_routes(
             authenticator,
@@ -308,7 +307,7 @@ pub async fn start_with_store(
         store_description,
         files_description,
         model_description,
-        store: store_for_tests,
+        store,
         blobs: local_blobs,
         jwt_secret: options.jwt_secret,
         shutdown,

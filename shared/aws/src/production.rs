@@ -41,13 +41,27 @@ pub fn api_gateway(sdk_config: &aws_config::SdkConfig) -> PusherFactory {
     })
 }
 
-/// A deployed function's configuration and services, built once at cold start.
-pub async fn production_services() -> Result<(Config, Services, aws_config::SdkConfig), ConfigError>
-{
-    let config = Config::from_env()?;
-    let sdk_config = sdk_config().await;
-    let services = Services::new(&config, production_adapters(&config, &sdk_config));
-    Ok((config, services, sdk_config))
+/// What a deployed function builds once at cold start.
+pub struct Deployed {
+    pub config: Config,
+    pub services: Services,
+    /// For the clients only some functions build (Lambda invoke of itself, Bedrock).
+    pub sdk_config: aws_config::SdkConfig,
+}
+
+impl Deployed {
+    /// The configuration from the environment, the AWS configuration, and the services
+    /// composed of the production adapters.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk_config = sdk_config().await;
+        let services = Services::new(&config, production_adapters(&config, &sdk_config));
+        Ok(Self {
+            config,
+            services,
+            sdk_config,
+        })
+    }
 }
 
 /// The whole `main` of a WebSocket route function: its services built once from the
@@ -58,8 +72,7 @@ where
     Fut: std::future::Future<Output = Result<ApiGatewayProxyResponse, lambda_runtime::Error>>,
 {
     lambda_runtime::tracing::init_default_subscriber();
-    let (_, services, _) = production_services().await?;
-    let services = Arc::new(services);
+    let services = Arc::new(Deployed::from_env().await?.services);
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<ApiGatewayWebsocketProxyRequest>| {

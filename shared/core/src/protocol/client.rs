@@ -934,13 +934,13 @@ mod tests {
                 ErrorCode::InvalidFrame,
             ),
             (
-                "a frame over 32 KiB, even a valid one",
+                "a frame over 24 KiB, even a valid one",
                 json!({"action": "ping", "pad": "x".repeat(MAX_FRAME_BYTES)}).to_string(),
                 FrameError::TooLarge,
                 ErrorCode::TooLarge,
             ),
             (
-                "a frame over 32 KiB that is not JSON",
+                "a frame over 24 KiB that is not JSON",
                 "x".repeat(MAX_FRAME_BYTES + 1),
                 FrameError::TooLarge,
                 ErrorCode::TooLarge,
