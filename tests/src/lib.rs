@@ -284,7 +284,6 @@ impl TestApp {
         session: Option<&str>,
         token_in: TokenIn,
     ) -> Result<Socket, u16> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut query = Vec::new();
         if let Some(session) = session {
             query.push(format!("session_id={session}"));
@@ -292,7 +291,21 @@ impl TestApp {
         if let (Some(caller), TokenIn::Query) = (caller, token_in) {
             query.push(format!("token={}", caller.token));
         }
-        let url = format!("{}/?{}", self.ws_url(), query.join("&"));
+        self.connect_to(&format!("/?{}", query.join("&")), caller, token_in)
+            .await
+    }
+
+    /// Connects to `path_and_query` of the WebSocket API as a seed's client would (its own
+    /// path and parameters), with the caller's token where `token_in` says (in the query
+    /// only if `path_and_query` has it already).
+    pub async fn connect_to(
+        &self,
+        path_and_query: &str,
+        caller: Option<&Caller>,
+        token_in: TokenIn,
+    ) -> Result<Socket, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}{path_and_query}", self.ws_url());
         let mut request = url.into_client_request().expect("a request");
         if let Some(caller) = caller {
             let (name, value) = match token_in {

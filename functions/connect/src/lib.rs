@@ -9,7 +9,7 @@ use chat_apigw::{
     EventServices, event_connection, event_endpoint, event_principal, status_response,
 };
 use chat_core::compose::Services;
-use chat_core::domain::SessionId;
+use chat_core::domain::{Dialect, SessionId, ValidationError};
 use chat_core::ports::{Invoker, Job, error_chain};
 use chat_core::service::ServiceError;
 use lambda_runtime::Error;
@@ -19,6 +19,8 @@ pub struct App {
     pub invoker: Arc<dyn Invoker>,
     /// Overrides the management endpoint the welcome posts through.
     pub endpoint: Option<String>,
+    /// The dialect of a client that names none (`WS_DIALECT`).
+    pub dialect: Dialect,
 }
 
 /// What this function is invoked with: API Gateway's `$connect`, or its own welcome job.
@@ -38,20 +40,16 @@ pub async fn handle_connect(
         tracing::warn!("a $connect event without the authorizer's context or a connection id");
         return Ok(status_response(401, None));
     };
-    let session = match event
-        .query_string_parameters
-        .first("session_id")
-        .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(raw) => match SessionId::parse(raw) {
-            Ok(session) => Some(session),
-            Err(_) => return Ok(status_response(400, None)),
-        },
+    let (Ok(session), Ok(dialect)) = (
+        query(&event, "session_id", SessionId::parse),
+        query(&event, "dialect", Dialect::parse),
+    ) else {
+        return Ok(status_response(400, None));
     };
+    let dialect = dialect.unwrap_or(app.dialect);
     let service = app.services.for_event(&event);
     let opened = match service
-        .open_connection(principal, connection.clone(), session)
+        .open_connection(principal, connection.clone(), session, dialect)
         .await
     {
         Ok(opened) => opened,
@@ -98,6 +96,20 @@ pub async fn handle_job(app: &App, job: Job) -> Result<(), Error> {
         other => return Err(format!("connect does not run {other:?}").into()),
     }
     Ok(())
+}
+
+/// A query parameter of the handshake, parsed; absent or empty is `None`.
+fn query<T>(
+    event: &ApiGatewayWebsocketProxyRequest,
+    name: &str,
+    parse: fn(&str) -> Result<T, ValidationError>,
+) -> Result<Option<T>, ValidationError> {
+    event
+        .query_string_parameters
+        .first(name)
+        .filter(|value| !value.is_empty())
+        .map(parse)
+        .transpose()
 }
 
 /// The handshake's status for a refused connection (the contract's 403, 404, 410, ...):

@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
     let app = Arc::new(App {
         invoker: Arc::new(LambdaInvoker::new(&deployed.sdk_config, own_name)),
         endpoint: config.websocket_endpoint.clone(),
+        dialect: config.ws_dialect,
         services: deployed.services,
     });
     run(service_fn(move |event: LambdaEvent<Invocation>| {

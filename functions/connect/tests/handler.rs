@@ -72,6 +72,7 @@ async fn fixture() -> Fixture {
         services,
         invoker: jobs.clone(),
         endpoint: None,
+        dialect: chat_core::domain::Dialect::Canonical,
     };
     Fixture {
         app,

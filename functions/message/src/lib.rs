@@ -4,7 +4,7 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_apigw::{EventServices, event_connection, status_response};
 use chat_core::compose::Services;
-use chat_core::domain::{Connection, ConnectionId};
+use chat_core::domain::{Connection, ConnectionId, Dialect};
 use chat_core::ports::error_chain;
 use chat_core::protocol::{ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame};
 use chat_core::service::{ChatService, NewMessage, ServiceError};
@@ -16,12 +16,15 @@ pub async fn handle(
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let id = event_connection(&event)?;
     let service = services.for_event(&event);
-    let outcome = match frame_of(&event) {
-        Ok(frame) => run(&service, &id, frame).await,
-        Err(error) => Err(Refusal::frame(&error)),
+    // Who sent it, and so the dialect every answer is written in.
+    let connection = service.connection(&id).await;
+    let outcome = match (frame_of(&event), &connection) {
+        (Err(error), _) => Err(Refusal::frame(&error)),
+        (Ok(_), Err(error)) => Err(Refusal::service(error)),
+        (Ok(frame), Ok(connection)) => run(&service, connection, frame).await,
     };
     if let Err(refusal) = outcome {
-        refusal.send(&service, &id).await;
+        refusal.send(&service, &id, connection.ok()).await;
     }
     Ok(status_response(200, None))
 }
@@ -82,8 +85,10 @@ impl Refusal {
         }
     }
 
-    async fn send(self, service: &ChatService, id: &ConnectionId) {
-        if let Err(error) = service.reply(id, &self.frame).await {
+    /// To the connection in its dialect; in the contract's when it could not be found.
+    async fn send(self, service: &ChatService, id: &ConnectionId, connection: Option<Connection>) {
+        let dialect = connection.map_or(Dialect::Canonical, |c| c.dialect);
+        if let Err(error) = service.reply_in(id, dialect, &self.frame).await {
             tracing::warn!(error = %error_chain(&error), "cannot send an error frame");
         }
         if self.close {
@@ -92,16 +97,19 @@ impl Refusal {
     }
 }
 
-async fn run(service: &ChatService, id: &ConnectionId, frame: ClientFrame) -> Result<(), Refusal> {
-    let connection = service
-        .connection(id)
-        .await
-        .map_err(|e| Refusal::service(&e))?;
+async fn run(
+    service: &ChatService,
+    connection: &Connection,
+    frame: ClientFrame,
+) -> Result<(), Refusal> {
     let refuse = |error: ServiceError| Refusal::service(&error);
     match frame {
-        ClientFrame::Ping => service.reply(id, &ServerFrame::Pong).await.map_err(refuse),
+        ClientFrame::Ping => service
+            .reply(connection, &ServerFrame::Pong)
+            .await
+            .map_err(refuse),
         ClientFrame::Join { session_id } => service
-            .join_connection(&connection, session_id)
+            .join_connection(connection, session_id)
             .await
             .map(|_| ())
             .map_err(refuse),
@@ -115,33 +123,33 @@ async fn run(service: &ChatService, id: &ConnectionId, frame: ClientFrame) -> Re
                 )));
             }
             service
-                .join_connection(&connection, session_id)
+                .join_connection(connection, session_id)
                 .await
                 .map(|_| ())
                 .map_err(|e| Refusal::closing(&e))
         }
         ClientFrame::Leave => service
-            .leave_connection(&connection)
+            .leave_connection(connection)
             .await
             .map(|_| ())
             .map_err(refuse),
         ClientFrame::Typing { is_typing } => {
-            service.typing(&connection, is_typing).await.map_err(refuse)
+            service.typing(connection, is_typing).await.map_err(refuse)
         }
         ClientFrame::History { before, limit } => service
-            .send_history(&connection, before, limit)
+            .send_history(connection, before, limit)
             .await
             .map_err(refuse),
         ClientFrame::Stop => service
-            .stop_reply(&connection)
+            .stop_reply(connection)
             .await
             .map(|_| ())
             .map_err(refuse),
-        ClientFrame::Send(send) => post(service, &connection, send).await.map_err(refuse),
+        ClientFrame::Send(send) => post(service, connection, send).await.map_err(refuse),
         ClientFrame::Edit { .. }
         | ClientFrame::Delete { .. }
         | ClientFrame::React { .. }
-        | ClientFrame::Unreact { .. } => change_message(service, &connection, frame)
+        | ClientFrame::Unreact { .. } => change_message(service, connection, frame)
             .await
             .map_err(refuse),
     }
@@ -203,7 +211,7 @@ async fn post(
         client_msg_id: send.client_msg_id,
         is_bot: false,
         token_count: None,
-        acknowledge: Some(connection.id.clone()),
+        acknowledge: Some(connection.clone()),
     };
     service
         .post_message(&connection.principal, session, request)

@@ -261,6 +261,7 @@ pub async fn start_with_store(
         services: services(),
         invoker: invoker.clone(),
         endpoint: config.websocket_endpoint.clone(),
+        dialect: config.ws_dialect,
     });
     let bot = Arc::new(bot::App {
         services: services(),

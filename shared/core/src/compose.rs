@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
+use crate::domain::ChatbotId;
 use crate::ports::{BlobStore, Clock, Invoker, Pusher, Store};
 use crate::service::{ChatService, Files};
 
@@ -32,6 +33,7 @@ pub struct Services {
     /// Overrides the endpoint events name (`WEBSOCKET_ENDPOINT`, e.g. behind a custom
     /// domain, whose events still post to the execute-api endpoint).
     fixed_endpoint: Option<String>,
+    default_chatbot: ChatbotId,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -44,6 +46,7 @@ impl Services {
         Self {
             files,
             fixed_endpoint: config.websocket_endpoint.clone(),
+            default_chatbot: config.default_chatbot.clone(),
             adapters,
             current: Mutex::new(None),
         }
@@ -84,7 +87,8 @@ impl Services {
             adapters.clock.clone(),
         )
         .with_files(self.files.clone())
-        .with_bot_invoker(adapters.bot_invoker.clone());
+        .with_bot_invoker(adapters.bot_invoker.clone())
+        .with_default_chatbot(self.default_chatbot.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

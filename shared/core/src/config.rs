@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::auth::{AuthSettings, KeySource};
-use crate::domain::UploadPolicy;
+use crate::domain::{ChatbotId, Dialect, UploadPolicy};
 
 /// A configuration problem, naming the variable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -347,6 +347,11 @@ pub struct Config {
     pub function_name: Option<String>,
     /// `BOT_PROVIDER` and its variables, when set.
     pub bot: Option<BotConfig>,
+    /// `WS_DIALECT`: the frames a WebSocket client gets unless it asks with `?dialect=`
+    /// (default `canonical`), so a team moving from a seed system changes only the URL.
+    pub ws_dialect: Dialect,
+    /// `DEFAULT_CHATBOT_ID`: the chatbot of seed 002's AI chat (default `assistant`).
+    pub default_chatbot: ChatbotId,
 }
 
 impl Config {
@@ -372,6 +377,16 @@ impl Config {
             },
             function_name: optional(source, "AWS_LAMBDA_FUNCTION_NAME"),
             bot: bot(source)?,
+            ws_dialect: match optional(source, "WS_DIALECT") {
+                None => Dialect::Canonical,
+                Some(value) => {
+                    Dialect::parse(&value).map_err(|e| ConfigError::new("WS_DIALECT", e.reason))?
+                }
+            },
+            default_chatbot: ChatbotId::parse(
+                &optional(source, "DEFAULT_CHATBOT_ID").unwrap_or_else(|| "assistant".into()),
+            )
+            .map_err(|e| ConfigError::new("DEFAULT_CHATBOT_ID", e.reason))?,
         })
     }
 
@@ -520,6 +535,41 @@ mod tests {
                 .expect_err("refused")
                 .variable,
             "WEBSOCKET_ENDPOINT"
+        );
+    }
+
+    #[test]
+    fn the_websocket_dialect_and_default_chatbot_have_defaults_and_are_checked() {
+        let base = [("TABLE_NAME", "t"), ("JWT_SECRET", SECRET)];
+        let config = Config::from_source(&base).expect("valid");
+        assert_eq!(config.ws_dialect, Dialect::Canonical);
+        assert_eq!(config.default_chatbot.as_str(), "assistant");
+        let ai = Config::from_source(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", SECRET),
+            ("WS_DIALECT", "ai"),
+            ("DEFAULT_CHATBOT_ID", "helper"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (ai.ws_dialect, ai.default_chatbot.as_str()),
+            (Dialect::Ai, "helper")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("WS_DIALECT", "klingon"),
+            ]))
+            .contains("WS_DIALECT must be canonical or ai")
+        );
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("DEFAULT_CHATBOT_ID", "two words"),
+            ]))
+            .contains("DEFAULT_CHATBOT_ID")
         );
     }
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chat_core::domain::{
     Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
-    ConnectionId, Content, Member, MemberRole, Message, MessageId, Order, PageLimit, Principal,
-    Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus, Timestamp, Title,
-    UserId,
+    ConnectionId, Content, Dialect, Member, MemberRole, Message, MessageId, Order, PageLimit,
+    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus,
+    Timestamp, Title, UserId,
 };
 use chat_core::ports::{
     Created, MessageQuery, Posted, SessionPatch, SessionQuery, Store, StoreError,
@@ -94,6 +94,7 @@ cases![
     deleting_is_soft_and_idempotent,
     reactions_are_added_and_removed_per_user,
     connections_are_stored_found_moved_and_deleted,
+    a_connections_dialect_is_kept_where_it_is_routed_and_where_it_is_broadcast,
     expired_connections_are_left_out,
     typing_is_kept_where_the_sessions_connections_are_listed,
     attachments_are_recorded_marked_ready_and_listed_in_order,
@@ -845,6 +846,49 @@ async fn reactions_are_added_and_removed_per_user(store: Arc<dyn Store>) {
         react(&thumbs, &ann, true).await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+async fn a_connections_dialect_is_kept_where_it_is_routed_and_where_it_is_broadcast(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let first = open_group(&store, &[&ann], now).await;
+    let second = open_group(&store, &[&ann], now).await;
+    let ai = connection("ai", &ann, Some(first.id), now).with_dialect(Dialect::Ai);
+    let plain = connection("plain", &ann, Some(first.id), now);
+    for c in [&ai, &plain] {
+        store.put_connection(c).await.expect("stored");
+    }
+    let found = store.get_connection(&ai.id, now).await.expect("read");
+    assert_eq!(found.map(|c| c.dialect), Some(Dialect::Ai));
+    let dialects = |connections: Vec<Connection>| -> Vec<(ConnectionId, Dialect)> {
+        let mut seen: Vec<(ConnectionId, Dialect)> =
+            connections.into_iter().map(|c| (c.id, c.dialect)).collect();
+        seen.sort();
+        seen
+    };
+    let listed = store
+        .list_session_connections(first.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(
+        dialects(listed),
+        vec![
+            (ai.id.clone(), Dialect::Ai),
+            (plain.id.clone(), Dialect::Canonical)
+        ]
+    );
+    let moved = store
+        .bind_connection(&ai.id, Some(second.id))
+        .await
+        .expect("moved");
+    assert_eq!(moved.dialect, Dialect::Ai);
+    let listed = store
+        .list_session_connections(second.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(dialects(listed), vec![(ai.id.clone(), Dialect::Ai)]);
 }
 
 async fn connections_are_stored_found_moved_and_deleted(store: Arc<dyn Store>) {

@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::internal;
 use chat_core::domain::{
-    Attachment, AttachmentId, ClientMsgId, Connection, ConnectionId, DisplayName, Member, Message,
-    MessageId, MessageKind, Principal, Reaction, Reactions, Session, SessionId, Timestamp, UserId,
+    Attachment, AttachmentId, ClientMsgId, Connection, ConnectionId, Dialect, DisplayName, Member,
+    Message, MessageId, MessageKind, Principal, Reaction, Reactions, Session, SessionId, Timestamp,
+    UserId,
 };
 use chat_core::paging::activity_position;
 use chat_core::ports::StoreResult;
@@ -370,6 +371,9 @@ pub(super) struct ConnectionItem {
     /// Kept on the session's copy only, which is what broadcasts read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing_until: Option<Timestamp>,
+    /// On both copies: a broadcast renders each dialect its Query finds.
+    #[serde(default, skip_serializing_if = "Dialect::is_canonical")]
+    pub dialect: Dialect,
 }
 
 impl ConnectionItem {
@@ -401,6 +405,7 @@ impl ConnectionItem {
             connected_at: connection.connected_at,
             expires_at: epoch_seconds(connection.expires_at),
             typing_until: connection.typing_until,
+            dialect: connection.dialect,
         }
     }
 
@@ -415,6 +420,7 @@ impl ConnectionItem {
             connected_at: self.connected_at,
             expires_at: Timestamp::from_unix_millis(expires_millis),
             typing_until: self.typing_until,
+            dialect: self.dialect,
         }
     }
 }

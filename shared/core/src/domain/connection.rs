@@ -4,7 +4,46 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionId, Principal, SessionId, Timestamp};
+use super::{ConnectionId, Principal, SessionId, Timestamp, ValidationError};
+
+/// The frames a connection's client speaks: the contract's own, or a seed system's, so that
+/// system's client works unchanged (`?dialect=` at `$connect`, or the deployment's
+/// `WS_DIALECT`). What a client sends is understood in every dialect; what it receives is
+/// rendered in its own.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// The contract (`docs/protocol.md`).
+    #[default]
+    Canonical,
+    /// Seed 002's AI chat: `system`, `ai_response` and `error` frames.
+    Ai,
+}
+
+impl Dialect {
+    /// The dialects built so far, as `?dialect=` names them.
+    pub const ALL: [Self; 2] = [Self::Canonical, Self::Ai];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Canonical => "canonical",
+            Self::Ai => "ai",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        Self::ALL
+            .into_iter()
+            .find(|dialect| dialect.as_str() == value.trim())
+            .ok_or_else(|| ValidationError::new("dialect", "must be canonical or ai"))
+    }
+
+    pub fn is_canonical(&self) -> bool {
+        *self == Self::Canonical
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -19,6 +58,9 @@ pub struct Connection {
     /// Until when the user counts as typing in the bound session (`typing_status`).
     #[serde(default)]
     pub typing_until: Option<Timestamp>,
+    /// The frames its client understands.
+    #[serde(default)]
+    pub dialect: Dialect,
 }
 
 impl Connection {
@@ -42,7 +84,13 @@ impl Connection {
                 .plus(Self::MAX_LIFETIME + Self::EXPIRY_SLACK)
                 .ceil_to_second(),
             typing_until: None,
+            dialect: Dialect::Canonical,
         }
+    }
+
+    /// The same connection, speaking `dialect`.
+    pub fn with_dialect(self, dialect: Dialect) -> Self {
+        Self { dialect, ..self }
     }
 
     pub fn is_live(&self, now: Timestamp) -> bool {

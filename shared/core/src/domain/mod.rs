@@ -14,7 +14,7 @@ pub use attachment::{
     Attachment, AttachmentState, MAX_FILE_NAME_CHARS, SizeRefusal, UploadPolicy,
     parse_content_type, parse_file_name,
 };
-pub use connection::Connection;
+pub use connection::{Connection, Dialect};
 pub use ids::{
     AttachmentId, BusinessId, ChatbotId, ClientMsgId, ConnectionId, DepartmentId, DocumentId,
     ExternalCustomerId, MessageId, SessionId, UserId,

@@ -45,6 +45,12 @@ impl Timestamp {
         Self::from_unix_millis(self.unix_millis().div_ceil(1_000) * 1_000)
     }
 
+    /// As Python's `datetime.isoformat()` writes a naive UTC time, e.g.
+    /// `2025-10-01T20:00:00.123000`: what the seed systems' clients were written against.
+    pub fn naive_iso(&self) -> String {
+        self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+
     pub fn plus(&self, duration: Duration) -> Self {
         Self::from_unix_millis(self.unix_millis().saturating_add(millis(duration)))
     }

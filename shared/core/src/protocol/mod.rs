@@ -4,10 +4,12 @@
 //! nothing past this module sees raw client JSON.
 
 mod client;
+mod dialect;
 mod error;
 mod server;
 
 pub use client::{AttachmentRef, ClientFrame, SendFrame};
+pub use dialect::render;
 pub use error::{CloseCode, ErrorBody, ErrorCode, ErrorDetail, FrameError};
 pub use server::{
     AttachmentView, MemberView, MessageView, ServerFrame, SessionSummary, SessionView, TimelineItem,

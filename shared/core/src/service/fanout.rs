@@ -1,13 +1,14 @@
 //! Broadcasting frames to a session's connections: one read of the connections, then a
 //! post to each, several at once; a connection that is gone (410) is forgotten.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::domain::{Connection, ConnectionId, SessionId};
+use crate::domain::{Connection, ConnectionId, Dialect, SessionId};
 use crate::ports::{Clock, ConnectionStore, PushError, Pusher, StoreResult};
-use crate::protocol::ServerFrame;
+use crate::protocol::{ServerFrame, render};
 
 /// Posts in flight at once per broadcast: N recipients take about N / this round trips.
 pub const FANOUT_CONCURRENCY: usize = 32;
@@ -58,16 +59,24 @@ impl Fanout {
         Ok(self.send_all(&targets, frame).await)
     }
 
-    /// Sends the frame to each of `targets`, a bounded number at a time.
+    /// Sends the frame to each of `targets`, a bounded number at a time, rendered once for
+    /// each dialect among them; a connection whose dialect has no such frame gets nothing.
     pub async fn send_all(&self, targets: &[Connection], frame: &ServerFrame) -> Delivery {
-        let payload: Arc<[u8]> = frame.to_json().into_bytes().into();
+        let now = self.clock.now();
+        let mut rendered: BTreeMap<Dialect, Option<Arc<[u8]>>> = BTreeMap::new();
         // Each send owns what it uses: futures borrowing from a closure's argument would
         // not be provably `Send` for the callers that box them.
         let sends: Vec<_> = targets
             .iter()
-            .map(|connection| {
-                let (this, id, payload) = (self.clone(), connection.id.clone(), payload.clone());
-                async move { this.send_payload(&id, &payload).await }
+            .filter_map(|connection| {
+                let payload = rendered
+                    .entry(connection.dialect)
+                    .or_insert_with(|| {
+                        render(frame, connection.dialect, now).map(|text| text.into_bytes().into())
+                    })
+                    .clone()?;
+                let (this, id) = (self.clone(), connection.id.clone());
+                Some(async move { this.send_payload(&id, &payload).await })
             })
             .collect();
         let outcomes: Vec<Result<(), PushError>> = futures::stream::iter(sends)
@@ -85,14 +94,17 @@ impl Fanout {
         delivery
     }
 
-    /// Sends one frame to one connection, forgetting it if it is gone.
+    /// Sends one frame to one connection in its dialect, forgetting it if it is gone.
     pub async fn send(
         &self,
         connection: &ConnectionId,
+        dialect: Dialect,
         frame: &ServerFrame,
     ) -> Result<(), PushError> {
-        self.send_payload(connection, frame.to_json().as_bytes())
-            .await
+        match render(frame, dialect, self.clock.now()) {
+            Some(payload) => self.send_payload(connection, payload.as_bytes()).await,
+            None => Ok(()),
+        }
     }
 
     /// Closes one connection's socket.

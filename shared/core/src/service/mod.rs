@@ -21,10 +21,10 @@ pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 
 use crate::domain::{
-    BusinessId, ChatbotId, ClientMsgId, Connection, ConnectionId, Content, DepartmentId,
-    DocumentId, ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Page,
-    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title,
-    UserId, ValidationError,
+    BusinessId, ChatbotId, ClientMsgId, Connection, Content, DepartmentId, DocumentId,
+    ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Page, PageLimit,
+    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title, UserId,
+    ValidationError,
 };
 use crate::ports::{
     Clock, Created, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch,
@@ -79,7 +79,7 @@ pub struct NewMessage {
     pub is_bot: bool,
     pub token_count: Option<u32>,
     /// The connection to acknowledge with `message_received` before the broadcast.
-    pub acknowledge: Option<ConnectionId>,
+    pub acknowledge: Option<Connection>,
 }
 
 impl NewMessage {
@@ -108,6 +108,9 @@ pub struct ChatService {
     files: Option<Files>,
     /// Starts bot replies; absent, messages in bot sessions get none.
     bot_invoker: Option<Arc<dyn Invoker>>,
+    /// The chatbot of the AI chat a bare `ai` connection is bound to (the deployment's
+    /// `DEFAULT_CHATBOT_ID`).
+    default_chatbot: Option<ChatbotId>,
 }
 
 impl ChatService {
@@ -119,6 +122,15 @@ impl ChatService {
             fanout,
             files: None,
             bot_invoker: None,
+            default_chatbot: None,
+        }
+    }
+
+    /// The same service binding bare AI chat connections to `chatbot`.
+    pub fn with_default_chatbot(self, chatbot: ChatbotId) -> Self {
+        Self {
+            default_chatbot: Some(chatbot),
+            ..self
         }
     }
 
@@ -659,7 +671,12 @@ mod tests {
             Some(id),
             crate::domain::Timestamp::now(),
         );
-        assert_send(service.open_connection(caller.clone(), connection.id.clone(), Some(id)));
+        assert_send(service.open_connection(
+            caller.clone(),
+            connection.id.clone(),
+            Some(id),
+            crate::domain::Dialect::Canonical,
+        ));
         assert_send(service.welcome(&connection.id));
         assert_send(service.join_connection(&connection, id));
         assert_send(service.leave_connection(&connection));

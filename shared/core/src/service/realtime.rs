@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use super::{ChatService, ServiceError, ServiceResult, online_users};
+use super::{ChatService, NewSession, ServiceError, ServiceResult, online_users};
 use crate::domain::{
-    Connection, ConnectionId, Member, MessageId, Page, PageLimit, Principal, SessionId, UserId,
+    Connection, ConnectionId, Dialect, Member, MessageId, Page, PageLimit, Principal, SessionId,
+    SessionKind, UserId,
 };
 use crate::ports::{MessageQuery, PushError};
-use crate::protocol::{ServerFrame, SessionView};
+use crate::protocol::{ServerFrame, SessionView, render};
 
 /// How long a `typing` frame counts before the user is taken to have stopped.
 pub const TYPING_LASTS: Duration = Duration::from_secs(6);
@@ -20,18 +21,48 @@ impl ChatService {
     /// `$connect`: records the connection, bound to `session` when given. Refuses a
     /// session that does not exist (`NotFound`), that the caller may not enter
     /// (`Forbidden`, not hidden: the contract answers 403 here), or that ended.
+    ///
+    /// Seed 002's AI chat client connects with nothing but its token: in the `ai` dialect
+    /// a connection without a session is bound to the caller's AI chat, the bot session
+    /// with the deployment's default chatbot, found or started.
     pub async fn open_connection(
         &self,
         principal: Principal,
         id: ConnectionId,
         session: Option<SessionId>,
+        dialect: Dialect,
     ) -> ServiceResult<Connection> {
-        if let Some(session) = session {
-            self.admit(&principal, session).await?;
-        }
-        let connection = Connection::new(id, principal, session, self.clock.now());
+        let session = match (session, dialect) {
+            (None, Dialect::Ai) => Some(self.ai_chat(&principal).await?),
+            (Some(session), _) => {
+                self.admit(&principal, session).await?;
+                Some(session)
+            }
+            (None, _) => None,
+        };
+        let connection =
+            Connection::new(id, principal, session, self.clock.now()).with_dialect(dialect);
         self.store.put_connection(&connection).await?;
         Ok(connection)
+    }
+
+    /// The caller's one active bot session with the default chatbot, started if none is.
+    async fn ai_chat(&self, caller: &Principal) -> ServiceResult<SessionId> {
+        let chatbot = self
+            .default_chatbot
+            .clone()
+            .ok_or_else(|| ServiceError::Unavailable("no default chatbot is configured".into()))?;
+        let request = NewSession {
+            kind: Some(SessionKind::Bot),
+            chatbot_id: Some(chatbot),
+            ..NewSession::default()
+        };
+        Ok(self
+            .create_session(caller, request)
+            .await?
+            .details
+            .session
+            .id)
     }
 
     /// The connection a frame came from, unless it is gone.
@@ -79,7 +110,9 @@ impl ChatService {
             return Ok(());
         };
         let (info, history) = self.welcome_frames(&connection, session).await?;
-        let payload = info.to_json();
+        // Every dialect has a welcome: the contract's `session_info`, a seed's greeting.
+        let payload =
+            render(&info, connection.dialect, self.clock.now()).unwrap_or_else(|| info.to_json());
         let mut waited = Duration::ZERO;
         let mut pause = Duration::from_millis(25);
         loop {
@@ -97,7 +130,7 @@ impl ChatService {
                 Err(error) => return Err(error.into()),
             }
         }
-        self.reply(id, &history).await?;
+        self.reply(&connection, &history).await?;
         self.announce_joined(&connection, session).await
     }
 
@@ -171,8 +204,8 @@ impl ChatService {
             .bind_connection(&connection.id, Some(session))
             .await?;
         let (info, history) = self.welcome_frames(&bound, session).await?;
-        self.reply(&bound.id, &info).await?;
-        self.reply(&bound.id, &history).await?;
+        self.reply(&bound, &info).await?;
+        self.reply(&bound, &history).await?;
         self.announce_joined(&bound, session).await?;
         Ok(bound)
     }
@@ -290,12 +323,24 @@ impl ChatService {
             .await?
             .require_read(&connection.principal)?;
         let frame = self.history_frame(session, before, limit).await?;
-        self.reply(&connection.id, &frame).await
+        self.reply(connection, &frame).await
     }
 
-    /// Sends a frame to one connection; one that is gone has nothing left to tell.
-    pub async fn reply(&self, id: &ConnectionId, frame: &ServerFrame) -> ServiceResult<()> {
-        match self.fanout.send(id, frame).await {
+    /// Sends a frame to one connection, in its dialect; one that is gone has nothing left
+    /// to tell.
+    pub async fn reply(&self, connection: &Connection, frame: &ServerFrame) -> ServiceResult<()> {
+        self.reply_in(&connection.id, connection.dialect, frame)
+            .await
+    }
+
+    /// Sends a frame to the connection `id`, which speaks `dialect`.
+    pub async fn reply_in(
+        &self,
+        id: &ConnectionId,
+        dialect: Dialect,
+        frame: &ServerFrame,
+    ) -> ServiceResult<()> {
+        match self.fanout.send(id, dialect, frame).await {
             Ok(()) | Err(PushError::Gone) => Ok(()),
             Err(error) => Err(error.into()),
         }
