@@ -1,7 +1,7 @@
 //! The bot's side of a reply, run against the embedded store with models that fail, stall
 //! or stream: what the session's connections receive and what is stored.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,35 +10,13 @@ use chat_core::domain::{
     SessionId, SessionKind, Timestamp, UserId,
 };
 use chat_core::ports::{
-    ChatModel, Clock, ModelError, Prompt, PushError, Pusher, ReplyEvent, ReplyStream, Store,
-    SystemClock,
+    ChatModel, Clock, ModelError, Prompt, ReplyEvent, ReplyStream, Store, SystemClock,
 };
 use chat_core::service::{BotSettings, ChatService, NewMessage};
 use chat_embedded::EmbeddedStore;
+use chat_testkit::Recorder;
 use futures::StreamExt;
 use serde_json::Value;
-
-/// Every frame posted, in order.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Value>>);
-
-#[async_trait]
-impl Pusher for Recorder {
-    async fn post(&self, _: &ConnectionId, frame: &[u8]) -> Result<(), PushError> {
-        let frame = serde_json::from_slice(frame).expect("frames are JSON");
-        self.0.lock().expect("lock").push(frame);
-        Ok(())
-    }
-    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
-        Ok(())
-    }
-}
-
-impl Recorder {
-    fn frames(&self) -> Vec<Value> {
-        self.0.lock().expect("lock").clone()
-    }
-}
 
 /// A model that says `texts`, then ends with `ending` (or never ends when `None`).
 struct Scripted {

@@ -22,3 +22,45 @@ impl Pusher for NoSockets {
         Err(PushError::Gone)
     }
 }
+
+/// A pusher for tests that keeps every frame posted, in order, with its connection.
+#[derive(Default)]
+pub struct Recorder(std::sync::Mutex<Vec<(ConnectionId, serde_json::Value)>>);
+
+#[async_trait]
+impl Pusher for Recorder {
+    async fn post(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), PushError> {
+        let frame = serde_json::from_slice(frame).expect("frames are JSON");
+        self.posted().push((connection.clone(), frame));
+        Ok(())
+    }
+
+    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn posted(&self) -> std::sync::MutexGuard<'_, Vec<(ConnectionId, serde_json::Value)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every frame posted, in order.
+    pub fn frames(&self) -> Vec<serde_json::Value> {
+        self.posted()
+            .iter()
+            .map(|(_, frame)| frame.clone())
+            .collect()
+    }
+
+    /// The frames posted to `connection`, in order.
+    pub fn frames_to(&self, connection: &ConnectionId) -> Vec<serde_json::Value> {
+        self.posted()
+            .iter()
+            .filter(|(to, _)| to == connection)
+            .map(|(_, frame)| frame.clone())
+            .collect()
+    }
+}
