@@ -5,9 +5,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_apigw::{
-    EventServices, event_connection, event_endpoint, event_principal, status_response,
-};
+use chat_apigw::{EventServices, event_connection, event_principal, status_response};
 use chat_core::compose::Services;
 use chat_core::domain::{Dialect, SessionId, ValidationError};
 use chat_core::ports::{Invoker, Job, error_chain};
@@ -17,8 +15,6 @@ use lambda_runtime::Error;
 pub struct App {
     pub services: Services,
     pub invoker: Arc<dyn Invoker>,
-    /// Overrides the management endpoint the welcome posts through.
-    pub endpoint: Option<String>,
     /// The dialect of a client that names none (`WS_DIALECT`).
     pub dialect: Dialect,
 }
@@ -61,10 +57,7 @@ pub async fn handle_connect(
         }
     };
     if opened.session_id.is_some() {
-        let endpoint = app
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| event_endpoint(&event));
+        let endpoint = app.services.endpoint_of(&event);
         let job = Job::Welcome {
             connection_id: connection,
             endpoint,

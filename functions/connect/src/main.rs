@@ -17,7 +17,6 @@ async fn main() -> Result<(), Error> {
     let own_name = config.require_function_name()?;
     let app = Arc::new(App {
         invoker: Arc::new(LambdaInvoker::new(&deployed.sdk_config, own_name)),
-        endpoint: config.websocket_endpoint.clone(),
         dialect: config.ws_dialect,
         services: deployed.services,
     });

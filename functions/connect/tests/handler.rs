@@ -71,7 +71,6 @@ async fn fixture() -> Fixture {
     let app = App {
         services,
         invoker: jobs.clone(),
-        endpoint: None,
         dialect: chat_core::domain::Dialect::Canonical,
     };
     Fixture {

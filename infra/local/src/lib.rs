@@ -260,7 +260,6 @@ pub async fn start_with_store(
     let connect = Arc::new(connect::App {
         services: services(),
         invoker: invoker.clone(),
-        endpoint: config.websocket_endpoint.clone(),
         dialect: config.ws_dialect,
     });
     let bot = Arc::new(bot::App {

@@ -95,10 +95,17 @@ pub fn endpoint_for(domain_name: &str, stage: &str) -> String {
 /// The service for the API an event came through (or the configured endpoint).
 pub trait EventServices {
     fn for_event(&self, event: &ApiGatewayWebsocketProxyRequest) -> ChatService;
+
+    /// The Management API endpoint posts for this event go through.
+    fn endpoint_of(&self, event: &ApiGatewayWebsocketProxyRequest) -> String;
 }
 
 impl EventServices for Services {
     fn for_event(&self, event: &ApiGatewayWebsocketProxyRequest) -> ChatService {
         self.for_origin(&event_endpoint(event))
+    }
+
+    fn endpoint_of(&self, event: &ApiGatewayWebsocketProxyRequest) -> String {
+        self.endpoint_for_origin(&event_endpoint(event)).to_owned()
     }
 }

@@ -63,10 +63,13 @@ impl Services {
     /// The service for events that came through `endpoint`, unless the configuration fixes
     /// the endpoint.
     pub fn for_origin(&self, endpoint: &str) -> ChatService {
-        match &self.fixed_endpoint {
-            Some(fixed) => self.for_endpoint(fixed),
-            None => self.for_endpoint(endpoint),
-        }
+        self.for_endpoint(self.endpoint_for_origin(endpoint))
+    }
+
+    /// The endpoint events that came through `endpoint` post through: the configured one,
+    /// if any.
+    pub fn endpoint_for_origin<'a>(&'a self, endpoint: &'a str) -> &'a str {
+        self.fixed_endpoint.as_deref().unwrap_or(endpoint)
     }
 
     /// The service posting through exactly `endpoint`.
