@@ -42,6 +42,7 @@ impl CreateSession {
             document_id: self.document_id,
             chatbot_id: self.chatbot_id,
             business_id: self.business_id,
+            one_of_many: false,
         })
     }
 }

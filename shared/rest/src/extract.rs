@@ -9,8 +9,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use bytes::Bytes;
 use chat_core::auth::find_bearer_token;
 use chat_core::domain::{
-    AttachmentId, Cursor, MessageId, Order, PageLimit, Principal, Reaction, SessionId,
-    ValidationError,
+    AttachmentId, ChatbotId, Cursor, MessageId, Order, PageLimit, Principal, Reaction, SessionId,
+    UserId, ValidationError,
 };
 use chat_core::ports::{MessageQuery, SessionQuery};
 use http::request::Parts;
@@ -55,6 +55,13 @@ impl FromRequestParts<Arc<State>> for MaybeCaller {
 /// A JSON body, read up to the route's body limit and parsed into `T`; errors name the
 /// offending field and never a Rust type.
 pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> Json<T> {
+    /// A body already read.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        parse_json(bytes).map(Self)
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
@@ -166,6 +173,30 @@ pub struct ReactionPath(pub SessionId, pub MessageId, pub Reaction);
 /// An attachment of a session (`{id}`, `{aid}`).
 pub struct AttachmentPath(pub SessionId, pub AttachmentId);
 
+/// A user a seed's route names (`{id}`, 001's `/chat/user/{user_id}`).
+pub struct UserPath(pub UserId);
+
+/// A chatbot a seed's route names (`{id}`, 003's `/chatbot/{chatbot_id}/session`).
+pub struct ChatbotPath(pub ChatbotId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = PathParams::of(parts, state).await?;
+        Ok(Self(params.parse("id", "user_id", UserId::parse)?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ChatbotPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = PathParams::of(parts, state).await?;
+        Ok(Self(params.parse("id", "chatbot_id", ChatbotId::parse)?))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
     type Rejection = ApiError;
 
@@ -208,6 +239,23 @@ impl<S: Send + Sync> FromRequestParts<S> for AttachmentPath {
     }
 }
 
+/// A numbered page (`page`, `limit`), for the seed routes that page by number.
+#[derive(Clone, Copy, Debug)]
+pub struct PageNumber {
+    pub page: usize,
+    pub limit: PageLimit,
+}
+
+impl PageNumber {
+    /// The last page number accepted: reaching page N reads the N - 1 pages before it.
+    pub const LAST: usize = 1_000;
+
+    /// How many items come before this page.
+    pub fn skip(&self) -> usize {
+        (self.page - 1) * self.limit.get()
+    }
+}
+
 /// The query string's parameters, each parsed when asked for; absent or empty is `None`,
 /// and a repeated one counts once, as its first value.
 pub struct Query(Vec<(String, String)>);
@@ -225,7 +273,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 }
 
 impl Query {
-    fn param<T>(
+    pub fn param<T>(
         &self,
         name: &'static str,
         parse: impl Fn(&str) -> Result<T, ValidationError>,
@@ -245,6 +293,22 @@ impl Query {
                 .map_err(|_| ValidationError::new("limit", "must be a whole number"))
         })?;
         parsed.map_or(Ok(PageLimit::DEFAULT), PageLimit::new)
+    }
+
+    /// Seed 001's `page` (from 1, the default) and `limit`.
+    pub fn page(&self) -> Result<PageNumber, ValidationError> {
+        let page = self.param("page", |v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|page| (1..=PageNumber::LAST).contains(page))
+                .ok_or_else(|| {
+                    ValidationError::new("page", "must be a whole number from 1 to 1000")
+                })
+        })?;
+        Ok(PageNumber {
+            page: page.unwrap_or(1),
+            limit: self.limit()?,
+        })
     }
 
     pub fn cursor(&self) -> Result<Option<Cursor>, ValidationError> {

@@ -11,6 +11,7 @@ mod bodies;
 pub mod error;
 pub mod extract;
 pub mod reply;
+mod seeds;
 mod sessions;
 pub mod uploads;
 

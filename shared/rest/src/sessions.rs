@@ -66,13 +66,14 @@ pub fn routes() -> Router<Arc<State>> {
             "/sessions/{id}/messages/{mid}/reactions/{emoji}",
             allow("DELETE", delete(remove_reaction)),
         )
+        .merge(crate::seeds::routes())
 }
 
 async fn health() -> Health {
     Health { status: "ok" }
 }
 
-async fn create_session(
+pub(crate) async fn create_session(
     With(app): App,
     Caller(caller): Caller,
     Json(body): Json<CreateSession>,
@@ -92,7 +93,17 @@ async fn start_support(
     MaybeCaller(caller): MaybeCaller,
     Json(body): Json<StartSupport>,
 ) -> Result<Response> {
-    let (visitor, opened) = app.chat.start_support(caller.as_ref(), body.into()).await?;
+    let (status, started) = support_started(&app, caller.as_ref(), body.into()).await?;
+    Ok(reply::With(status, started).into_response())
+}
+
+/// A support session started or resumed, with the visitor's token: 201 when new.
+pub(crate) async fn support_started(
+    app: &State,
+    caller: Option<&chat_core::domain::Principal>,
+    request: chat_core::service::SupportRequest,
+) -> Result<(http::StatusCode, SupportStarted)> {
+    let (visitor, opened) = app.chat.start_support(caller, request).await?;
     let (visitor_token, visitor_token_expires_at) = app
         .authenticator
         .issue_visitor_token(&visitor, app.clock.now())
@@ -100,11 +111,11 @@ async fn start_support(
     let started = SupportStarted {
         active: !opened.details.session.is_ended(),
         resumed: !opened.created,
-        opened: opened_reply(&app, &opened).await,
+        opened: opened_reply(app, &opened).await,
         visitor_token,
         visitor_token_expires_at,
     };
-    Ok(reply::With(reply::created_or_found(opened.created), started).into_response())
+    Ok((reply::created_or_found(opened.created), started))
 }
 
 async fn opened_reply(app: &State, opened: &OpenedSession) -> Opened {
@@ -126,7 +137,7 @@ async fn list_sessions(
     })
 }
 
-async fn get_session(
+pub(crate) async fn get_session(
     With(app): App,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
@@ -149,7 +160,7 @@ async fn update_session(
     })
 }
 
-async fn end_session(
+pub(crate) async fn end_session(
     With(app): App,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
@@ -163,7 +174,7 @@ async fn end_session(
     })
 }
 
-async fn join(
+pub(crate) async fn join(
     With(app): App,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
@@ -175,7 +186,7 @@ async fn join(
     })
 }
 
-async fn leave(
+pub(crate) async fn leave(
     With(app): App,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
@@ -210,7 +221,7 @@ async fn full_session(
     })
 }
 
-async fn history(
+pub(crate) async fn history(
     With(app): App,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
@@ -227,7 +238,7 @@ async fn history(
     })
 }
 
-async fn list_messages(
+pub(crate) async fn list_messages(
     With(app): App,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
@@ -243,7 +254,7 @@ async fn list_messages(
     })
 }
 
-async fn post_message(
+pub(crate) async fn post_message(
     With(app): App,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,

@@ -20,17 +20,24 @@ use crate::{State, allow};
 /// The HTTP API routes the `uploads` function serves (the template's route keys); the
 /// `sessions` function serves the rest. `ANY`, so a wrong method gets this function's
 /// 405, not a 404.
-pub const ROUTES: [&str; 3] = [
+pub const ROUTES: [&str; 4] = [
     "ANY /sessions/{id}/uploads",
     "ANY /sessions/{id}/attachments",
     "ANY /sessions/{id}/attachments/{aid}",
+    // Seed 004's small upload (`crate::seeds`).
+    "ANY /chat/upload-file",
 ];
 
 /// Room for the multipart envelope around the largest file accepted.
 const MULTIPART_OVERHEAD_BYTES: usize = 64 * 1024;
 
-pub fn routes() -> Router<Arc<State>> {
+/// The body limit of a small upload through the API.
+pub(crate) fn multipart_limit() -> DefaultBodyLimit {
     let largest = usize::try_from(MAX_DIRECT_UPLOAD_BYTES).unwrap_or(usize::MAX);
+    DefaultBodyLimit::max(largest + MULTIPART_OVERHEAD_BYTES)
+}
+
+pub fn routes() -> Router<Arc<State>> {
     Router::new()
         .route(
             "/sessions/{id}/uploads",
@@ -38,13 +45,13 @@ pub fn routes() -> Router<Arc<State>> {
         )
         .route(
             "/sessions/{id}/attachments",
-            allow("POST", post(direct_upload))
-                .layer(DefaultBodyLimit::max(largest + MULTIPART_OVERHEAD_BYTES)),
+            allow("POST", post(direct_upload)).layer(multipart_limit()),
         )
         .route(
             "/sessions/{id}/attachments/{aid}",
             allow("GET", get(attachment)),
         )
+        .merge(crate::seeds::upload_routes())
 }
 
 /// `POST /sessions/{id}/uploads`: a pending attachment and the PUT that uploads it.
@@ -101,6 +108,34 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(Form::from_request(request, state).await?.file))
+    }
+}
+
+/// A `multipart/form-data` body: its `file` part, and its other parts as text.
+pub(crate) struct Form {
+    pub file: DirectUpload,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Form {
+    /// The first part named `name`; absent, empty or `null` is `None`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.trim())
+            .filter(|value| !value.is_empty() && *value != "null")
+    }
+}
+
+/// Text parts are names and ids; a longer one is not a form this API reads.
+const MAX_FIELD_BYTES: usize = 1_024;
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bad = |message: &str| ApiError::BadRequest(message.to_owned());
         let content_type = request
             .headers()
@@ -124,8 +159,18 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
             tracing::info!(%error, "unreadable multipart body");
             bad("the multipart body cannot be read")
         };
+        let (mut file, mut fields) = (None, Vec::new());
         while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
-            if field.name() != Some("file") {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name != "file" {
+                let text = field.text().await.map_err(unreadable)?;
+                if text.len() > MAX_FIELD_BYTES {
+                    return Err(ApiError::BadRequest(format!("{name}: is too long")));
+                }
+                fields.push((name, text));
+                continue;
+            }
+            if file.is_some() {
                 continue;
             }
             let file_name = field
@@ -137,12 +182,13 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
                 .map(ToString::to_string)
                 .ok_or_else(|| bad("file: the part needs a Content-Type"))?;
             let bytes = field.bytes().await.map_err(unreadable)?;
-            return Ok(Self(DirectUpload {
+            file = Some(DirectUpload {
                 file_name,
                 content_type,
                 bytes: bytes.to_vec(),
-            }));
+            });
         }
-        Err(bad("file: is required (a multipart part named file)"))
+        let file = file.ok_or_else(|| bad("file: is required (a multipart part named file)"))?;
+        Ok(Self { file, fields })
     }
 }

@@ -42,6 +42,11 @@ impl ValidationError {
             reason: reason.into(),
         }
     }
+
+    /// The same refusal, said of `field` (a value parsed under another name).
+    pub fn for_field(self, field: &'static str) -> Self {
+        Self { field, ..self }
+    }
 }
 
 /// A page of results with an opaque cursor for the next one (`None` when there is no more).

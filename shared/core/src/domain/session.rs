@@ -46,6 +46,10 @@ pub struct Session {
     /// When the last message was posted (or the session created).
     pub last_activity_at: Timestamp,
     pub ended_at: Option<Timestamp>,
+    /// A bot session that is one of its owner's many conversations with the chatbot (seed
+    /// 001's chats), so the one-active-per-(user, chatbot) rule does not hold it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_of_many: bool,
 }
 
 /// What a new session is made from; `Session::open` checks that it hangs together.
@@ -59,6 +63,8 @@ pub struct SessionSpec {
     pub document_id: Option<DocumentId>,
     pub department_id: Option<DepartmentId>,
     pub external_customer_id: Option<ExternalCustomerId>,
+    /// See [`Session::one_of_many`].
+    pub one_of_many: bool,
 }
 
 /// The scope within which at most one session may be active (not ended) at a time.
@@ -86,6 +92,7 @@ impl SessionSpec {
             document_id: None,
             department_id: None,
             external_customer_id: None,
+            one_of_many: false,
         }
     }
 }
@@ -138,6 +145,7 @@ impl Session {
             updated_at: now,
             last_activity_at: now,
             ended_at: None,
+            one_of_many: spec.one_of_many,
         })
     }
 
@@ -147,6 +155,9 @@ impl Session {
 
     /// The uniqueness rule this session is subject to, if any.
     pub fn active_scope(&self) -> Option<ActiveScope> {
+        if self.one_of_many {
+            return None;
+        }
         match (self.kind, &self.chatbot_id, &self.business_id) {
             (SessionKind::Bot, Some(chatbot_id), _) => Some(ActiveScope::Bot {
                 user_id: self.owner_id.clone(),
@@ -235,10 +246,20 @@ mod tests {
         let now = Timestamp::from_unix_millis(0);
         let mut s = spec(SessionKind::Bot);
         s.chatbot_id = Some(ChatbotId::parse("helper").expect("valid"));
-        let session = Session::open(SessionId::new(now), s, now).expect("valid");
+        let session = Session::open(SessionId::new(now), s.clone(), now).expect("valid");
         assert_eq!(
             session.active_scope().map(|s| s.key()),
             Some("BOT#u1#helper".to_owned())
         );
+        let one_of_many = Session::open(
+            SessionId::new(now),
+            SessionSpec {
+                one_of_many: true,
+                ..s
+            },
+            now,
+        )
+        .expect("valid");
+        assert_eq!(one_of_many.active_scope(), None);
     }
 }

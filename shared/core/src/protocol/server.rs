@@ -374,6 +374,21 @@ impl SessionView {
             online: distinct(online),
         }
     }
+
+    /// What seed 003 calls the chatbot: the bot member's name, else the chatbot's id.
+    pub fn chatbot_name(&self) -> String {
+        self.members
+            .iter()
+            .filter(|member| member.role == MemberRole::Bot)
+            .find_map(|member| member.name.as_ref().map(|name| name.as_str().to_owned()))
+            .or_else(|| {
+                self.summary
+                    .chatbot_id
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned())
+            })
+            .unwrap_or_else(|| "Assistant".to_owned())
+    }
 }
 
 /// A member as clients see it.

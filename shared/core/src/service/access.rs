@@ -9,7 +9,7 @@
 //! - Only the author edits a message; the author, the session's owner, its business's
 //!   agents and admins delete one.
 
-use crate::domain::{Member, MemberRole, Message, Principal, Role, Session, SessionKind};
+use crate::domain::{Member, MemberRole, Message, Principal, Role, Session, SessionKind, UserId};
 
 use super::ServiceError;
 
@@ -131,5 +131,23 @@ impl Access {
             ));
         }
         self.require_open()
+    }
+}
+
+/// The principal a request that names a user (`user_id` in a seed's body or path, 004's
+/// `uploaded_by_*`) acts as: the caller when it names the caller, that user for an admin,
+/// and for anyone else a refusal, since an identity a client claims is never taken on trust.
+pub fn acting_as(caller: &Principal, claimed: &UserId) -> Result<Principal, ServiceError> {
+    if caller.user_id == *claimed {
+        Ok(caller.clone())
+    } else if caller.role == Role::Admin {
+        Ok(Principal {
+            user_id: claimed.clone(),
+            role: Role::User,
+            name: None,
+            org: None,
+        })
+    } else {
+        Err(ServiceError::Forbidden("the user named is not you"))
     }
 }

@@ -10,7 +10,7 @@ mod realtime;
 
 use std::sync::Arc;
 
-pub use access::Access;
+pub use access::{Access, acting_as};
 pub use attachments::{
     DOWNLOAD_URL_LIFETIME, DirectUpload, Files, MAX_DIRECT_UPLOAD_BYTES, Timeline,
     UPLOAD_URL_LIFETIME, UploadRequest,
@@ -49,6 +49,8 @@ pub struct NewSession {
     pub document_id: Option<DocumentId>,
     pub chatbot_id: Option<ChatbotId>,
     pub business_id: Option<BusinessId>,
+    /// See [`crate::domain::Session::one_of_many`].
+    pub one_of_many: bool,
 }
 
 /// A session opened (or found already open) with its latest messages, oldest first.
@@ -152,6 +154,11 @@ impl ChatService {
         self.files.is_some()
     }
 
+    /// The deployment's default chatbot (`DEFAULT_CHATBOT_ID`), if it names one.
+    pub fn default_chatbot(&self) -> Option<&ChatbotId> {
+        self.default_chatbot.as_ref()
+    }
+
     pub fn fanout(&self) -> &Fanout {
         &self.fanout
     }
@@ -209,6 +216,7 @@ impl ChatService {
             chatbot_id: request.chatbot_id,
             business_id: request.business_id,
             document_id: request.document_id,
+            one_of_many: request.one_of_many && kind == SessionKind::Bot,
             ..SessionSpec::new(kind, caller.user_id.clone())
         };
         let now = self.clock.now();
