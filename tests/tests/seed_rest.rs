@@ -84,12 +84,10 @@ async fn the_live_chat_routes_work(app: &TestApp) {
     assert!(broken.error_message().starts_with("user_id"), "{broken:?}");
 }
 
-/// Waits for the echo model's reply to a chat's latest message.
-async fn bot_reply(app: &TestApp, chat: &str, caller: &Caller) -> Value {
+/// Waits for the echo model's reply among the messages a list route answers.
+async fn bot_reply(app: &TestApp, messages: &str, caller: &Caller) -> Value {
     for _ in 0..100 {
-        let page = app
-            .get(&format!("/chat/{chat}/messages?limit=100"), caller)
-            .await;
+        let page = app.get(messages, caller).await;
         if let Some(reply) = page.body["items"]
             .as_array()
             .and_then(|items| items.iter().find(|m| m["is_bot"] == true))
@@ -98,7 +96,7 @@ async fn bot_reply(app: &TestApp, chat: &str, caller: &Caller) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no bot reply in {chat}");
+    panic!("no bot reply in {messages}");
 }
 
 /// Seed 001: chats and their messages as its documents, numbered pages, one reaction per
@@ -226,7 +224,7 @@ async fn the_chat_routes_work(app: &TestApp) {
         assert_eq!(message[field], value, "{field} in {message}");
     }
     assert_eq!(message["created_ts"], message["updated_ts"]);
-    let reply = bot_reply(app, &id, &seven).await;
+    let reply = bot_reply(app, &format!("/chat/{id}/messages?limit=100"), &seven).await;
     assert!(
         reply["message"]
             .as_str()
@@ -363,7 +361,7 @@ async fn the_chatbot_routes_work(app: &TestApp) {
         .to_owned();
     app.post_message(&id, &ann, "Hello, can you help me with my project?")
         .await;
-    bot_reply_in_session(app, &id, &ann).await;
+    bot_reply(app, &format!("/sessions/{id}/messages"), &ann).await;
 
     let again = app
         .request(Method::POST, "/chatbot/assistant/session", Some(&ann), None)
@@ -399,22 +397,6 @@ async fn the_chatbot_routes_work(app: &TestApp) {
         .request(Method::POST, "/chatbot/assistant/session", None, None)
         .await;
     assert_status(&unauthenticated, StatusCode::UNAUTHORIZED);
-}
-
-async fn bot_reply_in_session(app: &TestApp, session: &str, caller: &Caller) {
-    for _ in 0..100 {
-        let page = app
-            .get(&format!("/sessions/{session}/messages"), caller)
-            .await;
-        if page.body["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(|m| m["is_bot"] == true))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no bot reply in {session}");
 }
 
 /// A multipart form of text `fields` and one file part.

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::State as With;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use chat_core::domain::{Principal, SessionId};
 use chat_core::ports::Posted as Stored;
 use chat_core::protocol::SessionSummary;
 use chat_core::service::{Opened as OpenedSession, ServiceError};
@@ -100,7 +101,7 @@ async fn start_support(
 /// A support session started or resumed, with the visitor's token: 201 when new.
 pub(crate) async fn support_started(
     app: &State,
-    caller: Option<&chat_core::domain::Principal>,
+    caller: Option<&Principal>,
     request: chat_core::service::SupportRequest,
 ) -> Result<(http::StatusCode, SupportStarted)> {
     let (visitor, opened) = app.chat.start_support(caller, request).await?;
@@ -179,7 +180,12 @@ pub(crate) async fn join(
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
 ) -> Result<Joined> {
-    let (details, joined) = app.chat.join(&caller, id).await?;
+    joined(&app, &caller, id).await
+}
+
+/// `user` joins the session.
+pub(crate) async fn joined(app: &State, user: &Principal, id: SessionId) -> Result<Joined> {
+    let (details, joined) = app.chat.join(user, id).await?;
     Ok(Joined {
         session: session_view(&details),
         joined,
@@ -191,8 +197,14 @@ pub(crate) async fn leave(
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
 ) -> Result<Left> {
-    let left = app.chat.leave(&caller, id).await?;
-    Ok(Left { left })
+    left(&app, &caller, id).await
+}
+
+/// `user` leaves the session.
+pub(crate) async fn left(app: &State, user: &Principal, id: SessionId) -> Result<Left> {
+    Ok(Left {
+        left: app.chat.leave(user, id).await?,
+    })
 }
 
 async fn connections(

@@ -8,15 +8,15 @@ use axum::Router;
 use axum::extract::{FromRequest, Request, State as With};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use chat_core::domain::UserId;
-use chat_core::service::acting_as;
+use chat_core::domain::{Principal, UserId};
+use chat_core::service::{ServiceError, acting_as};
 use serde::Deserialize;
 
 use super::optional_seed_user_id;
 use crate::error::ApiError;
 use crate::extract::{Caller, Json, SessionPath, unreadable};
-use crate::reply::{Joined, Left, session_view};
-use crate::sessions::{create_session, get_session, list_messages, post_message};
+use crate::reply::{Joined, Left};
+use crate::sessions::{create_session, get_session, joined, left, list_messages, post_message};
 use crate::{State, allow};
 
 pub fn routes() -> Router<Arc<State>> {
@@ -56,20 +56,21 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
     }
 }
 
+impl ForUser {
+    /// Whom the request acts for: the caller, unless it names someone.
+    fn principal(self, caller: &Principal) -> Result<Principal, ServiceError> {
+        self.user_id
+            .map_or_else(|| Ok(caller.clone()), |user| acting_as(caller, &user))
+    }
+}
+
 async fn join(
     With(app): With<Arc<State>>,
     SessionPath(id): SessionPath,
     Caller(caller): Caller,
     MaybeBody(body): MaybeBody<ForUser>,
 ) -> Result<Joined, ApiError> {
-    let user = body
-        .user_id
-        .map_or(Ok(caller.clone()), |u| acting_as(&caller, &u))?;
-    let (details, joined) = app.chat.join(&user, id).await?;
-    Ok(Joined {
-        session: session_view(&details),
-        joined,
-    })
+    joined(&app, &body.principal(&caller)?, id).await
 }
 
 async fn leave(
@@ -78,10 +79,5 @@ async fn leave(
     Caller(caller): Caller,
     MaybeBody(body): MaybeBody<ForUser>,
 ) -> Result<Left, ApiError> {
-    let user = body
-        .user_id
-        .map_or(Ok(caller.clone()), |u| acting_as(&caller, &u))?;
-    Ok(Left {
-        left: app.chat.leave(&user, id).await?,
-    })
+    left(&app, &body.principal(&caller)?, id).await
 }
