@@ -195,6 +195,62 @@ impl TestApp {
             .to_owned()
     }
 
+    /// `POST /sessions/{id}/uploads`: announces a file of `size` bytes for a presigned PUT.
+    pub async fn announce_upload(
+        &self,
+        session: &str,
+        who: &Caller,
+        file_name: &str,
+        content_type: &str,
+        size: usize,
+    ) -> Reply {
+        self.post(
+            &format!("/sessions/{session}/uploads"),
+            who,
+            serde_json::json!({"file_name": file_name, "content_type": content_type, "size": size}),
+        )
+        .await
+    }
+
+    /// The presigned request of an upload answer, made with `bytes`.
+    pub async fn put_upload(&self, upload: &Value, bytes: &[u8]) -> StatusCode {
+        assert_eq!(upload["method"], "PUT");
+        let mut request = self.http.put(upload["url"].as_str().expect("a url"));
+        for (name, value) in upload["headers"].as_object().expect("headers") {
+            // The client sets the length from the body; the signature pins the same value.
+            if !name.eq_ignore_ascii_case("content-length") {
+                request = request.header(name, value.as_str().expect("a header value"));
+            }
+        }
+        request
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("the blob store answers")
+            .status()
+    }
+
+    /// Runs a seed's JavaScript example under Node's built-in `WebSocket` (Node 20 or
+    /// later) with chat-local's WebSocket URL in `CHAT_WS` and `env`, answering what it
+    /// printed once it exited successfully.
+    pub async fn run_node(&self, script: &str, env: &[(&str, &str)]) -> String {
+        let mut node = std::process::Command::new("node");
+        node.args(["--experimental-websocket", "--no-warnings", script])
+            .env("CHAT_WS", self.ws_url())
+            .envs(env.iter().copied());
+        let output = tokio::task::spawn_blocking(move || node.output())
+            .await
+            .expect("the node task ends")
+            .expect("node runs (the tests need Node.js 20 or later)");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
     /// Posts a text message, returning its id.
     pub async fn post_message(&self, session: &str, sender: &Caller, content: &str) -> String {
         let reply = self
@@ -220,6 +276,28 @@ impl TestApp {
     }
 }
 
+/// A frame's field names, sorted: what a seed's documented shape is checked against.
+pub fn fields(frame: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = frame
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// `2025-07-02T12:00:00.000Z`: the contract's timestamps, which seeds 003 and 004 share.
+pub fn is_rfc3339_millis(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| {
+        text.len() == 24
+            && text.ends_with('Z')
+            && text.as_bytes()[19] == b'.'
+            && chat_core::domain::Timestamp::parse(text).is_ok()
+    })
+}
+
 /// How long a test waits for a frame before failing: far above what a local round trip
 /// takes, so only a missing frame trips it.
 pub const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -240,7 +318,10 @@ pub enum TokenIn {
     Query,
     Header,
     Cookie,
+    /// `Sec-WebSocket-Protocol: bearer, <token>`.
     Subprotocol,
+    /// The same with `bearer` spelled so (seed 004's clients send `Bearer`).
+    SubprotocolAs(&'static str),
 }
 
 impl TestApp {
@@ -319,6 +400,10 @@ impl TestApp {
                     "sec-websocket-protocol",
                     format!("bearer, {}", caller.token),
                 ),
+                TokenIn::SubprotocolAs(bearer) => (
+                    "sec-websocket-protocol",
+                    format!("{bearer}, {}", caller.token),
+                ),
             };
             if !name.is_empty() {
                 request
@@ -368,12 +453,17 @@ impl Socket {
 
     /// The next frame of `kind`, skipping others (presence may interleave).
     pub async fn next_of(&mut self, kind: &str) -> Value {
+        self.next_named("type", kind).await
+    }
+
+    /// The next frame whose `field` (`type`, or seed 001's `mt`) is `name`, skipping others.
+    pub async fn next_named(&mut self, field: &str, name: &str) -> Value {
         let deadline = tokio::time::Instant::now() + FRAME_WAIT;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.next())
                 .await
-                .unwrap_or_else(|_| panic!("no {kind} frame within {FRAME_WAIT:?}"));
-            if frame["type"] == kind {
+                .unwrap_or_else(|_| panic!("no {field} {name} frame within {FRAME_WAIT:?}"));
+            if frame[field] == name {
                 return frame;
             }
         }

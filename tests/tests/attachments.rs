@@ -28,33 +28,14 @@ async fn announce(
     kind: &str,
     size: usize,
 ) -> Value {
-    let reply = app
-        .post(
-            &format!("/sessions/{session}/uploads"),
-            who,
-            json!({"file_name": name, "content_type": kind, "size": size}),
-        )
-        .await;
+    let reply = app.announce_upload(session, who, name, kind, size).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
     reply.body
 }
 
 /// The presigned request of an upload answer, made with `bytes`.
 async fn put(app: &TestApp, upload: &Value, bytes: &[u8]) -> StatusCode {
-    assert_eq!(upload["method"], "PUT");
-    let mut request = app.http.put(upload["url"].as_str().expect("a url"));
-    for (name, value) in upload["headers"].as_object().expect("headers") {
-        // The client sets the length from the body; the signature pins the same value.
-        if !name.eq_ignore_ascii_case("content-length") {
-            request = request.header(name, value.as_str().expect("a header value"));
-        }
-    }
-    request
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .expect("the blob store answers")
-        .status()
+    app.put_upload(upload, bytes).await
 }
 
 async fn download(app: &TestApp, url: &Value) -> Vec<u8> {

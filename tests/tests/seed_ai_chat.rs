@@ -146,20 +146,7 @@ async fn the_seeds_javascript_example_runs_unchanged_under_node() {
     let app = spawn_app().await;
     let ann = app.user("ann");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/ai_chat.mjs");
-    let mut node = std::process::Command::new("node");
-    node.args(["--experimental-websocket", "--no-warnings", script])
-        .env("CHAT_WS", app.ws_url())
-        .env("CHAT_TOKEN", &ann.token);
-    let output = tokio::task::spawn_blocking(move || node.output())
-        .await
-        .expect("the node task ends")
-        .expect("node runs (the tests need Node.js 20 or later)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = app.run_node(script, &[("CHAT_TOKEN", &ann.token)]).await;
     assert!(
         stdout.contains("System: Welcome to AI Chat, ann (test)! How can I assist you today?"),
         "{stdout}"

@@ -1,6 +1,6 @@
-//! `$connect`: records the connection (bound to `?session_id` when given), answers the
-//! `bearer` subprotocol when the client offered it, and starts the welcome job, which this
-//! same function runs when invoked with it.
+//! `$connect`: records the connection (bound to `?session_id`, or `?chat_id`, when given),
+//! answers the `bearer` subprotocol when the client offered it, and starts the welcome job,
+//! which this same function runs when invoked with it.
 
 use std::sync::Arc;
 
@@ -36,10 +36,8 @@ pub async fn handle_connect(
         tracing::warn!("a $connect event without the authorizer's context or a connection id");
         return Ok(status_response(401, None));
     };
-    let (Ok(session), Ok(dialect)) = (
-        query(&event, "session_id", SessionId::parse),
-        query(&event, "dialect", Dialect::parse),
-    ) else {
+    let (Ok(session), Ok(dialect)) = (session_of(&event), query(&event, "dialect", Dialect::parse))
+    else {
         return Ok(status_response(400, None));
     };
     let dialect = dialect.unwrap_or(app.dialect);
@@ -103,6 +101,22 @@ fn query<T>(
         .filter(|value| !value.is_empty())
         .map(parse)
         .transpose()
+}
+
+/// The session the handshake names, in `?session_id=` or, as seed 001's URL
+/// (`/chat/ws/{chat_id}`) names it, `?chat_id=`; both may be given if they agree.
+fn session_of(
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<Option<SessionId>, ValidationError> {
+    let session = query(event, "session_id", SessionId::parse)?;
+    let chat = query(event, "chat_id", SessionId::parse)?;
+    match (session, chat) {
+        (Some(session), Some(chat)) if session != chat => Err(ValidationError::new(
+            "chat_id",
+            "names another session than session_id",
+        )),
+        (session, chat) => Ok(session.or(chat)),
+    }
 }
 
 /// The handshake's status for a refused connection (the contract's 403, 404, 410, ...):

@@ -200,3 +200,66 @@ async fn refusals_answer_the_contracts_statuses() {
         410
     );
 }
+
+#[tokio::test]
+async fn seed_001s_chat_id_names_the_session_as_session_id_does() {
+    let fixture = fixture().await;
+    let id = fixture.session.to_string();
+    let bound = |query: Value| event(Some("ann"), query, json!({}));
+    assert_eq!(status(&fixture, bound(json!({"chat_id": id}))).await, 200);
+    let connection = ConnectionId::parse("TWegAcC4EowCHnA=").expect("the fixture's id");
+    let stored = fixture
+        .store
+        .get_connection(&connection, Timestamp::now())
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(stored.session_id, Some(fixture.session));
+    assert_eq!(fixture.jobs.0.lock().expect("lock").len(), 1, "welcomed");
+
+    // Both, naming the same session, are fine; naming two, or a malformed one, is not.
+    assert_eq!(
+        status(&fixture, bound(json!({"chat_id": id, "session_id": id}))).await,
+        200
+    );
+    let other = SessionId::new(Timestamp::now()).to_string();
+    assert_eq!(
+        status(&fixture, bound(json!({"chat_id": other, "session_id": id}))).await,
+        400
+    );
+    assert_eq!(
+        status(&fixture, bound(json!({"chat_id": "nope"}))).await,
+        400
+    );
+    assert_eq!(
+        status(
+            &fixture,
+            bound(json!({"chat_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}))
+        )
+        .await,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_visitor_connection_must_name_its_session_as_seed_004s_does() {
+    let fixture = fixture().await;
+    let visitor = |query: Value| event(Some("ann"), query, json!({}));
+    assert_eq!(
+        status(&fixture, visitor(json!({"dialect": "visitor"}))).await,
+        400
+    );
+    assert_eq!(
+        status(
+            &fixture,
+            visitor(json!({"dialect": "visitor", "session_id": fixture.session.to_string()}))
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status(&fixture, visitor(json!({"dialect": "chatbot"}))).await,
+        200,
+        "other dialects may connect unbound and join later"
+    );
+}

@@ -561,7 +561,7 @@ mod tests {
                 ("JWT_SECRET", SECRET),
                 ("WS_DIALECT", "klingon"),
             ]))
-            .contains("WS_DIALECT must be canonical or ai")
+            .contains("WS_DIALECT must be one of canonical, live, chat, ai, chatbot, visitor")
         );
         assert!(
             problem(Config::from_source(&[

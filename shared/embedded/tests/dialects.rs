@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use chat_core::domain::{
-    ChatbotId, Connection, ConnectionId, Content, Dialect, Member, MemberRole, Message, Principal,
-    Session, SessionId, SessionKind, SessionSpec, Timestamp, UserId,
+    ChatbotId, Connection, ConnectionId, Content, Dialect, Member, MemberRole, Message, MessageId,
+    Principal, Session, SessionId, SessionKind, SessionSpec, Timestamp, UserId,
 };
 use chat_core::ports::{Store, SystemClock};
 use chat_core::protocol::{MessageView, ServerFrame};
@@ -15,8 +15,16 @@ use chat_embedded::EmbeddedStore;
 use chat_testkit::Recorder;
 use serde_json::json;
 
-#[tokio::test]
-async fn each_connection_gets_the_frame_in_its_own_dialect_or_not_at_all() {
+/// Ann's bot session, with one connection of hers per `(id, dialect)`, and a fan-out that
+/// records what it posts.
+struct Speakers {
+    session: SessionId,
+    connections: Vec<Connection>,
+    fanout: Fanout,
+    recorder: Arc<Recorder>,
+}
+
+async fn speakers(dialects: &[(&str, Dialect)]) -> Speakers {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::new());
     let now = Timestamp::now();
     let ann = UserId::parse("ann").expect("id");
@@ -35,50 +43,78 @@ async fn each_connection_gets_the_frame_in_its_own_dialect_or_not_at_all() {
         .await
         .expect("created");
     let principal = Principal::from_claims("ann", None, None, None).expect("a principal");
-    let connect = |id: &str, dialect: Dialect| {
-        Connection::new(
-            ConnectionId::parse(id).expect("id"),
-            principal.clone(),
-            Some(session.id),
-            now,
-        )
-        .with_dialect(dialect)
-    };
-    let connections = [
-        connect("web-1", Dialect::Canonical),
-        connect("web-2", Dialect::Canonical),
-        connect("ai-1", Dialect::Ai),
-        connect("ai-2", Dialect::Ai),
-    ];
+    let connections: Vec<Connection> = dialects
+        .iter()
+        .map(|(id, dialect)| {
+            Connection::new(
+                ConnectionId::parse(id).expect("id"),
+                principal.clone(),
+                Some(session.id),
+                now,
+            )
+            .with_dialect(*dialect)
+        })
+        .collect();
     for connection in &connections {
         store.put_connection(connection).await.expect("stored");
     }
     let recorder = Arc::new(Recorder::default());
     let fanout = Fanout::new(store.clone(), recorder.clone(), Arc::new(SystemClock));
+    Speakers {
+        session: session.id,
+        connections,
+        fanout,
+        recorder,
+    }
+}
 
+/// The bot's stored reply "Hello!" in `session`.
+fn reply(session: SessionId) -> Message {
     let mut reply = Message::text(
-        session.id,
+        session,
         UserId::parse("assistant").expect("id"),
         None,
         Content::parse("Hello!").expect("text"),
-        now,
+        Timestamp::now(),
     );
     reply.is_bot = true;
-    let complete = ServerFrame::ResponseComplete {
+    reply
+}
+
+fn complete(reply: &Message) -> ServerFrame {
+    ServerFrame::ResponseComplete {
         response_id: reply.id,
-        message: MessageView::new(&reply),
+        message: MessageView::new(reply),
         token_count: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn each_connection_gets_the_frame_in_its_own_dialect_or_not_at_all() {
+    let Speakers {
+        session,
+        connections,
+        fanout,
+        recorder,
+    } = speakers(&[
+        ("web-1", Dialect::Canonical),
+        ("web-2", Dialect::Canonical),
+        ("ai-1", Dialect::Ai),
+        ("ai-2", Dialect::Ai),
+    ])
+    .await;
+    let reply = reply(session);
+    let complete = complete(&reply);
     let chunk = ServerFrame::ResponseChunk {
         response_id: reply.id,
         chunk: "Hel".into(),
     };
-    let delivered = fanout.broadcast(session.id, &chunk).await.expect("sent");
+    let delivered = fanout.broadcast(session, &chunk).await.expect("sent");
     assert_eq!(
         delivered.delivered, 2,
         "only the canonical clients know chunks"
     );
-    let delivered = fanout.broadcast(session.id, &complete).await.expect("sent");
+    let delivered = fanout.broadcast(session, &complete).await.expect("sent");
     assert_eq!(delivered.delivered, 4);
 
     let canonical: serde_json::Value = serde_json::from_str(&complete.to_json()).expect("JSON");
@@ -96,4 +132,62 @@ async fn each_connection_gets_the_frame_in_its_own_dialect_or_not_at_all() {
             (&json!("ai_response"), &json!("Hello!"))
         );
     }
+}
+
+#[tokio::test]
+async fn a_dialect_that_renders_several_frames_gets_them_all_in_order() {
+    let dialects: Vec<(String, Dialect)> = Dialect::ALL
+        .into_iter()
+        .map(|dialect| (format!("{}-1", dialect.as_str()), dialect))
+        .collect();
+    let named: Vec<(&str, Dialect)> = dialects.iter().map(|(id, d)| (id.as_str(), *d)).collect();
+    let Speakers {
+        session,
+        connections,
+        fanout,
+        recorder,
+    } = speakers(&named).await;
+    let reply = reply(session);
+    let delivered = fanout
+        .broadcast(session, &complete(&reply))
+        .await
+        .expect("sent");
+    assert_eq!(
+        delivered.delivered,
+        Dialect::ALL.len(),
+        "one each, counted once"
+    );
+
+    let reply_id = json!(reply.id);
+    for connection in &connections {
+        let frames = recorder.frames_to(&connection.id);
+        let names: Vec<&serde_json::Value> = frames
+            .iter()
+            .map(|frame| frame.get("mt").unwrap_or(&frame["type"]))
+            .collect();
+        let expected = match connection.dialect {
+            Dialect::Canonical => vec!["response_complete"],
+            Dialect::Live => vec!["chat_message"],
+            Dialect::Chat => vec!["stop_typing_indicator", "message_upload_confirm"],
+            Dialect::Ai => vec!["ai_response"],
+            Dialect::Chatbot => vec!["response_complete"],
+            Dialect::Visitor => vec!["text"],
+        };
+        assert_eq!(names, expected, "{:?}: {frames:?}", connection.dialect);
+    }
+    let chat = connections
+        .iter()
+        .find(|c| c.dialect == Dialect::Chat)
+        .expect("a chat connection");
+    assert_eq!(recorder.frames_to(&chat.id)[1]["_id"], reply_id);
+
+    // A reply's start reaches only the dialects that show it.
+    let start = ServerFrame::ResponseStart {
+        response_id: MessageId::new(Timestamp::now()),
+    };
+    let delivered = fanout.broadcast(session, &start).await.expect("sent");
+    assert_eq!(
+        delivered.delivered, 3,
+        "canonical, chat and chatbot know it"
+    );
 }

@@ -889,6 +889,23 @@ async fn a_connections_dialect_is_kept_where_it_is_routed_and_where_it_is_broadc
         .await
         .expect("listed");
     assert_eq!(dialects(listed), vec![(ai.id.clone(), Dialect::Ai)]);
+
+    // Every dialect comes back as it went in, read alone and in a broadcast's list.
+    let third = open_group(&store, &[&ann], now).await;
+    let mut each: Vec<(ConnectionId, Dialect)> = Vec::new();
+    for dialect in Dialect::ALL {
+        let speaker = connection(dialect.as_str(), &ann, Some(third.id), now).with_dialect(dialect);
+        store.put_connection(&speaker).await.expect("stored");
+        let found = store.get_connection(&speaker.id, now).await.expect("read");
+        assert_eq!(found.map(|c| c.dialect), Some(dialect));
+        each.push((speaker.id, dialect));
+    }
+    each.sort();
+    let listed = store
+        .list_session_connections(third.id, now)
+        .await
+        .expect("listed");
+    assert_eq!(dialects(listed), each);
 }
 
 async fn connections_are_stored_found_moved_and_deleted(store: Arc<dyn Store>) {

@@ -18,18 +18,40 @@ pub enum Dialect {
     /// The contract (`docs/protocol.md`).
     #[default]
     Canonical,
+    /// Seed 000's Live Chatting Manager: the contract's frames it names, bot replies as
+    /// `chat_message`.
+    Live,
+    /// Seed 001's chat: frames named by `mt`, messages as its `chat_messages` documents.
+    Chat,
     /// Seed 002's AI chat: `system`, `ai_response` and `error` frames.
     Ai,
+    /// Seed 003's chatbot sessions: `session_info`, `message_received`, streamed replies.
+    Chatbot,
+    /// Seed 004's visitor support chat: `connection_established`, `text`, `file`,
+    /// `session_ended`.
+    Visitor,
 }
 
 impl Dialect {
-    /// The dialects built so far, as `?dialect=` names them.
-    pub const ALL: [Self; 2] = [Self::Canonical, Self::Ai];
+    /// Every dialect, as `?dialect=` names them, the contract's first, then the seeds' in
+    /// their order.
+    pub const ALL: [Self; 6] = [
+        Self::Canonical,
+        Self::Live,
+        Self::Chat,
+        Self::Ai,
+        Self::Chatbot,
+        Self::Visitor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Canonical => "canonical",
+            Self::Live => "live",
+            Self::Chat => "chat",
             Self::Ai => "ai",
+            Self::Chatbot => "chatbot",
+            Self::Visitor => "visitor",
         }
     }
 
@@ -37,7 +59,10 @@ impl Dialect {
         Self::ALL
             .into_iter()
             .find(|dialect| dialect.as_str() == value.trim())
-            .ok_or_else(|| ValidationError::new("dialect", "must be canonical or ai"))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.into_iter().map(Self::as_str).collect();
+                ValidationError::new("dialect", format!("must be one of {}", names.join(", ")))
+            })
     }
 
     pub fn is_canonical(&self) -> bool {
@@ -99,5 +124,26 @@ impl Connection {
 
     pub fn is_typing(&self, now: Timestamp) -> bool {
         self.typing_until.is_some_and(|until| until > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dialect_is_parsed_from_and_stored_as_its_name() {
+        for dialect in Dialect::ALL {
+            assert_eq!(Dialect::parse(dialect.as_str()), Ok(dialect));
+            // The stores persist a connection's dialect through serde: the same name.
+            assert_eq!(
+                serde_json::to_value(dialect).ok(),
+                Some(serde_json::Value::from(dialect.as_str()))
+            );
+        }
+        assert_eq!(
+            Dialect::parse("klingon").map_err(|e| e.reason),
+            Err("must be one of canonical, live, chat, ai, chatbot, visitor".to_owned())
+        );
     }
 }

@@ -60,23 +60,25 @@ impl Fanout {
     }
 
     /// Sends the frame to each of `targets`, a bounded number at a time, rendered once for
-    /// each dialect among them; a connection whose dialect has no such frame gets nothing.
+    /// each dialect among them. A connection gets its dialect's frames in order, one after
+    /// the other; one whose dialect has no such frame gets nothing and is not counted.
     pub async fn send_all(&self, targets: &[Connection], frame: &ServerFrame) -> Delivery {
         let now = self.clock.now();
-        let mut rendered: BTreeMap<Dialect, Option<Arc<[u8]>>> = BTreeMap::new();
+        let mut rendered: BTreeMap<Dialect, Arc<[String]>> = BTreeMap::new();
         // Each send owns what it uses: futures borrowing from a closure's argument would
         // not be provably `Send` for the callers that box them.
         let sends: Vec<_> = targets
             .iter()
             .filter_map(|connection| {
-                let payload = rendered
+                let payloads = rendered
                     .entry(connection.dialect)
-                    .or_insert_with(|| {
-                        render(frame, connection.dialect, now).map(|text| text.into_bytes().into())
-                    })
-                    .clone()?;
+                    .or_insert_with(|| render(frame, connection.dialect, now).into())
+                    .clone();
+                if payloads.is_empty() {
+                    return None;
+                }
                 let (this, id) = (self.clone(), connection.id.clone());
-                Some(async move { this.send_payload(&id, &payload).await })
+                Some(async move { this.send_payloads(&id, &payloads).await })
             })
             .collect();
         let outcomes: Vec<Result<(), PushError>> = futures::stream::iter(sends)
@@ -101,10 +103,21 @@ impl Fanout {
         dialect: Dialect,
         frame: &ServerFrame,
     ) -> Result<(), PushError> {
-        match render(frame, dialect, self.clock.now()) {
-            Some(payload) => self.send_payload(connection, payload.as_bytes()).await,
-            None => Ok(()),
+        let payloads = render(frame, dialect, self.clock.now());
+        self.send_payloads(connection, &payloads).await
+    }
+
+    /// Posts already rendered frames to one connection in order, forgetting it if it is
+    /// gone. The first failure ends it: a later frame must not arrive without the earlier.
+    pub async fn send_payloads(
+        &self,
+        connection: &ConnectionId,
+        payloads: &[String],
+    ) -> Result<(), PushError> {
+        for payload in payloads {
+            self.send_payload(connection, payload.as_bytes()).await?;
         }
+        Ok(())
     }
 
     /// Closes one connection's socket.

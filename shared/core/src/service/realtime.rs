@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{ChatService, NewSession, ServiceError, ServiceResult, online_users};
 use crate::domain::{
     Connection, ConnectionId, Dialect, Member, MessageId, Page, PageLimit, Principal, SessionId,
-    SessionKind, UserId,
+    SessionKind, UserId, ValidationError,
 };
 use crate::ports::{MessageQuery, PushError};
 use crate::protocol::{ServerFrame, SessionView, render};
@@ -24,7 +24,8 @@ impl ChatService {
     ///
     /// Seed 002's AI chat client connects with nothing but its token: in the `ai` dialect
     /// a connection without a session is bound to the caller's AI chat, the bot session
-    /// with the deployment's default chatbot, found or started.
+    /// with the deployment's default chatbot, found or started. Seed 004 refuses a
+    /// connection that names no session (its 4001), so the `visitor` dialect does too.
     pub async fn open_connection(
         &self,
         principal: Principal,
@@ -34,6 +35,9 @@ impl ChatService {
     ) -> ServiceResult<Connection> {
         let session = match (session, dialect) {
             (None, Dialect::Ai) => Some(self.ai_chat(&principal).await?),
+            (None, Dialect::Visitor) => {
+                return Err(ValidationError::new("session_id", "is required").into());
+            }
             (Some(session), _) => {
                 self.admit(&principal, session).await?;
                 Some(session)
@@ -99,9 +103,10 @@ impl ChatService {
     }
 
     /// The job `$connect` starts: once the socket is open, `session_info` then
-    /// `chat_history` to the new connection, and `user_joined` to the others. API Gateway
-    /// answers 410 until the handshake completes, so a gone connection is retried for a
-    /// while before it is taken to have left.
+    /// `chat_history` to the new connection (as its dialect renders them), and
+    /// `user_joined` to the others. API Gateway answers 410 until the handshake completes,
+    /// so the first frame is retried on a gone connection for a while before it is taken
+    /// to have left; the rest follow it.
     pub async fn welcome(&self, id: &ConnectionId) -> ServiceResult<()> {
         let Some(connection) = self.store.get_connection(id, self.clock.now()).await? else {
             return Ok(());
@@ -110,14 +115,33 @@ impl ChatService {
             return Ok(());
         };
         let (info, history) = self.welcome_frames(&connection, session).await?;
-        // Every dialect has a welcome: the contract's `session_info`, a seed's greeting.
-        let payload =
-            render(&info, connection.dialect, self.clock.now()).unwrap_or_else(|| info.to_json());
+        let now = self.clock.now();
+        let payloads: Vec<String> = [&info, &history]
+            .into_iter()
+            .flat_map(|frame| render(frame, connection.dialect, now))
+            .collect();
+        // A dialect with no welcome (001's) posts nothing, but the others still hear of it.
+        if let Some((first, rest)) = payloads.split_first() {
+            if !self.post_once_open(id, first).await? {
+                return Ok(());
+            }
+            match self.fanout.send_payloads(id, rest).await {
+                Ok(()) | Err(PushError::Gone) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.announce_joined(&connection, session).await
+    }
+
+    /// Posts `payload` to a connection whose handshake may still be running, retrying
+    /// while API Gateway answers 410 for up to [`WELCOME_PATIENCE`]. False when it stayed
+    /// gone, and is then forgotten.
+    async fn post_once_open(&self, id: &ConnectionId, payload: &str) -> ServiceResult<bool> {
         let mut waited = Duration::ZERO;
         let mut pause = Duration::from_millis(25);
         loop {
             match self.fanout.post_raw(id, payload.as_bytes()).await {
-                Ok(()) => break,
+                Ok(()) => return Ok(true),
                 Err(PushError::Gone) if waited < WELCOME_PATIENCE => {
                     tokio::time::sleep(pause).await;
                     waited += pause;
@@ -125,13 +149,11 @@ impl ChatService {
                 }
                 Err(PushError::Gone) => {
                     self.close_connection(id).await?;
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        self.reply(&connection, &history).await?;
-        self.announce_joined(&connection, session).await
     }
 
     async fn welcome_frames(
