@@ -20,6 +20,14 @@ pub struct Caller {
     pub token: String,
 }
 
+/// The file part of a multipart form.
+#[derive(Clone, Copy, Debug)]
+pub struct FilePart<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub bytes: &'a [u8],
+}
+
 /// A response: its status and JSON body (`Value::Null` when the body is not JSON).
 #[derive(Debug)]
 pub struct Reply {
@@ -165,6 +173,43 @@ impl TestApp {
             body,
             headers,
         }
+    }
+
+    /// `POST path` of a `multipart/form-data` body: the text `fields`, then `file` in a
+    /// part named `file`.
+    pub async fn form(
+        &self,
+        path: &str,
+        who: Option<&Caller>,
+        fields: &[(&str, &str)],
+        file: FilePart<'_>,
+    ) -> Reply {
+        let boundary = "x-chat-e2e-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let FilePart { name, kind, bytes } = file;
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {kind}\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        if let Some(who) = who {
+            request = request.bearer_auth(&who.token);
+        }
+        self.send(request).await
     }
 
     pub async fn get(&self, path: &str, caller: &Caller) -> Reply {

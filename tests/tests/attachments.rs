@@ -2,7 +2,7 @@
 //! socket and REST, downloads of the same bytes, the timeline, and every refusal. The
 //! whole flow runs on the local folder (the default) and on moto's S3.
 
-use chat_e2e::{Caller, Socket, TestApp, spawn_app, spawn_app_on_dynamodb};
+use chat_e2e::{Caller, FilePart, Socket, TestApp, spawn_app, spawn_app_on_dynamodb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -58,26 +58,12 @@ async fn multipart(
     kind: &str,
     bytes: &[u8],
 ) -> chat_e2e::Reply {
-    let boundary = "x-chat-e2e-boundary-7MA4YWxkTrZu0gW";
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nignored\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {kind}\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    app.send(
-        app.http
-            .post(format!("{}/sessions/{session}/attachments", app.base))
-            .bearer_auth(&who.token)
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body),
+    let file = FilePart { name, kind, bytes };
+    app.form(
+        &format!("/sessions/{session}/attachments"),
+        Some(who),
+        &[("note", "ignored")],
+        file,
     )
     .await
 }

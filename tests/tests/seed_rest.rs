@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Caller, Reply, TestApp, spawn_app, spawn_app_on_dynamodb};
+use chat_e2e::{Caller, FilePart, Reply, TestApp, spawn_app, spawn_app_on_dynamodb};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -399,44 +399,6 @@ async fn the_chatbot_routes_work(app: &TestApp) {
     assert_status(&unauthenticated, StatusCode::UNAUTHORIZED);
 }
 
-/// A multipart form of text `fields` and one file part.
-async fn form(
-    app: &TestApp,
-    path: &str,
-    who: Option<&Caller>,
-    fields: &[(&str, &str)],
-    file: (&str, &str, &[u8]),
-) -> Reply {
-    let boundary = "x-seed-form-boundary-2Q9fVnB1";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    let (name, kind, bytes) = file;
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {kind}\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut request = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body);
-    if let Some(who) = who {
-        request = request.bearer_auth(&who.token);
-    }
-    app.send(request).await
-}
-
 /// Seed 004: a public start answering `{"message", "data"}` with a visitor token, uploads
 /// whose named uploader must be the caller, and the history timeline.
 async fn the_visitor_support_routes_work(app: &TestApp) {
@@ -484,30 +446,30 @@ async fn the_visitor_support_routes_work(app: &TestApp) {
         .as_str()
         .expect("an owner")
         .to_owned();
-    let file = (
-        "example.pdf",
-        "application/pdf",
-        b"%PDF-1.4 a small file".as_slice(),
-    );
-    let posing = form(
-        app,
-        "/chat/upload-file/",
-        Some(&visitor),
-        &[("uploaded_by_end_user", "someone-else")],
-        file,
-    )
-    .await;
+    let file = FilePart {
+        name: "example.pdf",
+        kind: "application/pdf",
+        bytes: b"%PDF-1.4 a small file",
+    };
+    let posing = app
+        .form(
+            "/chat/upload-file/",
+            Some(&visitor),
+            &[("uploaded_by_end_user", "someone-else")],
+            file,
+        )
+        .await;
     assert_status(&posing, StatusCode::FORBIDDEN);
-    let anonymous = form(app, "/chat/upload-file/", None, &[], file).await;
+    let anonymous = app.form("/chat/upload-file/", None, &[], file).await;
     assert_status(&anonymous, StatusCode::UNAUTHORIZED);
-    let uploaded = form(
-        app,
-        "/chat/upload-file/",
-        Some(&visitor),
-        &[("message", "null"), ("uploaded_by_end_user", &visitor_id)],
-        file,
-    )
-    .await;
+    let uploaded = app
+        .form(
+            "/chat/upload-file/",
+            Some(&visitor),
+            &[("message", "null"), ("uploaded_by_end_user", &visitor_id)],
+            file,
+        )
+        .await;
     assert_status(&uploaded, StatusCode::CREATED);
     assert_eq!(uploaded.body["message"], "File uploaded successfully");
     assert_eq!(uploaded.body["data"]["file_name"], "example.pdf");

@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::{ErrorCode, MessageView, ServerFrame, SessionView};
-use crate::domain::{Dialect, MemberRole, MessageKind, Reactions, Timestamp};
+use super::{ErrorCode, MessageView, ServerFrame};
+use crate::domain::{Dialect, MessageKind, Reactions, Timestamp};
 
 /// `frame` as a `dialect` client receives it: its frames in the order they are sent, none
 /// when that client has no such frame. `now` stamps the frames whose dialect carries a
@@ -142,11 +142,20 @@ fn stop_typing_indicator() -> String {
     json!({"mt": "stop_typing_indicator"}).to_string()
 }
 
-/// `message` as 001's `chat_messages` document, flattened into a frame named `mt`, with
-/// who sent it and its attachment (001's document has neither, its clients need both).
+/// `message` as 001's `chat_messages` document, flattened into a frame named `mt`.
 fn chat_document(mt: &str, message: &MessageView, token: Option<u32>) -> String {
+    let mut document = chat_message_document(message, token);
+    if let Some(fields) = document.as_object_mut() {
+        fields.insert("mt".into(), mt.into());
+    }
+    document.to_string()
+}
+
+/// `message` as seed 001's `chat_messages` document (its socket's frames and its REST
+/// routes alike), with who sent it and its attachment: 001's document has neither, its
+/// clients need both. `token` is the reply's token count.
+pub fn chat_message_document(message: &MessageView, token: Option<u32>) -> Value {
     let mut document = json!({
-        "mt": mt,
         "_id": message.id,
         "chat_id": message.session_id,
         "message": message.content,
@@ -162,7 +171,7 @@ fn chat_document(mt: &str, message: &MessageView, token: Option<u32>) -> String 
     if let (Some(attachment), Some(fields)) = (&message.attachment, document.as_object_mut()) {
         fields.insert("attachment".into(), json!(attachment));
     }
-    document.to_string()
+    document
 }
 
 /// 001 keeps one reaction per message: here the one most users gave, the first in emoji
@@ -220,7 +229,7 @@ fn ai(frame: &ServerFrame, now: Timestamp) -> Vec<String> {
 fn chatbot(frame: &ServerFrame) -> Vec<String> {
     match frame {
         ServerFrame::SessionInfo { session, .. } => {
-            let name = chatbot_name(session);
+            let name = session.chatbot_name();
             one(json!({
                 "type": "session_info",
                 "session_id": session.summary.id,
@@ -263,18 +272,6 @@ fn chatbot(frame: &ServerFrame) -> Vec<String> {
         | ServerFrame::UserLeft { .. }
         | ServerFrame::TypingStatus { .. } => vec![],
     }
-}
-
-/// The name 003's welcome gives the bot: its member's display name, else the session's
-/// chatbot id, else the seed's own word for it.
-fn chatbot_name(session: &SessionView) -> &str {
-    session
-        .members
-        .iter()
-        .filter(|member| member.role == MemberRole::Bot)
-        .find_map(|member| member.name.as_ref().map(|name| name.as_str()))
-        .or(session.summary.chatbot_id.as_ref().map(|id| id.as_str()))
-        .unwrap_or("Assistant")
 }
 
 /// Seed 004, exactly its documented frames: the welcome, `text` and `file` messages (a
@@ -343,10 +340,10 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        AttachmentId, ChatbotId, ClientMsgId, DisplayName, Member, MessageId, Reaction, Session,
-        SessionId, SessionKind, SessionSpec, UserId,
+        AttachmentId, ChatbotId, ClientMsgId, DisplayName, Member, MemberRole, MessageId, Reaction,
+        Session, SessionId, SessionKind, SessionSpec, UserId,
     };
-    use crate::protocol::{AttachmentView, CloseCode};
+    use crate::protocol::{AttachmentView, CloseCode, SessionView};
 
     const SESSION: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
     const MESSAGE: &str = "01BX5ZZKBKACTAV9WEVGEMMVRZ";

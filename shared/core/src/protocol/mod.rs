@@ -9,7 +9,7 @@ mod error;
 mod server;
 
 pub use client::{AttachmentRef, ClientFrame, SendFrame};
-pub use dialect::render;
+pub use dialect::{chat_message_document, render};
 pub use error::{CloseCode, ErrorBody, ErrorCode, ErrorDetail, FrameError};
 pub use server::{
     AttachmentView, MemberView, MessageView, ServerFrame, SessionSummary, SessionView, TimelineItem,

@@ -15,7 +15,7 @@ use chat_core::domain::{
     Session, SessionId, SessionKind, SessionStatus, Title, UserId,
 };
 use chat_core::ports::{MessageQuery, SessionPatch, SessionQuery};
-use chat_core::protocol::MessageView;
+use chat_core::protocol::{MessageView, chat_message_document};
 use chat_core::service::{NewMessage, NewSession, ServiceError, acting_as, online_users};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -83,37 +83,9 @@ fn chat_document(session: &Session) -> Value {
     })
 }
 
-/// A `chat_messages` document. `reaction` is the one most given (the first by emoji order
-/// among equals): 001 keeps one per message, where every user here keeps their own.
-pub fn message_document(message: &MessageView) -> Value {
-    let reaction = message
-        .reactions
-        .iter()
-        .fold(
-            None,
-            |best: Option<(&Reaction, usize)>, (reaction, users)| match best {
-                Some((_, most)) if most >= users.len() => best,
-                _ => Some((reaction, users.len())),
-            },
-        )
-        .map(|(reaction, _)| reaction.as_str());
-    let mut document = json!({
-        "_id": message.id,
-        "chat_id": message.session_id,
-        "message": message.content,
-        "is_bot": message.is_bot,
-        "reaction": reaction,
-        "token": message.token_count,
-        "type": message.kind,
-        "is_edited": message.edited,
-        "created_ts": message.created_at,
-        "updated_ts": message.edited_at.unwrap_or(message.created_at),
-        "sender_id": message.sender_id,
-    });
-    if let (Some(attachment), Value::Object(fields)) = (&message.attachment, &mut document) {
-        fields.insert("attachment".into(), json!(attachment));
-    }
-    document
+/// A `chat_messages` document, as 001's socket sends it too.
+fn message_document(message: &MessageView) -> Value {
+    chat_message_document(message, message.token_count)
 }
 
 fn document(status: StatusCode, value: Value) -> Response {

@@ -71,7 +71,7 @@ async fn open_session(
     let answer = ChatbotSession {
         session_id: session.id,
         conversation_id: session.id,
-        chatbot_name: session_view(&opened.details).chatbot_name(),
+        chatbot_name: session_view(&opened.details).chatbot_name().to_owned(),
         chatbot_id: chatbot,
         previous_messages: opened
             .previous_messages
