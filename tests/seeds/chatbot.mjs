@@ -1,24 +1,37 @@
-// Seed 003's socket code (its sections "2. Connect to WebSocket" and "3. Send Messages"),
-// as written. One line differs, marked "changed": the URL, whose host is CHAT_WS
-// (chat-local's WebSocket API) and whose query carries the session and the dialect too,
-// because an API Gateway WebSocket URL routes no path (a deployment with
-// WS_DIALECT=chatbot needs no `dialect=`). The driver's lines, marked so, stand in for
-// section 1 (the session, made over REST by the test) and for the page's display
-// functions, send the example's message once the socket is open, and exit once the reply
-// is complete.
+// Seed 003's client example, all five sections, as written. Lines marked "changed" differ:
+// the REST URLs get a host (CHAT_HTTP, chat-local's HTTP API: a relative URL means nothing
+// outside a page), and the socket URL's host is CHAT_WS with the session and the dialect in
+// its query, because an API Gateway WebSocket URL routes no path (a deployment with
+// WS_DIALECT=chatbot needs no `dialect=`). Lines marked "the driver's" stand in for the
+// page: its display functions, the chatbot the user picks, sending the example's message
+// once the socket is open, and closing the session (section 5) once the reply is complete.
 
-const sessionData = { session_id: process.env.CHAT_SESSION }; // the driver's
 const userJwtToken = process.env.CHAT_TOKEN; // the driver's
 let assistantMessage = ''; // the driver's
-const displayMessage = (role, text) => console.log(`${role}: ${text}`); // the driver's
+const displayMessage = (role, text, at) => console.log(`${role}: ${text}${at ? ` (${at})` : ''}`); // the driver's
 const displayError = (text) => console.error(`error: ${text}`); // the driver's
 const createNewAssistantMessage = () => { assistantMessage = ''; }; // the driver's
 const appendToAssistantMessage = (chunk) => { assistantMessage += chunk; }; // the driver's
 const finalizeAssistantMessage = (fullResponse) => { // the driver's
   displayMessage('assistant', fullResponse);
   console.log('the chunks add up to the full response:', fullResponse === assistantMessage);
-  socket.close();
+  closeSession();
 };
+
+// User selects a chatbot from the UI
+const chatbotId = process.env.CHAT_CHATBOT; // the driver's
+
+// Create chat session (requires JWT token in Authorization header)
+const sessionResponse = await fetch(`${process.env.CHAT_HTTP}/chatbot/${chatbotId}/session`, { // changed
+    method: 'POST',
+    headers: {
+        'Authorization': `Bearer ${userJwtToken}`,
+        'Content-Type': 'application/json'
+    }
+});
+
+const sessionData = await sessionResponse.json();
+console.log(sessionData);
 
 // Connect to WebSocket with session ID and JWT token
 const wsUrl = `${process.env.CHAT_WS}/ws/chat/${sessionData.session_id}?token=${userJwtToken}&session_id=${sessionData.session_id}&dialect=chatbot`; // changed
@@ -82,6 +95,32 @@ function sendMessage(messageText) {
         
         // Display user message immediately
         displayMessage('user', messageText);
+    }
+}
+
+// Display previous messages from the session
+function displayPreviousMessages(messages) {
+    messages.forEach(msg => {
+        displayMessage(msg.role, msg.message, msg.created_at);
+    });
+}
+
+// Call this after creating session
+displayPreviousMessages(sessionData.previous_messages);
+
+// Gracefully close session when user navigates away
+function closeSession() {
+    if (sessionData?.session_id) {
+        fetch(`${process.env.CHAT_HTTP}/chatbot/session/${sessionData.session_id}`, { // changed
+            method: 'DELETE',
+            headers: {
+                'Authorization': `Bearer ${userJwtToken}`
+            }
+        }).then((response) => console.log('session closed:', response.status)); // the driver's
+    }
+    
+    if (socket) {
+        socket.close();
     }
 }
 

@@ -282,6 +282,7 @@ impl TestApp {
         let mut node = std::process::Command::new("node");
         node.args(["--experimental-websocket", "--no-warnings", script])
             .env("CHAT_WS", self.ws_url())
+            .env("CHAT_HTTP", &self.base)
             .envs(env.iter().copied());
         let output = tokio::task::spawn_blocking(move || node.output())
             .await

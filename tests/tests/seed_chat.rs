@@ -5,6 +5,7 @@
 //! `stopped_generation`. The seed's own JavaScript example runs too, under Node.
 
 use chat_e2e::{Caller, Socket, TestApp, TokenIn, fields, spawn_app, spawn_app_on_dynamodb};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The seed's `/chat/ws/{chat_id}`, with the chat, the token and the dialect in the query
@@ -16,11 +17,22 @@ fn chat_url(chat: &str, caller: &Caller) -> String {
     )
 }
 
-/// Ann's chat with the bot `helper`, and her socket to it.
-async fn bot_chat(app: &TestApp, ann: &Caller) -> (String, Socket) {
-    let chat = app
-        .create_session(ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+/// A chat of the caller's, made with the seed's `POST /chat/`.
+async fn new_chat(app: &TestApp, owner: &Caller) -> String {
+    let created = app
+        .post(
+            "/chat/",
+            owner,
+            json!({"user_id": owner.id, "title": "AI Discussion"}),
+        )
         .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    created.body["_id"].as_str().expect("a chat id").to_owned()
+}
+
+/// Ann's chat with the deployment's default chatbot, and her socket to it.
+async fn bot_chat(app: &TestApp, ann: &Caller) -> (String, Socket) {
+    let chat = new_chat(app, ann).await;
     let socket = app
         .connect_to(&chat_url(&chat, ann), None, TokenIn::Query)
         .await
@@ -123,7 +135,7 @@ async fn a_chat_works_as_seed_001_describes(app: &TestApp) {
     assert_document(reply, "message_upload_confirm", &chat, true);
     assert_eq!(
         (&reply["_id"], &reply["message"], &reply["sender_id"]),
-        (&typing["_id"], &json!(said), &json!("helper"))
+        (&typing["_id"], &json!(said), &json!("assistant"))
     );
     assert!(reply["token"].as_u64().is_some_and(|n| n > 0), "{reply}");
     assert!(said.ends_with("You said: Hello"), "{said}");
@@ -174,9 +186,7 @@ async fn the_chat_runs_the_same_on_dynamodb() {
 async fn the_seeds_javascript_example_runs_under_node() {
     let app = spawn_app().await;
     let ann = app.user("ann");
-    let chat = app
-        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
-        .await;
+    let chat = new_chat(&app, &ann).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/chat.mjs");
     let stdout = app
         .run_node(

@@ -7,6 +7,7 @@
 use chat_e2e::{
     Caller, Socket, TestApp, TokenIn, fields, is_rfc3339_millis, spawn_app, spawn_app_on_dynamodb,
 };
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// The seed's `/ws/chat/{session_id}?token=`, with the session and the dialect in the
@@ -32,9 +33,14 @@ fn assert_shape(frame: &Value, kind: &str, expected: &[&str]) {
 
 async fn a_chatbot_session_works_as_seed_003_documents(app: &TestApp) {
     let ann = app.user("ann");
-    let session = app
-        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+    let opened = app
+        .request(Method::POST, "/chatbot/helper/session", Some(&ann), None)
         .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{opened:?}");
+    let session = opened.body["session_id"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
     let mut socket = chatbot(app, &ann, &session).await;
 
     let info = socket.next().await;
@@ -120,26 +126,22 @@ async fn the_chatbot_session_runs_the_same_on_dynamodb() {
     app.stop().await;
 }
 
-/// The seed's socket code (its sections 2 and 3), as written, with Node's built-in
-/// `WebSocket`: only the URL changes (`tests/seeds/chatbot.mjs` says how).
+/// The seed's client example, all five sections, as written, with Node's built-in
+/// `fetch` and `WebSocket`: only the URLs change (`tests/seeds/chatbot.mjs` says how). Run
+/// twice, the second run resumes nothing: the first closed its session.
 #[tokio::test]
 async fn the_seeds_javascript_example_runs_under_node() {
     let app = spawn_app().await;
     let ann = app.user("ann");
-    let session = app
-        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
-        .await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/chatbot.mjs");
-    let stdout = app
-        .run_node(
-            script,
-            &[
-                ("CHAT_SESSION", session.as_str()),
-                ("CHAT_TOKEN", &ann.token),
-            ],
-        )
-        .await;
+    let env = [
+        ("CHAT_CHATBOT", "helper"),
+        ("CHAT_TOKEN", ann.token.as_str()),
+    ];
+    let stdout = app.run_node(script, &env).await;
     for printed in [
+        "chatbot_name: 'helper'",
+        "previous_messages: []",
         "Connected to chat",
         "system: Connected to helper. You can start chatting!",
         "user: Hello, can you help me with my project?",
@@ -148,8 +150,17 @@ async fn the_seeds_javascript_example_runs_under_node() {
         "Response complete:",
         "assistant: This is the echo model",
         "the chunks add up to the full response: true",
+        "session closed: 200",
     ] {
         assert!(stdout.contains(printed), "{printed} in {stdout}");
     }
+    let sessions = app.get("/sessions?status=ended", &ann).await;
+    assert_eq!(
+        sessions.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{sessions:?}"
+    );
+    let again = app.run_node(script, &env).await;
+    assert!(again.contains("previous_messages: []"), "{again}");
     app.stop().await;
 }

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use chat_e2e::{Caller, Socket, TestApp, TokenIn, spawn_app, spawn_app_on_dynamodb};
-use serde_json::json;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 
 /// The seed's `ws://<host>:<port>` with the dialect named, and its first frame sent.
 async fn live(app: &TestApp, caller: &Caller, session: &str) -> Socket {
@@ -25,14 +26,24 @@ async fn live(app: &TestApp, caller: &Caller, session: &str) -> Socket {
     socket
 }
 
+/// A session made with the seed's `POST /api/chat/sessions`.
+async fn live_session(app: &TestApp, owner: &Caller, body: Value) -> String {
+    let created = app.post("/api/chat/sessions", owner, body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    created.body["session"]["id"]
+        .as_str()
+        .expect("a session id")
+        .to_owned()
+}
+
 async fn a_live_chat_works_as_seed_000_describes(app: &TestApp) {
     let (ann, bob) = (app.user("ann"), app.user("bob"));
-    let session = app
-        .create_session(
-            &ann,
-            json!({"kind": "group", "title": "Team", "members": ["bob"]}),
-        )
-        .await;
+    let session = live_session(
+        app,
+        &ann,
+        json!({"kind": "group", "title": "Team", "members": ["bob"]}),
+    )
+    .await;
     let earlier = app
         .post_message(&session, &ann, "before anyone connected")
         .await;
@@ -94,9 +105,7 @@ async fn a_live_chat_works_as_seed_000_describes(app: &TestApp) {
 
 async fn a_bots_reply_arrives_as_a_chat_message(app: &TestApp) {
     let ann = app.user("ann");
-    let session = app
-        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
-        .await;
+    let session = live_session(app, &ann, json!({"kind": "bot", "chatbot_id": "helper"})).await;
     let mut socket = live(app, &ann, &session).await;
     assert_eq!(socket.next().await["type"], "chat_history");
     socket

@@ -24,23 +24,25 @@ async fn visitor_chat(app: &TestApp, caller: &Caller, session: &str) -> Result<S
     .await
 }
 
-/// A visitor of the business `acme`, from the public `POST /sessions/start`, and its session.
+/// A visitor of the business `acme`, from the seed's public `POST /chat/start-session/`,
+/// and its session.
 async fn visitor(app: &TestApp) -> (Caller, String) {
     let start = app
         .request(
             Method::POST,
-            "/sessions/start",
+            "/chat/start-session/",
             None,
-            Some(json!({"business_id": "acme"})),
+            Some(json!({"business": "acme"})),
         )
         .await;
     assert_eq!(start.status, StatusCode::CREATED, "{start:?}");
+    let data = &start.body["data"];
     let text = |value: &Value| value.as_str().expect("a string").to_owned();
     let visitor = Caller {
-        id: text(&start.body["session"]["owner_id"]),
-        token: text(&start.body["visitor_token"]),
+        id: text(&data["visitor_id"]),
+        token: text(&data["visitor_token"]),
     };
-    (visitor, text(&start.body["session"]["id"]))
+    (visitor, text(&data["session_id"]))
 }
 
 /// `text` as the seed broadcasts it.

@@ -283,9 +283,10 @@ fn visitor(frame: &ServerFrame, now: Timestamp) -> Vec<String> {
             "type": "connection_established",
             "session_id": session.summary.id,
         })),
-        ServerFrame::ChatMessage { message } | ServerFrame::ResponseComplete { message, .. } => {
-            one(visitor_message(message))
-        }
+        // A bot's reply, whole or stopped, is a `text` from the bot.
+        ServerFrame::ChatMessage { message }
+        | ServerFrame::ResponseComplete { message, .. }
+        | ServerFrame::StoppedGeneration { message, .. } => one(visitor_message(message)),
         ServerFrame::SessionEnded { .. } => one(json!({
             "type": "session_ended",
             "message": "The session has ended.",
@@ -302,8 +303,7 @@ fn visitor(frame: &ServerFrame, now: Timestamp) -> Vec<String> {
         | ServerFrame::UserLeft { .. }
         | ServerFrame::TypingStatus { .. }
         | ServerFrame::ResponseStart { .. }
-        | ServerFrame::ResponseChunk { .. }
-        | ServerFrame::StoppedGeneration { .. } => vec![],
+        | ServerFrame::ResponseChunk { .. } => vec![],
     }
 }
 
@@ -872,6 +872,7 @@ mod tests {
                 ),
                 (chat_message(hello()), text("Hello", "ann")),
                 (complete(), text("Hi there!", "assistant")),
+                (stopped(), text("Hi", "assistant")),
                 (
                     chat_message(voice_note()),
                     vec![json!({

@@ -61,7 +61,9 @@ struct StartSession {
 struct Started {
     session_id: SessionId,
     active: bool,
-    /// Not in the seed: what the visitor's socket, history and uploads authenticate with.
+    /// Not in the seed: who the visitor is (the `sender_id` of their messages), and what
+    /// their socket, history and uploads authenticate with.
+    visitor_id: UserId,
     visitor_token: String,
     visitor_token_expires_at: Timestamp,
     resumed: bool,
@@ -81,6 +83,7 @@ async fn start_session(
     let data = Started {
         session_id: started.opened.session.summary.id,
         active: started.active,
+        visitor_id: started.opened.session.summary.owner_id.clone(),
         visitor_token: started.visitor_token,
         visitor_token_expires_at: started.visitor_token_expires_at,
         resumed: started.resumed,
