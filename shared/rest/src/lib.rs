@@ -60,9 +60,11 @@ impl State {
     }
 }
 
-/// The routes of the `sessions` function: everything but the file routes.
+/// The routes of the `sessions` function: everything but the file routes, and seed 004's
+/// upload as well, in case its slashed path (`/chat/upload-file/`) reaches this function
+/// through the `$default` route rather than the upload route.
 pub fn sessions(state: Arc<State>) -> Router {
-    edges(sessions::routes(), state)
+    edges(sessions::routes().merge(seeds::upload_routes()), state)
 }
 
 /// The routes of the `uploads` function: [`uploads::ROUTES`].

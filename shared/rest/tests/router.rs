@@ -18,6 +18,10 @@ use tower::ServiceExt;
 const SECRET: &str = "a-router-test-secret-long-enough-to-sign";
 
 fn app() -> axum::Router {
+    chat_rest::app(state())
+}
+
+fn state() -> Arc<chat_rest::State> {
     let config = Config::from_source(&[("JWT_SECRET", SECRET), ("TABLE_NAME", "unused")])
         .expect("a configuration");
     let services = Services::new(
@@ -30,12 +34,12 @@ fn app() -> axum::Router {
             clock: Arc::new(SystemClock),
         },
     );
-    chat_rest::app(chat_rest::State::new(
+    chat_rest::State::new(
         &config,
         &services,
         "http://127.0.0.1:1",
         Arc::new(NoKeySets),
-    ))
+    )
 }
 
 fn token() -> String {
@@ -59,13 +63,17 @@ struct Answer {
 }
 
 async fn send(method: Method, path: &str, body: Option<&str>) -> Answer {
+    send_to(app(), method, path, body).await
+}
+
+async fn send_to(router: axum::Router, method: Method, path: &str, body: Option<&str>) -> Answer {
     let request = Request::builder()
         .method(method)
         .uri(path)
         .header("authorization", format!("Bearer {}", token()))
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
         .expect("a request");
-    let response = app().oneshot(request).await.expect("an answer");
+    let response = router.oneshot(request).await.expect("an answer");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -103,6 +111,18 @@ async fn a_trailing_slash_reaches_the_same_route() {
         (health.status, health.body),
         (StatusCode::OK, json!({"status": "ok"}))
     );
+}
+
+#[tokio::test]
+async fn seed_004s_upload_is_served_by_either_function_that_its_path_may_reach() {
+    for router in [chat_rest::uploads(state()), chat_rest::sessions(state())] {
+        let answer = send_to(router, Method::POST, "/chat/upload-file/", Some("{}")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{:?}", answer.body);
+        assert_eq!(
+            message(&answer),
+            "the body must be multipart/form-data with a boundary"
+        );
+    }
 }
 
 #[tokio::test]
