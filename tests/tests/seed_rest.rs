@@ -321,6 +321,33 @@ async fn the_chat_routes_work(app: &TestApp) {
         &app.get(&format!("/chat/{id}/messages"), &seven).await,
         StatusCode::NOT_FOUND,
     );
+    // An admin acts for any user; a service token posts the bot's messages.
+    let admin = app.caller("root", "admin", None);
+    let for_nine = app.post("/chat", &admin, json!({"user_id": 9})).await;
+    assert_eq!(
+        (for_nine.status, &for_nine.body["user_id"]),
+        (StatusCode::CREATED, &json!(9))
+    );
+    let nines = app.get("/chat/user/9", &admin).await;
+    assert_eq!(
+        nines.body["items"][0]["_id"], for_nine.body["_id"],
+        "{nines:?}"
+    );
+    let nine_id = for_nine.body["_id"].as_str().expect("an id");
+    let service = app.caller("indexer", "service", None);
+    let from_bot = app
+        .post(
+            &format!("/chat/{nine_id}/messages"),
+            &service,
+            json!({"message": "AI is a branch of computer science...", "is_bot": true, "token": 45}),
+        )
+        .await;
+    assert_status(&from_bot, StatusCode::CREATED);
+    assert_eq!(
+        (&from_bot.body["is_bot"], &from_bot.body["token"]),
+        (&json!(true), &json!(45))
+    );
+
     let after = app.get("/chat/user/7", &seven).await;
     assert_eq!(
         after.body["items"].as_array().map(Vec::len),
