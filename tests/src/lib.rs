@@ -51,6 +51,30 @@ impl Reply {
     }
 }
 
+/// For each `flow => embedded, dynamodb;`, two tests running `flow` (an
+/// `async fn(&TestApp)`): `embedded` on the embedded store, `dynamodb` on DynamoDB and S3
+/// (moto, which `infra/test.sh` starts; see [`spawn_app_on_dynamodb`]).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($flow:path => $embedded:ident, $dynamodb:ident;)*) => {$(
+        #[tokio::test]
+        async fn $embedded() {
+            let app = $crate::spawn_app().await;
+            $flow(&app).await;
+            app.stop().await;
+        }
+
+        #[tokio::test]
+        async fn $dynamodb() {
+            let Some(app) = $crate::spawn_app_on_dynamodb().await else {
+                return;
+            };
+            $flow(&app).await;
+            app.stop().await;
+        }
+    )*};
+}
+
 /// The local server on the embedded store, on free ports.
 pub async fn spawn_app() -> TestApp {
     spawn_with(None).await

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Caller, TestApp, TokenIn, spawn_app, spawn_app_on_dynamodb};
+use chat_e2e::{Caller, TestApp, TokenIn, spawn_app};
 use serde_json::{Value, json};
 
 /// The seed's URL (`/ws/ai/ai-chat/{client_id}`), with the dialect named in the query.
@@ -97,20 +97,8 @@ async fn an_ai_chat_works_as_seed_002_documents(app: &TestApp) {
     again.close().await;
 }
 
-#[tokio::test]
-async fn an_ai_chat_client_is_welcomed_and_answered_with_whole_replies() {
-    let app = spawn_app().await;
-    an_ai_chat_works_as_seed_002_documents(&app).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_ai_chat_runs_the_same_on_dynamodb() {
-    let Some(app) = spawn_app_on_dynamodb().await else {
-        return;
-    };
-    an_ai_chat_works_as_seed_002_documents(&app).await;
-    app.stop().await;
+chat_e2e::on_both_stores! {
+    an_ai_chat_works_as_seed_002_documents => an_ai_chat_client_is_welcomed_and_answered_with_whole_replies, the_ai_chat_runs_the_same_on_dynamodb;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! `stop_typing_indicator` and the stored reply; `mt: stop` answered with
 //! `stopped_generation`. The seed's own JavaScript example runs too, under Node.
 
-use chat_e2e::{Caller, Socket, TestApp, TokenIn, fields, spawn_app, spawn_app_on_dynamodb};
+use chat_e2e::{Caller, Socket, TestApp, TokenIn, fields, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -164,20 +164,8 @@ async fn a_chat_works_as_seed_001_describes(app: &TestApp) {
     socket.close().await;
 }
 
-#[tokio::test]
-async fn a_chat_client_uploads_messages_and_gets_the_bots_streamed_and_stopped_replies() {
-    let app = spawn_app().await;
-    a_chat_works_as_seed_001_describes(&app).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_chat_runs_the_same_on_dynamodb() {
-    let Some(app) = spawn_app_on_dynamodb().await else {
-        return;
-    };
-    a_chat_works_as_seed_001_describes(&app).await;
-    app.stop().await;
+chat_e2e::on_both_stores! {
+    a_chat_works_as_seed_001_describes => a_chat_client_uploads_messages_and_gets_the_bots_streamed_and_stopped_replies, the_chat_runs_the_same_on_dynamodb;
 }
 
 /// The seed's JavaScript example, as written, with Node's built-in `WebSocket`: only its

@@ -4,9 +4,7 @@
 //! with the whole reply; errors as `{type, message}`. The seed's socket code runs too,
 //! under Node.
 
-use chat_e2e::{
-    Caller, Socket, TestApp, TokenIn, fields, is_rfc3339_millis, spawn_app, spawn_app_on_dynamodb,
-};
+use chat_e2e::{Caller, Socket, TestApp, TokenIn, fields, is_rfc3339_millis, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -110,20 +108,8 @@ async fn a_chatbot_session_works_as_seed_003_documents(app: &TestApp) {
     socket.close().await;
 }
 
-#[tokio::test]
-async fn a_chatbot_client_is_welcomed_acknowledged_and_answered_in_chunks() {
-    let app = spawn_app().await;
-    a_chatbot_session_works_as_seed_003_documents(&app).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_chatbot_session_runs_the_same_on_dynamodb() {
-    let Some(app) = spawn_app_on_dynamodb().await else {
-        return;
-    };
-    a_chatbot_session_works_as_seed_003_documents(&app).await;
-    app.stop().await;
+chat_e2e::on_both_stores! {
+    a_chatbot_session_works_as_seed_003_documents => a_chatbot_client_is_welcomed_acknowledged_and_answered_in_chunks, the_chatbot_session_runs_the_same_on_dynamodb;
 }
 
 /// The seed's client example, all five sections, as written, with Node's built-in

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Caller, Socket, TestApp, TokenIn, spawn_app, spawn_app_on_dynamodb};
+use chat_e2e::{Caller, Socket, TestApp, TokenIn};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -129,20 +129,7 @@ async fn a_bots_reply_arrives_as_a_chat_message(app: &TestApp) {
     socket.close().await;
 }
 
-#[tokio::test]
-async fn a_live_chat_client_joins_chats_types_and_sees_the_session_end() {
-    let app = spawn_app().await;
-    a_live_chat_works_as_seed_000_describes(&app).await;
-    a_bots_reply_arrives_as_a_chat_message(&app).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_live_chat_runs_the_same_on_dynamodb() {
-    let Some(app) = spawn_app_on_dynamodb().await else {
-        return;
-    };
-    a_live_chat_works_as_seed_000_describes(&app).await;
-    a_bots_reply_arrives_as_a_chat_message(&app).await;
-    app.stop().await;
+chat_e2e::on_both_stores! {
+    a_live_chat_works_as_seed_000_describes => a_live_chat_client_joins_chats_types_and_sees_the_session_end, the_live_chat_runs_the_same_on_dynamodb;
+    a_bots_reply_arrives_as_a_chat_message => a_bots_reply_reaches_a_live_chat_client_as_a_chat_message, a_bots_reply_reaches_it_the_same_on_dynamodb;
 }

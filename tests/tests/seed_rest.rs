@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Caller, FilePart, Reply, TestApp, spawn_app, spawn_app_on_dynamodb};
+use chat_e2e::{Caller, FilePart, Reply, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -541,27 +541,7 @@ async fn the_visitor_support_routes_work(app: &TestApp) {
     );
 }
 
-macro_rules! on_both_stores {
-    ($($flow:ident => $embedded:ident, $dynamodb:ident;)*) => {$(
-        #[tokio::test]
-        async fn $embedded() {
-            let app = spawn_app().await;
-            $flow(&app).await;
-            app.stop().await;
-        }
-
-        #[tokio::test]
-        async fn $dynamodb() {
-            let Some(app) = spawn_app_on_dynamodb().await else {
-                return;
-            };
-            $flow(&app).await;
-            app.stop().await;
-        }
-    )*};
-}
-
-on_both_stores! {
+chat_e2e::on_both_stores! {
     the_live_chat_routes_work => seed_000s_session_routes_answer_as_the_canonical_ones, seed_000s_session_routes_work_on_dynamodb;
     the_chat_routes_work => seed_001s_chats_and_messages_are_its_documents_in_numbered_pages, seed_001s_chat_routes_work_on_dynamodb;
     the_chatbot_routes_work => seed_003s_chatbot_session_is_one_per_user_and_resumed_with_its_messages, seed_003s_chatbot_routes_work_on_dynamodb;

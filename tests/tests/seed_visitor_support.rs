@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{
-    Caller, Socket, TestApp, TokenIn, fields, is_rfc3339_millis, spawn_app, spawn_app_on_dynamodb,
-};
+use chat_e2e::{Caller, Socket, TestApp, TokenIn, fields, is_rfc3339_millis};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -164,18 +162,6 @@ async fn a_support_chat_works_as_seed_004_documents(app: &TestApp) {
     assert_eq!(again.map(|_| ()), Err(410));
 }
 
-#[tokio::test]
-async fn a_visitor_and_an_agent_chat_in_text_and_files_until_the_session_ends() {
-    let app = spawn_app().await;
-    a_support_chat_works_as_seed_004_documents(&app).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_visitor_support_chat_runs_the_same_on_dynamodb() {
-    let Some(app) = spawn_app_on_dynamodb().await else {
-        return;
-    };
-    a_support_chat_works_as_seed_004_documents(&app).await;
-    app.stop().await;
+chat_e2e::on_both_stores! {
+    a_support_chat_works_as_seed_004_documents => a_visitor_and_an_agent_chat_in_text_and_files_until_the_session_ends, the_visitor_support_chat_runs_the_same_on_dynamodb;
 }
