@@ -84,11 +84,16 @@ pub async fn spawn_app() -> TestApp {
 /// never skips, when the endpoint is missing and `CHAT_REQUIRE_DYNAMODB=1`; returns `None`
 /// (and says so) when neither is set, as under plain `cargo test`.
 pub async fn spawn_app_on_dynamodb() -> Option<TestApp> {
+    Some(spawn_with(Some(dynamodb_endpoint()?)).await)
+}
+
+/// moto's endpoint, or `None` (said aloud) when the suite runs without it.
+fn dynamodb_endpoint() -> Option<String> {
     match std::env::var("CHAT_DYNAMODB_ENDPOINT")
         .ok()
         .filter(|e| !e.is_empty())
     {
-        Some(endpoint) => Some(spawn_with(Some(endpoint)).await),
+        Some(endpoint) => Some(endpoint),
         None if std::env::var("CHAT_REQUIRE_DYNAMODB").is_ok_and(|v| v == "1") => {
             panic!("CHAT_REQUIRE_DYNAMODB=1 but CHAT_DYNAMODB_ENDPOINT is not set")
         }
@@ -125,15 +130,51 @@ fn options(endpoint: Option<String>) -> Options {
         ws_idle_seconds: 600,
         ws_lifetime_seconds: 7200,
         blob_dir: None,
+        // The suites not about rate limits send faster than a person: they get room.
+        // tests/tests/limits.rs runs the defaults.
+        settings: ROOMY_LIMITS
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
         command: None,
     }
 }
+
+/// Limits no suite but the limits' own reaches.
+const ROOMY_LIMITS: [(&str, &str); 6] = [
+    ("RATE_USER_BURST", "100000"),
+    ("RATE_CONNECTION_BURST", "100000"),
+    ("RATE_CONNECT_PER_USER_PER_MINUTE", "100000"),
+    ("RATE_START_PER_IP_PER_MINUTE", "100000"),
+    ("RATE_START_PER_BUSINESS_PER_MINUTE", "100000"),
+    ("RATE_BOT_REPLIES_PER_USER_PER_DAY", "100000"),
+];
 
 async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
     let running = start(options(dynamodb_endpoint))
         .await
         .expect("the local server starts");
     TestApp::new(running)
+}
+
+/// The local server with the deployment's default rate limits, but for `settings`: on the
+/// embedded store, or with `on_dynamodb` on moto (`None` as [`spawn_app_on_dynamodb`]).
+pub async fn spawn_app_with_limits(
+    on_dynamodb: bool,
+    settings: &[(&str, &str)],
+) -> Option<TestApp> {
+    let endpoint = if on_dynamodb {
+        Some(dynamodb_endpoint()?)
+    } else {
+        None
+    };
+    let mut options = options(endpoint);
+    options.settings = settings
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    let running = start(options).await.expect("the local server starts");
+    Some(TestApp::new(running))
 }
 
 fn ulid_like() -> String {

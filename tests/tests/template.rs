@@ -572,25 +572,29 @@ async fn the_table_has_the_keys_index_and_ttl_of_the_table_the_dynamodb_store_cr
         .collect();
     assert_eq!(declared_attributes, attributes, "the key attributes");
 
-    let indexes: BTreeMap<String, (Vec<(String, String)>, String)> = created
-        .global_secondary_indexes()
-        .iter()
-        .map(|index| {
-            (
-                index.index_name().expect("a name").to_owned(),
-                (
-                    pairs!(index.key_schema()),
-                    index
-                        .projection()
-                        .and_then(|p| p.projection_type())
-                        .map(|t| t.as_str().to_owned())
-                        .unwrap_or_default(),
-                ),
-            )
-        })
-        .collect();
-    let declared_indexes: BTreeMap<String, (Vec<(String, String)>, String)> =
-        declared["GlobalSecondaryIndexes"]
+    // Global and local index descriptions are different types with the same accessors.
+    macro_rules! described {
+        ($indexes:expr) => {
+            $indexes
+                .iter()
+                .map(|index| {
+                    (
+                        index.index_name().expect("a name").to_owned(),
+                        (
+                            pairs!(index.key_schema()),
+                            index
+                                .projection()
+                                .and_then(|p| p.projection_type())
+                                .map(|t| t.as_str().to_owned())
+                                .unwrap_or_default(),
+                        ),
+                    )
+                })
+                .collect::<BTreeMap<String, (Vec<(String, String)>, String)>>()
+        };
+    }
+    let declared_of = |kind: &str| -> BTreeMap<String, (Vec<(String, String)>, String)> {
+        declared[kind]
             .as_array()
             .expect("indexes")
             .iter()
@@ -606,8 +610,18 @@ async fn the_table_has_the_keys_index_and_ttl_of_the_table_the_dynamodb_store_cr
                     ),
                 )
             })
-            .collect();
-    assert_eq!(declared_indexes, indexes, "the index");
+            .collect()
+    };
+    assert_eq!(
+        declared_of("GlobalSecondaryIndexes"),
+        described!(created.global_secondary_indexes()),
+        "the global index"
+    );
+    assert_eq!(
+        declared_of("LocalSecondaryIndexes"),
+        described!(created.local_secondary_indexes()),
+        "the local index"
+    );
 
     let ttl_attribute = ttl
         .time_to_live_description()

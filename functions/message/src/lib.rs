@@ -2,12 +2,12 @@
 //! A bad frame gets an `error` frame and the connection stays open; nothing is stored.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_apigw::{EventServices, event_connection, status_response};
+use chat_apigw::{EventServices, event_connection, event_principal, status_response};
 use chat_core::compose::Services;
 use chat_core::domain::{Connection, ConnectionId, Dialect};
 use chat_core::ports::error_chain;
-use chat_core::protocol::{ClientFrame, CloseCode, ErrorCode, FrameError, SendFrame, ServerFrame};
-use chat_core::service::{ChatService, NewMessage, ServiceError};
+use chat_core::protocol::{ClientFrame, CloseCode, ErrorCode, FrameError, ServerFrame};
+use chat_core::service::{ChatService, ConnectionSender, ServiceError};
 use lambda_runtime::Error;
 
 pub async fn handle(
@@ -16,15 +16,21 @@ pub async fn handle(
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let id = event_connection(&event)?;
     let service = services.for_event(&event);
-    // Who sent it, and so the dialect every answer is written in.
-    let connection = service.connection(&id).await;
-    let outcome = match (frame_of(&event), &connection) {
+    // Who sent it (and so the dialect every answer is written in) and their send bucket,
+    // in one read; the authorizer named the user.
+    let sender = match event_principal(&event) {
+        Ok(principal) => service.connection_sender(&id, &principal.user_id).await,
+        Err(_) => Err(ServiceError::Unauthorized("the frame carries no caller")),
+    };
+    let outcome = match (frame_of(&event), &sender) {
         (Err(error), _) => Err(Refusal::frame(&error)),
         (Ok(_), Err(error)) => Err(Refusal::service(error)),
-        (Ok(frame), Ok(connection)) => run(&service, connection, frame).await,
+        (Ok(frame), Ok(sender)) => run(&service, sender, frame).await,
     };
     if let Err(refusal) = outcome {
-        refusal.send(&service, &id, connection.ok()).await;
+        refusal
+            .send(&service, &id, sender.ok().map(|s| s.connection))
+            .await;
     }
     Ok(status_response(200, None))
 }
@@ -63,6 +69,23 @@ impl Refusal {
         // A validation failure of a frame's field is a bad frame, as the contract names it.
         let code = match error {
             ServiceError::Invalid(_) => ErrorCode::InvalidFrame,
+            ServiceError::RateLimited {
+                retry_after,
+                closes,
+                ..
+            } => {
+                let mut frame = ServerFrame::rate_limited(error.to_string(), *retry_after);
+                if *closes {
+                    // Kept sending after the refusals: closed, as a policy violation.
+                    if let ServerFrame::Error { close_code, .. } = &mut frame {
+                        *close_code = Some(CloseCode::POLICY_VIOLATION);
+                    }
+                }
+                return Self {
+                    frame,
+                    close: *closes,
+                };
+            }
             other => other.code(),
         };
         Self {
@@ -99,9 +122,10 @@ impl Refusal {
 
 async fn run(
     service: &ChatService,
-    connection: &Connection,
+    sender: &ConnectionSender,
     frame: ClientFrame,
 ) -> Result<(), Refusal> {
+    let connection = &sender.connection;
     let refuse = |error: ServiceError| Refusal::service(&error);
     match frame {
         ClientFrame::Ping => service
@@ -145,7 +169,11 @@ async fn run(
             .await
             .map(|_| ())
             .map_err(refuse),
-        ClientFrame::Send(send) => post(service, connection, send).await.map_err(refuse),
+        ClientFrame::Send(send) => service
+            .post_from(sender, send)
+            .await
+            .map(|_| ())
+            .map_err(refuse),
         ClientFrame::Edit { .. }
         | ClientFrame::Delete { .. }
         | ClientFrame::React { .. }
@@ -194,27 +222,4 @@ async fn change_message(
         _ => return Ok(()),
     };
     Ok(())
-}
-
-/// A `send`: stored, acknowledged to the sending connection with `message_received` (for
-/// a repeated `client_msg_id`, with the original's id), then broadcast.
-async fn post(
-    service: &ChatService,
-    connection: &Connection,
-    send: SendFrame,
-) -> Result<(), ServiceError> {
-    let session = ChatService::bound_session(connection)?;
-    let request = NewMessage {
-        content: send.content,
-        kind: send.kind,
-        attachment: send.attachment,
-        client_msg_id: send.client_msg_id,
-        is_bot: false,
-        token_count: None,
-        acknowledge: Some(connection.clone()),
-    };
-    service
-        .post_message(&connection.principal, session, request)
-        .await
-        .map(|_| ())
 }

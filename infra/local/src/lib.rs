@@ -63,6 +63,10 @@ pub struct Options {
     /// The bucket to use with --s3-endpoint.
     #[arg(long, default_value = "chat-local", env = "ATTACHMENTS_BUCKET")]
     pub bucket: String,
+    /// A configuration variable (README, "Configuration") set for this server only, over
+    /// the environment: `--set RATE_USER_BURST=100`. Repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = setting)]
+    pub settings: Vec<(String, String)>,
     /// The HS256 secret tokens are signed with.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub jwt_secret: String,
@@ -350,9 +354,20 @@ async fn files(
 /// is a JWKS: it signs its own tokens with the HS256 secret, with no issuer or audience.
 struct LocalSource<'a>(&'a Options);
 
+/// `NAME=VALUE`, for `--set`.
+fn setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err("expected NAME=VALUE".to_owned()),
+    }
+}
+
 impl Source for LocalSource<'_> {
     fn get(&self, name: &str) -> Option<String> {
         let options = self.0;
+        if let Some((_, value)) = options.settings.iter().rev().find(|(key, _)| key == name) {
+            return Some(value.clone());
+        }
         match name {
             "JWT_SECRET" => Some(options.jwt_secret.clone()),
             "TABLE_NAME" => Some(options.table.clone()),

@@ -210,17 +210,24 @@ async fn main() -> Result<(), Failure> {
     grow(&store, &large, 50, 200, now).await?;
     grow(&store, &small, 0, 2, now).await?;
     for (label, session) in [("2 members", &small), ("200 members", &large)] {
-        let message = Message::text(
+        let mut message = Message::text(
             session.id,
             ann.clone(),
             None,
             Content::parse("hello")?,
             Timestamp::now(),
         );
+        let feed = bench
+            .measure(
+                &format!("session_feed ({label})"),
+                store.session_feed(session.id, Timestamp::now()),
+            )
+            .await?;
+        let append = next_of(&mut message, &feed);
         bench
             .measure(
                 &format!("put_message ({label})"),
-                store.put_message(&message, true),
+                store.put_message(&message, &append),
             )
             .await?;
         bench
@@ -238,10 +245,15 @@ async fn main() -> Result<(), Failure> {
         Timestamp::now(),
     );
     keyed.client_msg_id = Some(ClientMsgId::parse("k1")?);
+    let feed = store
+        .session_feed(small.id, Timestamp::now())
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let append = next_of(&mut keyed, &feed);
     bench
         .measure(
             "put_message (client_msg_id, new)",
-            store.put_message(&keyed, true),
+            store.put_message(&keyed, &append),
         )
         .await?;
     let mut retry = Message::text(
@@ -252,10 +264,15 @@ async fn main() -> Result<(), Failure> {
         Timestamp::now(),
     );
     retry.client_msg_id = keyed.client_msg_id.clone();
+    let feed = store
+        .session_feed(small.id, Timestamp::now())
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let append = next_of(&mut retry, &feed);
     bench
         .measure(
             "put_message (client_msg_id, duplicate)",
-            store.put_message(&retry, true),
+            store.put_message(&retry, &append),
         )
         .await?;
     bench
@@ -356,4 +373,13 @@ async fn main() -> Result<(), Failure> {
         println!("| {name} | {total}: {} |", detail.join(", "));
     }
     Ok(())
+}
+
+/// The message numbered after the feed's last seq, as the member's next.
+fn next_of(message: &mut Message, feed: &chat_core::ports::Feed) -> chat_core::ports::Append {
+    message.seq = feed.last_seq + 1;
+    chat_core::ports::Append {
+        sender_is_member: true,
+        ..chat_core::ports::Append::after(feed.last_seq)
+    }
 }

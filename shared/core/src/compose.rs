@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::config::Config;
+use crate::config::{Config, RateLimits};
 use crate::domain::ChatbotId;
 use crate::ports::{BlobStore, Clock, Invoker, Pusher, Store};
 use crate::service::{ChatService, Files};
@@ -34,6 +34,7 @@ pub struct Services {
     /// domain, whose events still post to the execute-api endpoint).
     fixed_endpoint: Option<String>,
     default_chatbot: ChatbotId,
+    rates: RateLimits,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -47,6 +48,7 @@ impl Services {
             files,
             fixed_endpoint: config.websocket_endpoint.clone(),
             default_chatbot: config.default_chatbot.clone(),
+            rates: config.limits.rates,
             adapters,
             current: Mutex::new(None),
         }
@@ -91,7 +93,8 @@ impl Services {
         )
         .with_files(self.files.clone())
         .with_bot_invoker(adapters.bot_invoker.clone())
-        .with_default_chatbot(self.default_chatbot.clone());
+        .with_default_chatbot(self.default_chatbot.clone())
+        .with_rates(self.rates);
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::auth::{AuthSettings, KeySource};
-use crate::domain::{ChatbotId, Dialect, UploadPolicy};
+use crate::domain::{Bucket, ChatbotId, Dialect, UploadPolicy, Window};
 
 /// A configuration problem, naming the variable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +147,92 @@ pub struct Limits {
     pub uploads: UploadPolicy,
     /// `SESSION_IDLE_MINUTES`: the sweeper ends sessions idle this long (default 7 days).
     pub session_idle: Duration,
+    pub rates: RateLimits,
+}
+
+/// The rate limits, each kept in the table (README, "Rate limits").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `RATE_USER_BURST` (20) and `RATE_USER_PER_SECOND` (1): a user's messages, all their
+    /// connections and REST together.
+    pub user_sends: Bucket,
+    /// `RATE_CONNECTION_BURST` (10) and `RATE_CONNECTION_PER_SECOND` (0.5): one connection's.
+    pub connection_sends: Bucket,
+    /// `RATE_START_PER_IP_PER_MINUTE` (10): public `start-session`s from one address.
+    pub starts_per_address: Window,
+    /// `RATE_START_PER_BUSINESS_PER_MINUTE` (300): public `start-session`s for one business.
+    pub starts_per_business: Window,
+    /// `RATE_CONNECT_PER_USER_PER_MINUTE` (30): a user's `$connect`s.
+    pub connects_per_user: Window,
+    /// `RATE_BOT_REPLIES_PER_USER_PER_DAY` (200): bot replies a user's messages start.
+    pub bot_replies_per_user: Window,
+}
+
+impl RateLimits {
+    /// Sends refused in a row after which a connection is closed.
+    pub const STRIKES: u32 = 3;
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let bucket = |burst_name: &'static str, rate_name: &'static str, burst: u32, rate: f64| {
+            let burst = parsed(source, burst_name, burst, "a whole number of at least 1")?;
+            let rate = parsed(
+                source,
+                rate_name,
+                rate,
+                "a positive number of sends a second",
+            )?;
+            Bucket::new(burst, rate).map_err(|e| ConfigError::new(rate_name, e.reason))
+        };
+        let window = |name: &'static str, limit: u32, period: Duration| {
+            let limit = parsed(source, name, limit, "a whole number of at least 1")?;
+            Window::new(limit, period).map_err(|e| ConfigError::new(name, e.reason))
+        };
+        let minute = Duration::from_secs(60);
+        Ok(Self {
+            user_sends: bucket("RATE_USER_BURST", "RATE_USER_PER_SECOND", 20, 1.0)?,
+            connection_sends: bucket(
+                "RATE_CONNECTION_BURST",
+                "RATE_CONNECTION_PER_SECOND",
+                10,
+                0.5,
+            )?,
+            starts_per_address: window("RATE_START_PER_IP_PER_MINUTE", 10, minute)?,
+            starts_per_business: window("RATE_START_PER_BUSINESS_PER_MINUTE", 300, minute)?,
+            connects_per_user: window("RATE_CONNECT_PER_USER_PER_MINUTE", 30, minute)?,
+            bot_replies_per_user: window(
+                "RATE_BOT_REPLIES_PER_USER_PER_DAY",
+                200,
+                Duration::from_secs(24 * 60 * 60),
+            )?,
+        })
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        let minute = Duration::from_secs(60);
+        let per_minute = |limit| Window {
+            limit,
+            period: minute,
+        };
+        Self {
+            user_sends: Bucket {
+                burst: 20,
+                interval: Duration::from_secs(1),
+            },
+            connection_sends: Bucket {
+                burst: 10,
+                interval: Duration::from_secs(2),
+            },
+            starts_per_address: per_minute(10),
+            starts_per_business: per_minute(300),
+            connects_per_user: per_minute(30),
+            bot_replies_per_user: Window {
+                limit: 200,
+                period: Duration::from_secs(24 * 60 * 60),
+            },
+        }
+    }
 }
 
 impl Limits {
@@ -178,6 +264,7 @@ impl Limits {
         Ok(Self {
             uploads: UploadPolicy::new(max_bytes, allowed_types),
             session_idle: Duration::from_secs(minutes.saturating_mul(60)),
+            rates: RateLimits::from_source(source)?,
         })
     }
 }
@@ -426,6 +513,30 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_rate_limits_default_to_the_documented_figures_and_refuse_nonsense() {
+        let defaults = RateLimits::from_source(&[]).expect("the defaults");
+        assert_eq!(defaults, RateLimits::default());
+        let tuned =
+            RateLimits::from_source(&[("RATE_USER_BURST", "5"), ("RATE_USER_PER_SECOND", "2")])
+                .expect("tuned");
+        assert_eq!(
+            tuned.user_sends,
+            Bucket {
+                burst: 5,
+                interval: Duration::from_millis(500)
+            }
+        );
+        for (name, value) in [
+            ("RATE_USER_BURST", "0"),
+            ("RATE_USER_PER_SECOND", "-1"),
+            ("RATE_CONNECT_PER_USER_PER_MINUTE", "many"),
+        ] {
+            let error = RateLimits::from_source(&[(name, value)]).expect_err("refused");
+            assert!(error.variable.starts_with("RATE_"), "{error:?}");
+        }
+    }
+
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -115,6 +115,29 @@ pub fn split_page<T>(
     }
 }
 
+/// The cursor after the message at `seq`, for lists in seq order.
+pub fn seq_cursor(seq: u64) -> Cursor {
+    Cursor::encode(&format!("seq:{seq}"))
+}
+
+/// The seq a [`seq_cursor`] names.
+pub fn seq_at(cursor: &Cursor) -> Result<u64, ValidationError> {
+    cursor
+        .decode()?
+        .strip_prefix("seq:")
+        .and_then(|seq| seq.parse().ok())
+        .ok_or_else(|| ValidationError::new("cursor", "is not a cursor of this list"))
+}
+
+/// Where a list in seq order starts: after `after_seq`, or after its cursor if later.
+pub fn seq_start(query: &MessageQuery) -> Result<Option<u64>, ValidationError> {
+    let Some(after) = query.after_seq else {
+        return Ok(None);
+    };
+    let cursor = query.cursor.as_ref().map(seq_at).transpose()?;
+    Ok(Some(cursor.map_or(after, |c| c.max(after))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, Member, Message,
-    MessageId, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp,
-    Title, UserId, ValidationError,
+    ArrivalTime, Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, Member,
+    Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus,
+    Timestamp, Title, UserId, ValidationError,
 };
 
 /// What a store can answer besides success. Adapters map their own errors onto these,
@@ -25,6 +25,10 @@ pub enum StoreError {
     /// A condition the write depended on no longer holds (e.g. the message was deleted).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// What the write was computed from changed since it was read (another message took
+    /// the seq, another send drew on the bucket): read again and retry.
+    #[error("stale: {0} changed since it was read")]
+    Stale(&'static str),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// Timeouts, throttling, an unreachable endpoint: worth retrying later.
@@ -154,6 +158,86 @@ pub struct MessageQuery {
     pub after: Option<MessageId>,
     /// Only messages older than this one.
     pub before: Option<MessageId>,
+    /// Only messages after this seq, in seq order, oldest first (a client catching up).
+    pub after_seq: Option<u64>,
+}
+
+/// Who sends a message, as the message path reads it: in one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SenderKey {
+    /// A REST post: the session and the sender's membership of it.
+    Member { session: SessionId, user: UserId },
+    /// A WebSocket send: the sender's connection, which names the session.
+    Connection { id: ConnectionId, user: UserId },
+}
+
+/// What [`MessageStore::read_sender`] finds; each part absent when there is none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sender {
+    pub session: Option<Session>,
+    pub member: Option<Member>,
+    /// Unless it is gone or expired.
+    pub connection: Option<Connection>,
+    /// The user's send bucket, shared by all their connections and REST.
+    pub user_bucket: Option<ArrivalTime>,
+}
+
+/// What the message path reads of a session in one request: the last seq given, and the
+/// connections a new message goes to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Feed {
+    pub last_seq: u64,
+    /// Whether its messages get bot replies; `None` for a session stored without it
+    /// (then the session itself says).
+    pub wants_bot: Option<bool>,
+    /// Those not expired at the time given.
+    pub connections: Vec<Connection>,
+}
+
+/// A bucket after a send, and what it was when read: the write holds only if it still is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketUpdate<K> {
+    pub owner: K,
+    pub previous: Option<ArrivalTime>,
+    pub next: ArrivalTime,
+}
+
+/// How a message joins its session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Append {
+    /// The session's last seq as read: the message is stored with `message.seq` =
+    /// `after_seq + 1`, or refused with `Stale` if another message took that seq first.
+    pub after_seq: u64,
+    /// Records the activity on the sender's membership, and refuses a sender who is not
+    /// (or no longer) a member.
+    pub sender_is_member: bool,
+    /// The buckets the send draws on, written in the same request.
+    pub user_bucket: Option<BucketUpdate<UserId>>,
+    /// Also resets the connection's strikes.
+    pub connection_bucket: Option<BucketUpdate<ConnectionId>>,
+}
+
+impl Append {
+    /// An append with no limits and no membership to record (a bot's reply).
+    pub fn after(after_seq: u64) -> Self {
+        Self {
+            after_seq,
+            sender_is_member: false,
+            user_bucket: None,
+            connection_bucket: None,
+        }
+    }
+}
+
+/// A fixed-window counter: who or what is counted, in which window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowCount {
+    /// e.g. `connect#<user>`, `start-ip#<address>`; never containing `#` beyond the scope's.
+    pub key: String,
+    pub window: u64,
+    pub limit: u32,
+    /// When the window ends, so its counter may expire.
+    pub ends_at: Timestamp,
 }
 
 /// The outcome of an idempotent send.
@@ -174,12 +258,20 @@ impl Posted {
 
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    /// Stores the message unless its sender already used its `client_msg_id` in the
-    /// session (then the original comes back), refusing with `SessionEnded` or `NotFound`
-    /// when the session is not open. Also records the activity on the session and, when
-    /// `sender_is_member`, on the sender's membership. Its cost does not depend on the
+    /// Stores the message as the session's `append.after_seq + 1`th unless its sender
+    /// already used its `client_msg_id` in the session (then the original comes back),
+    /// refusing with `SessionEnded` or `NotFound` when the session is not open, `Stale`
+    /// when the seq or a bucket moved since it was read, and `Conflict` when the sender
+    /// must be a member and is not. Records the activity on the session and the
+    /// membership, and the buckets, in the same write: its cost does not depend on the
     /// number of members.
-    async fn put_message(&self, message: &Message, sender_is_member: bool) -> StoreResult<Posted>;
+    async fn put_message(&self, message: &Message, append: &Append) -> StoreResult<Posted>;
+
+    /// The sender's session, membership or connection, and bucket: one read.
+    async fn read_sender(&self, sender: &SenderKey, now: Timestamp) -> StoreResult<Sender>;
+
+    /// The session's last seq and its connections unexpired at `now`: one read.
+    async fn session_feed(&self, session: SessionId, now: Timestamp) -> StoreResult<Feed>;
 
     async fn get_message(&self, session: SessionId, id: MessageId) -> StoreResult<Option<Message>>;
 
@@ -284,12 +376,26 @@ pub trait ConnectionStore: Send + Sync {
     ) -> StoreResult<Vec<Connection>>;
 }
 
+/// Rate-limit counters that are not part of another write.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Counts one more event in the window: false (and nothing counted) when it is full.
+    /// One write.
+    async fn count_in_window(&self, count: &WindowCount) -> StoreResult<bool>;
+
+    /// Records how many sends of the connection were refused in a row.
+    async fn set_strikes(&self, id: &ConnectionId, strikes: u32) -> StoreResult<()>;
+}
+
 /// Everything a store adapter provides, so one value can be handed to every service.
 pub trait Store:
-    SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore
+    SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore + LimitStore
 {
 }
-impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore> Store for T {}
+impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore + LimitStore>
+    Store for T
+{
+}
 
 /// The bot reply in progress in a session (at most one at a time).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -8,18 +8,18 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use chat_core::domain::{
-    Attachment, AttachmentId, AttachmentState, ClientMsgId, Connection, ConnectionId, Content,
-    Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
-    SessionStatus, Timestamp, UserId,
+    ArrivalTime, Attachment, AttachmentId, AttachmentState, ClientMsgId, Connection, ConnectionId,
+    Content, Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session,
+    SessionId, SessionStatus, Timestamp, UserId,
 };
 use chat_core::paging::{
     MessageRange, attachment_cursor, first_after, membership_position, membership_position_at,
-    message_cursor, split_page,
+    message_cursor, seq_cursor, seq_start, split_page,
 };
 use chat_core::ports::{
-    AttachmentStore, ConnectionStore, Created, MessageQuery, MessageStore, Posted, ReplyInProgress,
-    ReplyStore, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult,
-    check_new_session,
+    Append, AttachmentStore, ConnectionStore, Created, Feed, LimitStore, MessageQuery,
+    MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
+    SessionQuery, SessionStore, StoreError, StoreResult, WindowCount, check_new_session,
 };
 
 #[derive(Default)]
@@ -40,6 +40,11 @@ struct State {
     connections: HashMap<ConnectionId, Connection>,
     session_connections: HashMap<SessionId, BTreeSet<ConnectionId>>,
     replies: HashMap<SessionId, ReplyInProgress>,
+    /// Each session's last seq.
+    seqs: HashMap<SessionId, u64>,
+    user_buckets: HashMap<UserId, ArrivalTime>,
+    /// Each counter's current window and count (an older window is simply replaced).
+    windows: HashMap<String, (u64, u32)>,
 }
 
 impl EmbeddedStore {
@@ -98,6 +103,17 @@ impl State {
         {
             ids.remove(&connection.id);
         }
+    }
+
+    fn live_connections(&self, session: SessionId, now: Timestamp) -> Vec<Connection> {
+        self.session_connections
+            .get(&session)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.connections.get(id))
+            .filter(|c| c.is_live(now))
+            .cloned()
+            .collect()
     }
 
     fn link_connection(&mut self, connection: &Connection) {
@@ -257,7 +273,7 @@ impl SessionStore for EmbeddedStore {
 
 #[async_trait]
 impl MessageStore for EmbeddedStore {
-    async fn put_message(&self, message: &Message, sender_is_member: bool) -> StoreResult<Posted> {
+    async fn put_message(&self, message: &Message, append: &Append) -> StoreResult<Posted> {
         let mut state = self.state();
         state.open_session(message.session_id)?;
         let dedup_key = message
@@ -268,11 +284,28 @@ impl MessageStore for EmbeddedStore {
             let original = state.message_mut(message.session_id, original)?.clone();
             return Ok(Posted::Duplicate(original));
         }
+        // The order DynamoDB's explanation of a refused write follows.
+        let last_seq = state.seqs.get(&message.session_id).copied().unwrap_or(0);
+        if last_seq != append.after_seq || message.seq != last_seq + 1 {
+            return Err(StoreError::Stale("seq"));
+        }
+        if let Some(update) = &append.user_bucket
+            && state.user_buckets.get(&update.owner).copied() != update.previous
+        {
+            return Err(StoreError::Stale("bucket"));
+        }
+        if let Some(update) = &append.connection_bucket {
+            match state.connections.get(&update.owner) {
+                Some(connection) if connection.send_bucket == update.previous => {}
+                Some(_) => return Err(StoreError::Stale("bucket")),
+                None => return Err(StoreError::NotFound("connection")),
+            }
+        }
         let is_member = state
             .members
             .get(&message.session_id)
             .is_some_and(|m| m.contains_key(&message.sender_id));
-        if sender_is_member && !is_member {
+        if append.sender_is_member && !is_member {
             return Err(StoreError::Conflict("the sender is not a member"));
         }
         let messages = state.messages.entry(message.session_id).or_default();
@@ -280,8 +313,18 @@ impl MessageStore for EmbeddedStore {
             return Err(StoreError::Conflict("the message id is taken"));
         }
         messages.insert(message.id, message.clone());
+        state.seqs.insert(message.session_id, message.seq);
         if let Some(key) = dedup_key {
             state.client_ids.insert(key, message.id);
+        }
+        if let Some(update) = &append.user_bucket {
+            state.user_buckets.insert(update.owner.clone(), update.next);
+        }
+        if let Some(update) = &append.connection_bucket
+            && let Some(connection) = state.connections.get_mut(&update.owner)
+        {
+            connection.send_bucket = Some(update.next);
+            connection.strikes = 0;
         }
         let session = state.open_session(message.session_id)?;
         session.last_activity_at = message.created_at;
@@ -289,11 +332,52 @@ impl MessageStore for EmbeddedStore {
             .members
             .get_mut(&message.session_id)
             .and_then(|m| m.get_mut(&message.sender_id))
-            .filter(|_| sender_is_member)
+            .filter(|_| append.sender_is_member)
         {
             member.last_activity_at = message.created_at;
         }
         Ok(Posted::New(message.clone()))
+    }
+
+    async fn read_sender(&self, sender: &SenderKey, now: Timestamp) -> StoreResult<Sender> {
+        let state = self.state();
+        let (session, member, connection, user) = match sender {
+            SenderKey::Member { session, user } => (
+                state.sessions.get(session).cloned(),
+                state
+                    .members
+                    .get(session)
+                    .and_then(|m| m.get(user))
+                    .cloned(),
+                None,
+                user,
+            ),
+            SenderKey::Connection { id, user } => (
+                None,
+                None,
+                state
+                    .connections
+                    .get(id)
+                    .filter(|c| c.is_live(now))
+                    .cloned(),
+                user,
+            ),
+        };
+        Ok(Sender {
+            session,
+            member,
+            connection,
+            user_bucket: state.user_buckets.get(user).copied(),
+        })
+    }
+
+    async fn session_feed(&self, session: SessionId, now: Timestamp) -> StoreResult<Feed> {
+        let state = self.state();
+        Ok(Feed {
+            last_seq: state.seqs.get(&session).copied().unwrap_or(0),
+            wants_bot: state.sessions.get(&session).map(Session::wants_bot),
+            connections: state.live_connections(session, now),
+        })
     }
 
     async fn get_message(&self, session: SessionId, id: MessageId) -> StoreResult<Option<Message>> {
@@ -310,6 +394,22 @@ impl MessageStore for EmbeddedStore {
         session: SessionId,
         query: &MessageQuery,
     ) -> StoreResult<Page<Message>> {
+        if let Some(after) = seq_start(query)? {
+            let state = self.state();
+            let mut after_seq: Vec<Message> = state
+                .messages
+                .get(&session)
+                .into_iter()
+                .flat_map(|m| m.values())
+                .filter(|m| m.seq > after)
+                .cloned()
+                .collect();
+            after_seq.sort_by_key(|m| m.seq);
+            after_seq.truncate(query.limit.get() + 1);
+            let (items, next_cursor) =
+                split_page(after_seq, query.limit.get(), |m| seq_cursor(m.seq));
+            return Ok(Page { items, next_cursor });
+        }
         let Some(range) = MessageRange::of(query)? else {
             return Ok(Page::empty());
         };
@@ -517,16 +617,36 @@ impl ConnectionStore for EmbeddedStore {
         session: SessionId,
         now: Timestamp,
     ) -> StoreResult<Vec<Connection>> {
-        let state = self.state();
-        Ok(state
-            .session_connections
-            .get(&session)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| state.connections.get(id))
-            .filter(|c| c.is_live(now))
-            .cloned()
-            .collect())
+        Ok(self.state().live_connections(session, now))
+    }
+}
+
+#[async_trait]
+impl LimitStore for EmbeddedStore {
+    async fn count_in_window(&self, count: &WindowCount) -> StoreResult<bool> {
+        let mut state = self.state();
+        let entry = state
+            .windows
+            .entry(count.key.clone())
+            .or_insert((count.window, 0));
+        if entry.0 != count.window {
+            *entry = (count.window, 0);
+        }
+        if entry.1 >= count.limit {
+            return Ok(false);
+        }
+        entry.1 += 1;
+        Ok(true)
+    }
+
+    async fn set_strikes(&self, id: &ConnectionId, strikes: u32) -> StoreResult<()> {
+        match self.state().connections.get_mut(id) {
+            Some(connection) => {
+                connection.strikes = strikes;
+                Ok(())
+            }
+            None => Err(StoreError::NotFound("connection")),
+        }
     }
 }
 

@@ -60,6 +60,7 @@ impl From<StartSupport> for SupportRequest {
             business_id: body.business_id,
             department_id: body.department_id,
             external_customer_id: body.external_customer_id,
+            source_address: None,
         }
     }
 }

@@ -87,10 +87,20 @@ impl IntoResponse for ApiError {
         let status = self.status();
         self.log(status);
         let mut response = json_response(status, &ErrorBody::new(self.code(), self.to_string()));
-        if let Self::MethodNotAllowed { allow } = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Service(ServiceError::RateLimited { retry_after, .. }) => {
+                // Whole seconds, rounded up: a client waiting that long is let through.
+                let seconds = retry_after.as_millis().div_ceil(1_000).max(1);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
+            }
+            _ => {}
         }
         response
     }

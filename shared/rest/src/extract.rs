@@ -52,6 +52,27 @@ impl FromRequestParts<Arc<State>> for MaybeCaller {
     }
 }
 
+/// The address a request came from: the last entry of `X-Forwarded-For`, the one API
+/// Gateway appends (the ones before it are the client's to say, and may be made up).
+pub struct SourceAddress(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let address = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .rfind(|address| !address.is_empty() && address.len() <= 64)
+            .map(str::to_owned);
+        Ok(Self(address))
+    }
+}
+
 /// A JSON body, read up to the route's body limit and parsed into `T`; errors name the
 /// offending field and never a Rust type.
 pub struct Json<T>(pub T);
@@ -340,7 +361,17 @@ impl Query {
             "desc" => Ok(Order::Desc),
             _ => Err(ValidationError::new("order", "must be asc or desc")),
         })?;
-        let order = order.unwrap_or(if after.is_some() {
+        let after_seq = self.param("after_seq", |v| {
+            v.parse::<u64>()
+                .map_err(|_| ValidationError::new("after_seq", "must be a whole number"))
+        })?;
+        if after_seq.is_some() && (after.is_some() || before.is_some() || order.is_some()) {
+            return Err(ValidationError::new(
+                "after_seq",
+                "lists in seq order, oldest first: it takes no after, before or order",
+            ));
+        }
+        let order = order.unwrap_or(if after.is_some() || after_seq.is_some() {
             Order::Asc
         } else {
             Order::Desc
@@ -351,6 +382,7 @@ impl Query {
             cursor: self.cursor()?,
             after,
             before,
+            after_seq,
         })
     }
 }

@@ -17,7 +17,9 @@ use crate::bodies::{
     AddReaction, CreateSession, EditMessage, PatchSession, PostMessage, StartSupport,
 };
 use crate::error::ApiError;
-use crate::extract::{Caller, Json, MaybeCaller, MessagePath, Query, ReactionPath, SessionPath};
+use crate::extract::{
+    Caller, Json, MaybeCaller, MessagePath, Query, ReactionPath, SessionPath, SourceAddress,
+};
 use crate::reply::{
     self, Connections, FullSession, Health, Joined, Left, MessageReply, Opened, Page, Posted,
     SessionReply, SummaryReply, SupportStarted, session_view,
@@ -91,10 +93,15 @@ pub(crate) async fn create_session(
 /// resumes a session.
 async fn start_support(
     With(app): App,
+    SourceAddress(source): SourceAddress,
     MaybeCaller(caller): MaybeCaller,
     Json(body): Json<StartSupport>,
 ) -> Result<Response> {
-    let (status, started) = support_started(&app, caller.as_ref(), body.into()).await?;
+    let request = chat_core::service::SupportRequest {
+        source_address: source,
+        ..body.into()
+    };
+    let (status, started) = support_started(&app, caller.as_ref(), request).await?;
     Ok(reply::With(status, started).into_response())
 }
 

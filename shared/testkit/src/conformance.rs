@@ -12,7 +12,8 @@ use chat_core::domain::{
     Timestamp, Title, UserId,
 };
 use chat_core::ports::{
-    Created, MessageQuery, Posted, SessionPatch, SessionQuery, Store, StoreError,
+    Append, Created, MessageQuery, Posted, SessionPatch, SessionQuery, Store, StoreError,
+    StoreResult,
 };
 
 use std::future::Future;
@@ -163,8 +164,40 @@ fn text(session: &Session, sender: &UserId, body: &str, now: Timestamp) -> Messa
     )
 }
 
+/// Stores `message` as the session's next, as the message path does: the feed's last seq
+/// read, the message written after it, read again when another took that seq first.
+pub async fn append(
+    store: &Arc<dyn Store>,
+    message: &Message,
+    member: bool,
+) -> StoreResult<Posted> {
+    let mut message = message.clone();
+    loop {
+        let feed = store
+            .session_feed(message.session_id, Timestamp::now())
+            .await?;
+        message.seq = feed.last_seq + 1;
+        let append = Append {
+            sender_is_member: member,
+            ..Append::after(feed.last_seq)
+        };
+        match store.put_message(&message, &append).await {
+            Err(StoreError::Stale("seq")) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `message` with the seq it was stored under.
+fn numbered(message: &Message, posted: &Posted) -> Message {
+    Message {
+        seq: posted.message().seq,
+        ..message.clone()
+    }
+}
+
 async fn post(store: &Arc<dyn Store>, message: &Message) -> Message {
-    match store.put_message(message, true).await.expect("posted") {
+    match append(store, message, true).await.expect("posted") {
         Posted::New(stored) => stored,
         Posted::Duplicate(original) => panic!("unexpected duplicate of {}", original.id),
     }
@@ -649,7 +682,7 @@ async fn a_message_is_refused_by_an_ended_or_unknown_session_and_nothing_is_stor
         .expect("ended");
     let late = text(&session, &ann, "too late", at(now, 2));
     assert!(matches!(
-        store.put_message(&late, true).await,
+        append(&store, &late, true).await,
         Err(StoreError::SessionEnded)
     ));
     assert_eq!(
@@ -661,7 +694,7 @@ async fn a_message_is_refused_by_an_ended_or_unknown_session_and_nothing_is_stor
     stray.session_id = SessionId::new(now);
     stray.id = MessageId::new(now);
     assert!(matches!(
-        store.put_message(&stray, false).await,
+        append(&store, &stray, false).await,
         Err(StoreError::NotFound("session"))
     ));
     assert_eq!(
@@ -679,7 +712,7 @@ async fn a_sender_claimed_as_member_must_be_one(store: Arc<dyn Store>) {
     let session = open_group(&store, &[&ann], now).await;
     let claimed = text(&session, &admin, "hello", at(now, 1));
     assert!(matches!(
-        store.put_message(&claimed, true).await,
+        append(&store, &claimed, true).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -691,10 +724,8 @@ async fn a_sender_claimed_as_member_must_be_one(store: Arc<dyn Store>) {
     );
     // Staff who are not members post with the membership left alone.
     let staff = text(&session, &admin, "hello", at(now, 2));
-    assert_eq!(
-        store.put_message(&staff, false).await.expect("posted"),
-        Posted::New(staff.clone())
-    );
+    let posted = append(&store, &staff, false).await.expect("posted");
+    assert_eq!(posted, Posted::New(numbered(&staff, &posted)));
     assert_eq!(
         store.get_member(session.id, &admin).await.expect("read"),
         None
@@ -1297,8 +1328,7 @@ async fn a_client_message_id_makes_sending_idempotent_under_concurrency(store: A
         let mut message = text(&session, &ann, &format!("attempt {i}"), at(now, i as u64));
         message.client_msg_id = Some(client_id.clone());
         tokio::spawn(async move {
-            store
-                .put_message(&message, true)
+            append(&store, &message, true)
                 .await
                 .expect("posted or found")
         })
@@ -1331,10 +1361,8 @@ async fn a_client_message_id_makes_sending_idempotent_under_concurrency(store: A
     // The id is the sender's own: another member may use the same one.
     let mut bobs = text(&session, &bob, "mine", at(now, 100));
     bobs.client_msg_id = Some(client_id);
-    assert_eq!(
-        store.put_message(&bobs, true).await.expect("posted"),
-        Posted::New(bobs.clone())
-    );
+    let posted = append(&store, &bobs, true).await.expect("posted");
+    assert_eq!(posted, Posted::New(numbered(&bobs, &posted)));
 }
 
 async fn one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale(
@@ -1435,5 +1463,5 @@ async fn a_file_message_keeps_its_attachment(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .expect("found");
-    assert_eq!(read, message);
+    assert_eq!(read, stored);
 }

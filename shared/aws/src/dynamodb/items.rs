@@ -11,7 +11,11 @@
 //! | active scope         | `ACTIVE#<scope key>` | `META`                |
 //! | attachment           | `SESSION#<sid>`      | `ATT#<aid>`           |
 //! | reply slot           | `SESSION#<sid>`      | `REPLY`               | TTL
+//! | feed head            | `SESSION#<sid>`      | `CONN`                | the last seq; sorts just before the connections, so one Query reads both
+//! | a user's send bucket | `RATE#USER#<uid>`    | `META`                | TTL
+//! | a window's counter   | `RATE#<key>#<n>`     | `META`                | TTL
 //!
+//! Messages carry `seq`, the sort key of the local index `lsi1` (lists in seq order).
 //! Every key is built here and nowhere else; the rest of the adapter asks for one by name.
 
 use std::collections::{BTreeSet, HashMap};
@@ -42,6 +46,11 @@ const DEDUP_PREFIX: &str = "CMSG#";
 pub(super) const MEMBER_PREFIX: &str = "MEMBER#";
 const MESSAGE_PREFIX: &str = "MSG#";
 pub(super) const CONNECTION_PREFIX: &str = "CONN#";
+/// The feed head's sort key, and the prefix of it and every connection's.
+pub(super) const FEED_PREFIX: &str = "CONN";
+const RATE_PREFIX: &str = "RATE#";
+/// The local index of messages by seq.
+pub const SEQ_INDEX: &str = "lsi1";
 const ATTACHMENT_PREFIX: &str = "ATT#";
 /// The sort key of an item that is the only one of its kind in its partition.
 const META: &str = "META";
@@ -127,6 +136,18 @@ pub(super) fn session_connection_key(session: SessionId, id: &ConnectionId) -> I
 
 pub(super) fn active_key(scope_key: &str) -> Item {
     key(active_pk(scope_key), META)
+}
+
+pub(super) fn head_key(session: SessionId) -> Item {
+    key(session_pk(session), FEED_PREFIX.to_owned())
+}
+
+pub(super) fn user_bucket_key(user: &UserId) -> Item {
+    key(format!("{RATE_PREFIX}USER#{user}"), META.to_owned())
+}
+
+pub(super) fn window_key(counter: &str, window: u64) -> Item {
+    key(format!("{RATE_PREFIX}{counter}#{window}"), META.to_owned())
 }
 
 pub(super) fn reply_key(session: SessionId) -> Item {
@@ -271,6 +292,8 @@ pub(super) struct MessageItem {
     pub sk: String,
     pub id: MessageId,
     pub session_id: SessionId,
+    #[serde(default)]
+    pub seq: u64,
     pub sender_id: UserId,
     pub sender_name: Option<DisplayName>,
     pub is_bot: bool,
@@ -311,6 +334,7 @@ impl MessageItem {
             sk: message_sk(message.id),
             id: message.id,
             session_id: message.session_id,
+            seq: message.seq,
             sender_id: message.sender_id.clone(),
             sender_name: message.sender_name.clone(),
             is_bot: message.is_bot,
@@ -339,6 +363,7 @@ impl MessageItem {
         Message {
             id: self.id,
             session_id: self.session_id,
+            seq: self.seq,
             sender_id: self.sender_id,
             sender_name: self.sender_name,
             is_bot: self.is_bot,
@@ -374,6 +399,43 @@ pub(super) struct ConnectionItem {
     /// On both copies: a broadcast renders each dialect its Query finds.
     #[serde(default, skip_serializing_if = "Dialect::is_canonical")]
     pub dialect: Dialect,
+    /// On the routing item only, which the message path reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_bucket: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub strikes: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+/// The feed head: the session's last seq, and whether its messages get bot replies.
+#[derive(Serialize, Deserialize)]
+pub(super) struct HeadItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(default)]
+    pub last_seq: u64,
+    #[serde(default)]
+    pub bot: Option<bool>,
+}
+
+impl HeadItem {
+    pub fn new(session: &Session) -> Self {
+        Self {
+            pk: session_pk(session.id),
+            sk: FEED_PREFIX.to_owned(),
+            last_seq: 0,
+            bot: Some(session.wants_bot()),
+        }
+    }
+}
+
+/// A user's send bucket.
+#[derive(Serialize, Deserialize)]
+pub(super) struct BucketItem {
+    pub bucket: u64,
 }
 
 impl ConnectionItem {
@@ -406,6 +468,8 @@ impl ConnectionItem {
             expires_at: epoch_seconds(connection.expires_at),
             typing_until: connection.typing_until,
             dialect: connection.dialect,
+            send_bucket: connection.send_bucket,
+            strikes: connection.strikes,
         }
     }
 
@@ -421,6 +485,8 @@ impl ConnectionItem {
             expires_at: Timestamp::from_unix_millis(expires_millis),
             typing_until: self.typing_until,
             dialect: self.dialect,
+            send_bucket: self.send_bucket,
+            strikes: self.strikes,
         }
     }
 }

@@ -9,6 +9,7 @@ mod attachments;
 mod connections;
 mod errors;
 mod items;
+mod limits;
 mod messages;
 mod metrics;
 mod replies;
@@ -23,7 +24,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::builders::{ConditionCheckBuilder, DeleteBuilder, UpdateBuilder};
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -248,6 +251,50 @@ impl DynamoStore {
         Ok(Page { items, next_cursor })
     }
 
+    /// Items by key, in one BatchGetItem per 100 keys, retrying what DynamoDB left
+    /// unprocessed (only throttling leaves any).
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(internal)?,
+            );
+            let mut attempt = 0;
+            while let Some(request) = pending.take() {
+                attempt += 1;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_failure("BatchGetItem", e))?;
+                found.extend(
+                    output
+                        .responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table));
+                if pending.is_some() {
+                    if attempt >= TRANSACTION_ATTEMPTS {
+                        return Err(StoreError::Unavailable(
+                            "BatchGetItem left keys unprocessed".into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Every item of a partition whose sort key starts with `prefix`, across result pages.
     async fn query_prefix<T: DeserializeOwned>(
         &self,
@@ -255,6 +302,20 @@ impl DynamoStore {
         prefix: &str,
         filter: Option<(&str, i64)>,
     ) -> StoreResult<Vec<T>> {
+        self.query_items(pk, prefix, filter)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// [`DynamoStore::query_prefix`]'s items as they are.
+    async fn query_items(
+        &self,
+        pk: String,
+        prefix: &str,
+        filter: Option<(&str, i64)>,
+    ) -> StoreResult<Vec<Item>> {
         let mut request = self
             .client
             .query()
@@ -271,7 +332,7 @@ impl DynamoStore {
         let mut pages = request.into_paginator().items().send();
         let mut found = Vec::new();
         while let Some(item) = pages.next().await {
-            found.push(from_item(item.map_err(|e| sdk_failure("Query", e))?)?);
+            found.push(item.map_err(|e| sdk_failure("Query", e))?);
         }
         Ok(found)
     }

@@ -1,15 +1,14 @@
 //! Sessions, their members and a user's session list (gsi1).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, ReturnValue, Update};
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, Update};
 
-use super::errors::{internal, sdk_failure};
+use super::errors::sdk_failure;
 use super::items::{
-    ActiveItem, MEMBER_PREFIX, MemberItem, SessionItem, active_key, from_items, member_key, s,
-    session_key, session_pk, to_value, user_gsi1_pk,
+    ActiveItem, HeadItem, Item, MEMBER_PREFIX, MemberItem, SessionItem, active_key, from_items,
+    member_key, s, session_key, session_pk, to_value, user_gsi1_pk,
 };
-use super::{ABSENT, DynamoStore, GSI1, IfSessionOpen, TRANSACTION_ATTEMPTS, query_limit};
-use crate::backoff;
+use super::{ABSENT, DynamoStore, GSI1, IfSessionOpen, query_limit};
 use chat_core::domain::{
     Cursor, Member, Page, Session, SessionId, SessionStatus, Timestamp, UserId,
 };
@@ -22,45 +21,11 @@ use chat_core::ports::{
 const SESSION_LIST_ROUNDS: usize = 5;
 
 impl DynamoStore {
-    /// Sessions by id, in one BatchGetItem per 100, retrying what DynamoDB left unprocessed.
+    /// Sessions by id, in one BatchGetItem per 100.
     async fn batch_get_sessions(&self, ids: &[SessionId]) -> StoreResult<Vec<Session>> {
-        let mut sessions = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(100) {
-            let keys = chunk.iter().map(|id| session_key(*id)).collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(internal)?,
-            );
-            let mut attempt = 0;
-            while let Some(request) = pending.take() {
-                attempt += 1;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_failure("BatchGetItem", e))?;
-                let found: Vec<SessionItem> =
-                    from_items(output.responses.and_then(|mut r| r.remove(&self.table)))?;
-                sessions.extend(found.into_iter().map(|item| item.session));
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table));
-                if pending.is_some() {
-                    if attempt >= TRANSACTION_ATTEMPTS {
-                        return Err(StoreError::Unavailable(
-                            "BatchGetItem left keys unprocessed".into(),
-                        ));
-                    }
-                    backoff(attempt).await;
-                }
-            }
-        }
-        Ok(sessions)
+        let keys: Vec<Item> = ids.iter().map(|id| session_key(*id)).collect();
+        let found: Vec<SessionItem> = from_items(Some(self.batch_get(keys).await?))?;
+        Ok(found.into_iter().map(|item| item.session).collect())
     }
 }
 
@@ -76,6 +41,7 @@ impl SessionStore for DynamoStore {
             writes.push(self.put_write(&ActiveItem::new(scope, session.id), Some(ABSENT))?);
         }
         writes.push(self.put_write(&SessionItem::new(session), Some(ABSENT))?);
+        writes.push(self.put_write(&HeadItem::new(session), Some(ABSENT))?);
         for member in members {
             writes.push(self.put_write(&MemberItem::new(member), Some(ABSENT))?);
         }

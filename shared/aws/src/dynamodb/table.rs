@@ -1,9 +1,9 @@
-//! The table's definition: its keys, its one index and its TTL attribute. `template.yaml`
+//! The table's definition: its keys, its two indexes and its TTL attribute. `template.yaml`
 //! must say the same.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use super::DynamoStore;
@@ -17,13 +17,14 @@ impl DynamoStore {
     /// Creates the table with its index and TTL unless it exists: for the local server and
     /// tests. Deployed stacks get the table from the template.
     pub async fn create_table_if_absent(&self) -> StoreResult<()> {
-        let attribute = |name: &str| {
+        let typed = |name: &str, kind: ScalarAttributeType| {
             AttributeDefinition::builder()
                 .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
+                .attribute_type(kind)
                 .build()
                 .map_err(internal)
         };
+        let attribute = |name: &str| typed(name, ScalarAttributeType::S);
         let key = |name: &str, kind: KeyType| {
             KeySchemaElement::builder()
                 .attribute_name(name)
@@ -42,6 +43,18 @@ impl DynamoStore {
             )
             .build()
             .map_err(internal)?;
+        // Messages by seq within their session's partition (`after_seq`, `resume`).
+        let by_seq = LocalSecondaryIndex::builder()
+            .index_name(super::items::SEQ_INDEX)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("seq", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(internal)?;
         let created = self
             .client
             .create_table()
@@ -51,9 +64,11 @@ impl DynamoStore {
             .attribute_definitions(attribute("sk")?)
             .attribute_definitions(attribute("gsi1pk")?)
             .attribute_definitions(attribute("gsi1sk")?)
+            .attribute_definitions(typed("seq", ScalarAttributeType::N)?)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
             .global_secondary_indexes(index)
+            .local_secondary_indexes(by_seq)
             .send()
             .await;
         match created {

@@ -86,6 +86,12 @@ pub struct Connection {
     /// The frames its client understands.
     #[serde(default)]
     pub dialect: Dialect,
+    /// Its own send bucket's state (see [`crate::domain::Bucket`]); none: full.
+    #[serde(default)]
+    pub send_bucket: Option<crate::domain::ArrivalTime>,
+    /// Sends refused for its rate in a row: past the limit the connection is closed.
+    #[serde(default)]
+    pub strikes: u32,
 }
 
 impl Connection {
@@ -110,6 +116,8 @@ impl Connection {
                 .ceil_to_second(),
             typing_until: None,
             dialect: Dialect::Canonical,
+            send_bucket: None,
+            strikes: 0,
         }
     }
 

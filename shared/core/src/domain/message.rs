@@ -22,6 +22,10 @@ pub enum MessageKind {
 pub struct Message {
     pub id: MessageId,
     pub session_id: SessionId,
+    /// Its place in the session: 1, 2, 3, ... with no gaps, in the order the writes
+    /// committed (ids sort by the writers' clocks, which need not agree). 0 until stored.
+    #[serde(default)]
+    pub seq: u64,
     pub sender_id: UserId,
     pub sender_name: Option<DisplayName>,
     pub is_bot: bool,
@@ -88,6 +92,7 @@ impl Message {
         Self {
             id: MessageId::new(now),
             session_id,
+            seq: 0,
             sender_id,
             sender_name,
             is_bot: false,

@@ -4,6 +4,7 @@
 mod attachment;
 mod connection;
 mod ids;
+mod limits;
 mod message;
 mod principal;
 mod session;
@@ -19,6 +20,7 @@ pub use ids::{
     AttachmentId, BusinessId, ChatbotId, ClientMsgId, ConnectionId, DepartmentId, DocumentId,
     ExternalCustomerId, MessageId, SessionId, UserId,
 };
+pub use limits::{ArrivalTime, Bucket, Limited, Window};
 pub use message::{Message, MessageKind, Reactions};
 pub use principal::{Principal, Role};
 pub use session::{

@@ -153,6 +153,11 @@ impl Session {
         self.status == SessionStatus::Ended
     }
 
+    /// Whether its messages get a bot reply.
+    pub fn wants_bot(&self) -> bool {
+        self.kind == SessionKind::Bot || self.chatbot_id.is_some()
+    }
+
     /// The uniqueness rule this session is subject to, if any.
     pub fn active_scope(&self) -> Option<ActiveScope> {
         if self.one_of_many {

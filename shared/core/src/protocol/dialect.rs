@@ -423,6 +423,7 @@ mod tests {
         MessageView {
             id: message_id(),
             session_id: session_id(),
+            seq: 1,
             sender_id: user("ann"),
             sender_name: name("Ann"),
             is_bot: false,

@@ -90,6 +90,9 @@ pub enum ServerFrame {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         close_code: Option<CloseCode>,
+        /// With `rate_limited`: how long to wait before sending again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     Pong,
 }
@@ -101,6 +104,7 @@ impl ServerFrame {
             code,
             message: message.into(),
             close_code: None,
+            retry_after_ms: None,
         }
     }
 
@@ -114,6 +118,21 @@ impl ServerFrame {
             code,
             message: message.into(),
             close_code: Some(close_code),
+            retry_after_ms: None,
+        }
+    }
+
+    /// A refusal for a rate limit, saying when to send again.
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self::Error {
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            close_code: None,
+            retry_after_ms: Some(
+                u64::try_from(retry_after.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            ),
         }
     }
 
@@ -182,6 +201,10 @@ fn distinct(users: impl IntoIterator<Item = UserId>) -> Vec<UserId> {
 pub struct MessageView {
     pub id: MessageId,
     pub session_id: SessionId,
+    /// Its place in the session (1, 2, 3, ... without gaps): what `resume` and `after_seq`
+    /// count from.
+    #[serde(default)]
+    pub seq: u64,
     pub sender_id: UserId,
     /// Null when the sender has no display name.
     pub sender_name: Option<DisplayName>,
@@ -221,6 +244,7 @@ impl MessageView {
         Self {
             id: message.id,
             session_id: message.session_id,
+            seq: message.seq,
             sender_id: message.sender_id.clone(),
             sender_name: message.sender_name.clone(),
             is_bot: message.is_bot,
@@ -259,6 +283,8 @@ impl MessageView {
 /// `{"type":"message","data":{...}}` or `{"type":"attachment","data":{...}}`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", content = "data", rename_all = "lowercase")]
+// A page holds a few of these, serialized at once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TimelineItem {
     Message(MessageView),
     Attachment(AttachmentView),
@@ -467,6 +493,7 @@ mod tests {
         json!({
             "id": MESSAGE,
             "session_id": SESSION,
+            "seq": 0,
             "sender_id": "ann",
             "sender_name": null,
             "is_bot": false,
@@ -699,6 +726,7 @@ mod tests {
             json!({
                 "id": MESSAGE,
                 "session_id": SESSION,
+                "seq": 0,
                 "sender_id": "ann",
                 "sender_name": "Ann",
                 "is_bot": true,

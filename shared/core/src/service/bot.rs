@@ -9,7 +9,7 @@ use futures::StreamExt;
 
 use super::{ChatService, ServiceError, ServiceResult};
 use crate::domain::{
-    Connection, Message, MessageId, MessageKind, Session, SessionId, SessionKind, UserId,
+    Connection, Message, MessageId, MessageKind, Principal, Session, SessionId, UserId,
 };
 use crate::ports::{
     ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
@@ -76,26 +76,44 @@ enum Ending {
 impl ChatService {
     /// Whether messages in the session get a bot reply.
     pub fn wants_bot(session: &Session) -> bool {
-        session.kind == SessionKind::Bot || session.chatbot_id.is_some()
+        session.wants_bot()
     }
 
-    /// Hands a stored message to the bot, when the session has one; the sender has its
-    /// acknowledgement already, and the reply arrives later over the socket.
-    pub(super) async fn start_bot_reply(&self, session: &Session, message: &Message) {
+    /// Hands a stored message to a session's bot, within the sender's daily allowance of
+    /// bot replies; the sender has its acknowledgement already, and the reply arrives later
+    /// over the socket.
+    pub(super) async fn start_bot_reply(
+        &self,
+        session: SessionId,
+        sender: &Principal,
+        message: &Message,
+    ) {
         let Some(invoker) = &self.bot_invoker else {
             return;
         };
-        if message.is_bot || !Self::wants_bot(session) {
+        if message.is_bot {
+            return;
+        }
+        let key = format!("bot#{}", sender.user_id);
+        let window = self.rates.bot_replies_per_user;
+        if let Err(refused) = self.count(&window, key, "bot replies today").await {
+            let frame = match &refused {
+                ServiceError::RateLimited { retry_after, .. } => {
+                    ServerFrame::rate_limited(refused.to_string(), *retry_after)
+                }
+                _ => ServerFrame::error(ErrorCode::Internal, "the bot could not be started"),
+            };
+            self.broadcast(session, frame).await;
             return;
         }
         let job = Job::BotReply {
-            session_id: session.id,
+            session_id: session,
             message_id: message.id,
         };
         if let Err(error) = invoker.invoke(&job).await {
-            tracing::error!(error = %crate::ports::error_chain(&error), session = %session.id, "cannot start the bot");
+            tracing::error!(error = %crate::ports::error_chain(&error), session = %session, "cannot start the bot");
             let frame = ServerFrame::error(ErrorCode::Internal, "the bot could not be started");
-            self.broadcast(session.id, frame).await;
+            self.broadcast(session, frame).await;
         }
     }
 
@@ -254,7 +272,8 @@ impl ChatService {
         let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
         message.incomplete = matches!(ending, Ending::Failed(_));
-        let stored = self.store.put_message(&message, false).await?;
+        let feed = self.feed(session.id).await?;
+        let (stored, _) = self.append_reply(message, feed).await?;
         let view = self.view(stored.message()).await;
         let token_count = stored.message().token_count;
         Ok(match ending {

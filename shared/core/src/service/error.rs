@@ -24,6 +24,14 @@ pub enum ServiceError {
     TooLarge(String),
     #[error("the session has ended")]
     SessionEnded,
+    /// Over a rate limit; `what` says which, `retry_after` when to try again, `closes`
+    /// whether the connection that kept sending is closed for it.
+    #[error("rate limited: {what}; retry after {} ms", retry_after.as_millis())]
+    RateLimited {
+        what: &'static str,
+        retry_after: std::time::Duration,
+        closes: bool,
+    },
     /// Worth retrying: a dependency timed out, was throttled or is not configured.
     #[error("the service is temporarily unavailable; try again")]
     Unavailable(#[source] Cause),
@@ -43,6 +51,7 @@ impl ServiceError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::TooLarge(_) => ErrorCode::TooLarge,
             Self::SessionEnded => ErrorCode::SessionEnded,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             // 503 would be truer, but the contract's codes have none; clients retry on 5xx.
             Self::Unavailable(_) | Self::Internal(_) => ErrorCode::Internal,
         }
@@ -60,6 +69,8 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::SessionEnded => Self::SessionEnded,
             StoreError::Conflict(what) => Self::Conflict(what),
+            // Retried where it can be; one that reaches a caller is a conflict to retry.
+            StoreError::Stale(what) => Self::Conflict(what),
             StoreError::Invalid(invalid) => Self::Invalid(invalid),
             unavailable @ StoreError::Unavailable(_) => Self::Unavailable(Box::new(unavailable)),
             failure @ StoreError::Internal(_) => Self::Internal(Box::new(failure)),

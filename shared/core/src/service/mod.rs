@@ -6,6 +6,7 @@ mod attachments;
 mod bot;
 mod error;
 mod fanout;
+mod posting;
 mod realtime;
 
 use std::sync::Arc;
@@ -18,8 +19,10 @@ pub use attachments::{
 pub use bot::BotSettings;
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
+pub use posting::ConnectionSender;
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 
+use crate::config::RateLimits;
 use crate::domain::{
     BusinessId, ChatbotId, ClientMsgId, Connection, Content, DepartmentId, DocumentId,
     ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Page, PageLimit,
@@ -27,8 +30,8 @@ use crate::domain::{
     ValidationError,
 };
 use crate::ports::{
-    Clock, Created, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch,
-    SessionQuery, Store,
+    Clock, Created, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Pusher, SessionPatch, SessionQuery,
+    Store,
 };
 use crate::protocol::{AttachmentRef, ServerFrame};
 
@@ -68,6 +71,9 @@ pub struct SupportRequest {
     pub business_id: BusinessId,
     pub department_id: Option<DepartmentId>,
     pub external_customer_id: Option<ExternalCustomerId>,
+    /// The address the request came from, when known: public starts are limited per
+    /// address as well as per business.
+    pub source_address: Option<String>,
 }
 
 /// What a client asks to post: text, or a file or image with an optional caption.
@@ -113,6 +119,7 @@ pub struct ChatService {
     /// The chatbot of the AI chat a bare `ai` connection is bound to (the deployment's
     /// `DEFAULT_CHATBOT_ID`).
     default_chatbot: Option<ChatbotId>,
+    rates: RateLimits,
 }
 
 impl ChatService {
@@ -125,7 +132,17 @@ impl ChatService {
             files: None,
             bot_invoker: None,
             default_chatbot: None,
+            rates: RateLimits::default(),
         }
+    }
+
+    /// The same service with these rate limits.
+    pub fn with_rates(self, rates: RateLimits) -> Self {
+        Self { rates, ..self }
+    }
+
+    pub fn rates(&self) -> &RateLimits {
+        &self.rates
     }
 
     /// The same service binding bare AI chat connections to `chatbot`.
@@ -244,6 +261,19 @@ impl ChatService {
         caller: Option<&Principal>,
         request: SupportRequest,
     ) -> ServiceResult<(Principal, Opened)> {
+        if let Some(address) = &request.source_address {
+            let window = self.rates.starts_per_address;
+            self.count(
+                &window,
+                format!("start-ip#{address}"),
+                "sessions started from your address",
+            )
+            .await?;
+        }
+        let window = self.rates.starts_per_business;
+        let key = format!("start-business#{}", request.business_id);
+        self.count(&window, key, "sessions started with this business")
+            .await?;
         let now = self.clock.now();
         let visitor = match caller {
             Some(p) if p.role == Role::Visitor && p.org.as_ref() == Some(&request.business_id) => {
@@ -442,81 +472,6 @@ impl ChatService {
     ) -> ServiceResult<Page<Message>> {
         self.readable(caller, id).await?;
         Ok(self.store.list_messages(id, query).await?)
-    }
-
-    /// Posts a message and broadcasts it; a repeated `client_msg_id` returns the original
-    /// and broadcasts nothing.
-    pub async fn post_message(
-        &self,
-        caller: &Principal,
-        id: SessionId,
-        request: NewMessage,
-    ) -> ServiceResult<Posted> {
-        if (request.is_bot || request.token_count.is_some()) && caller.role != Role::Service {
-            return Err(ServiceError::Forbidden(
-                "only service tokens may set is_bot and token_count",
-            ));
-        }
-        let access = self.access(caller, id).await?;
-        access.require_write(caller)?;
-        let now = self.clock.now();
-        let mut message = match (request.kind, &request.attachment, &request.content) {
-            (MessageKind::Text, None, Some(content)) => Message::text(
-                id,
-                caller.user_id.clone(),
-                caller.name.clone(),
-                content.clone(),
-                now,
-            ),
-            (MessageKind::Text, Some(_), _) => {
-                return Err(ValidationError::new(
-                    "attachment_id",
-                    "only a file or image message carries an attachment",
-                )
-                .into());
-            }
-            (MessageKind::Text, None, None) => {
-                return Err(ValidationError::new("content", "is required").into());
-            }
-            (kind, Some(reference), caption) => {
-                let attachment = self.attach(caller, id, reference, kind).await?;
-                Message::file(kind, attachment, caption.as_ref(), caller.name.clone(), now)
-            }
-            (_, None, _) => {
-                return Err(ValidationError::new(
-                    "attachment_id",
-                    "is required for file and image messages",
-                )
-                .into());
-            }
-        };
-        message.client_msg_id = request.client_msg_id.clone();
-        message.is_bot = request.is_bot;
-        message.token_count = request.token_count;
-        let posted = self
-            .store
-            .put_message(&message, access.member.is_some())
-            .await?;
-        if let Some(connection) = &request.acknowledge {
-            let stored = posted.message();
-            let ack = ServerFrame::MessageReceived {
-                message_id: stored.id,
-                client_msg_id: stored.client_msg_id.clone(),
-                timestamp: stored.created_at,
-            };
-            self.reply(connection, &ack).await?;
-        }
-        if let Posted::New(stored) = &posted {
-            self.broadcast(
-                id,
-                ServerFrame::ChatMessage {
-                    message: self.view(stored).await,
-                },
-            )
-            .await;
-            self.start_bot_reply(&access.session, stored).await;
-        }
-        Ok(posted)
     }
 
     pub async fn get_message(

@@ -33,6 +33,9 @@ impl ChatService {
         session: Option<SessionId>,
         dialect: Dialect,
     ) -> ServiceResult<Connection> {
+        let window = self.rates.connects_per_user;
+        let key = format!("connect#{}", principal.user_id);
+        self.count(&window, key, "connections").await?;
         let session = match (session, dialect) {
             (None, Dialect::Ai) => Some(self.ai_chat(&principal).await?),
             (None, Dialect::Visitor) => {

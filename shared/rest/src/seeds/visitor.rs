@@ -20,7 +20,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json, MaybeCaller, Query, SessionPath};
+use crate::extract::{Caller, Json, MaybeCaller, Query, SessionPath, SourceAddress};
 use crate::reply;
 use crate::sessions::support_started;
 use crate::uploads::{Form, multipart_limit};
@@ -71,6 +71,7 @@ struct Started {
 
 async fn start_session(
     With(app): With<Arc<State>>,
+    source: SourceAddress,
     MaybeCaller(caller): MaybeCaller,
     Json(body): Json<StartSession>,
 ) -> Result<Response, ApiError> {
@@ -78,6 +79,7 @@ async fn start_session(
         business_id: body.business,
         department_id: body.department,
         external_customer_id: body.external_customer_id,
+        source_address: source.0,
     };
     let (status, started) = support_started(&app, caller.as_ref(), request).await?;
     let data = Started {

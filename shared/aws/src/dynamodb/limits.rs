@@ -1,0 +1,38 @@
+//! Rate-limit counters outside the message path's write: fixed windows, and a
+//! connection's strikes.
+
+use async_trait::async_trait;
+
+use super::DynamoStore;
+use super::items::{connection_key, epoch_seconds, n, window_key};
+use chat_core::domain::ConnectionId;
+use chat_core::ports::{LimitStore, StoreError, StoreResult, WindowCount};
+
+#[async_trait]
+impl LimitStore for DynamoStore {
+    /// One UpdateItem, conditioned on the window not being full; the counter expires
+    /// with its window.
+    async fn count_in_window(&self, count: &WindowCount) -> StoreResult<bool> {
+        let request = self
+            .update_request(window_key(&count.key, count.window))
+            .update_expression("ADD hits :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(count.limit)))
+            .expression_attribute_values(":expires", n(epoch_seconds(count.ends_at) + 60));
+        Ok(self.conditional_update(request).await?.is_ok())
+    }
+
+    /// One UpdateItem of the routing item, if the connection is still there.
+    async fn set_strikes(&self, id: &ConnectionId, strikes: u32) -> StoreResult<()> {
+        let request = self
+            .update_request(connection_key(id))
+            .update_expression("SET strikes = :strikes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":strikes", n(i64::from(strikes)));
+        match self.conditional_update(request).await? {
+            Ok(_) => Ok(()),
+            Err(_) => Err(StoreError::NotFound("connection")),
+        }
+    }
+}
