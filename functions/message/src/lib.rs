@@ -152,6 +152,14 @@ async fn run(
                 .map(|_| ())
                 .map_err(|e| Refusal::closing(&e))
         }
+        ClientFrame::Resume {
+            session_id,
+            after_seq,
+        } => service
+            .resume_connection(connection, session_id, after_seq)
+            .await
+            .map(|_| ())
+            .map_err(refuse),
         ClientFrame::Leave => service
             .leave_connection(connection)
             .await

@@ -12,8 +12,8 @@ use chat_core::domain::{
     Timestamp, Title, UserId,
 };
 use chat_core::ports::{
-    Append, Created, MessageQuery, Posted, SessionPatch, SessionQuery, Store, StoreError,
-    StoreResult,
+    Append, BucketUpdate, Created, MessageQuery, Posted, SenderKey, SessionPatch, SessionQuery,
+    Store, StoreError, StoreResult, WindowCount,
 };
 
 use std::future::Future;
@@ -81,6 +81,11 @@ macro_rules! cases {
 }
 
 cases![
+    messages_take_the_next_seq_and_a_stale_seq_is_refused,
+    the_senders_bucket_is_read_and_written_with_the_message,
+    a_connections_bucket_and_strikes_go_with_its_routing_item,
+    a_window_counts_to_its_limit_then_starts_again,
+    the_feed_holds_the_last_seq_and_the_live_connections,
     a_session_is_created_read_updated_and_ended,
     a_session_id_cannot_be_taken_twice,
     members_are_added_listed_and_removed,
@@ -1464,4 +1469,201 @@ async fn a_file_message_keeps_its_attachment(store: Arc<dyn Store>) {
         .expect("read")
         .expect("found");
     assert_eq!(read, stored);
+}
+
+async fn messages_take_the_next_seq_and_a_stale_seq_is_refused(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let first = post(&store, &text(&session, &ann, "one", at(now, 1))).await;
+    let second = post(&store, &text(&session, &ann, "two", at(now, 2))).await;
+    assert_eq!((first.seq, second.seq), (1, 2));
+    // Written after a seq that is no longer the last: refused, nothing stored.
+    let mut late = text(&session, &ann, "late", at(now, 3));
+    late.seq = 2;
+    let stale = store
+        .put_message(
+            &late,
+            &Append {
+                sender_is_member: true,
+                ..Append::after(1)
+            },
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::Stale("seq"))), "{stale:?}");
+    assert_eq!(
+        store.get_message(session.id, late.id).await.expect("read"),
+        None
+    );
+    let listed = store
+        .list_messages(
+            session.id,
+            &MessageQuery {
+                after_seq: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("listed");
+    assert_eq!(listed.items, vec![second]);
+}
+
+async fn the_senders_bucket_is_read_and_written_with_the_message(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = unique_user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let key = SenderKey::Member {
+        session: session.id,
+        user: ann.clone(),
+    };
+    let read = store.read_sender(&key, now).await.expect("read");
+    assert_eq!(read.session.as_ref().map(|s| s.id), Some(session.id));
+    assert_eq!(read.member.as_ref().map(|m| &m.user_id), Some(&ann));
+    assert_eq!(read.user_bucket, None);
+    let mut message = text(&session, &ann, "counted", at(now, 1));
+    message.seq = 1;
+    let drawn = |previous, next| Append {
+        sender_is_member: true,
+        user_bucket: Some(BucketUpdate {
+            owner: ann.clone(),
+            previous,
+            next,
+        }),
+        ..Append::after(0)
+    };
+    store
+        .put_message(&message, &drawn(None, 5_000))
+        .await
+        .expect("posted");
+    let read = store.read_sender(&key, now).await.expect("read");
+    assert_eq!(read.user_bucket, Some(5_000));
+    // A write computed from a bucket that has moved since is stale.
+    let mut next = text(&session, &ann, "raced", at(now, 2));
+    next.seq = 2;
+    let mut append = drawn(None, 6_000);
+    append.after_seq = 1;
+    let stale = store.put_message(&next, &append).await;
+    assert!(
+        matches!(stale, Err(StoreError::Stale("bucket"))),
+        "{stale:?}"
+    );
+    append.user_bucket = Some(BucketUpdate {
+        owner: ann.clone(),
+        previous: Some(5_000),
+        next: 6_000,
+    });
+    store.put_message(&next, &append).await.expect("posted");
+    let read = store.read_sender(&key, now).await.expect("read");
+    assert_eq!(read.user_bucket, Some(6_000));
+}
+
+async fn a_connections_bucket_and_strikes_go_with_its_routing_item(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = unique_user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let principal = Principal {
+        user_id: ann.clone(),
+        role: Role::User,
+        name: None,
+        org: None,
+    };
+    let id = ConnectionId::parse(&format!("c{}", SessionId::new(now))).expect("an id");
+    let connection = Connection::new(id.clone(), principal, Some(session.id), now);
+    store.put_connection(&connection).await.expect("stored");
+    store.set_strikes(&id, 2).await.expect("struck");
+    let key = SenderKey::Connection {
+        id: id.clone(),
+        user: ann.clone(),
+    };
+    let read = store.read_sender(&key, now).await.expect("read");
+    let found = read.connection.expect("the connection");
+    assert_eq!((found.strikes, found.send_bucket), (2, None));
+    let mut message = text(&session, &ann, "from the socket", at(now, 1));
+    message.seq = 1;
+    let append = Append {
+        sender_is_member: true,
+        connection_bucket: Some(BucketUpdate {
+            owner: id.clone(),
+            previous: None,
+            next: 9_000,
+        }),
+        ..Append::after(0)
+    };
+    store.put_message(&message, &append).await.expect("posted");
+    let found = store
+        .read_sender(&key, now)
+        .await
+        .expect("read")
+        .connection
+        .expect("the connection");
+    assert_eq!((found.strikes, found.send_bucket), (0, Some(9_000)));
+    store.delete_connection(&id).await.expect("deleted");
+    assert!(matches!(
+        store.set_strikes(&id, 1).await,
+        Err(StoreError::NotFound("connection"))
+    ));
+}
+
+async fn a_window_counts_to_its_limit_then_starts_again(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let key = format!("test#{}", SessionId::new(now));
+    let count = |window| WindowCount {
+        key: key.clone(),
+        window,
+        limit: 2,
+        ends_at: at(now, 60_000),
+    };
+    assert!(store.count_in_window(&count(1)).await.expect("counted"));
+    assert!(store.count_in_window(&count(1)).await.expect("counted"));
+    assert!(!store.count_in_window(&count(1)).await.expect("full"));
+    assert!(
+        store
+            .count_in_window(&count(2))
+            .await
+            .expect("a new window")
+    );
+}
+
+async fn the_feed_holds_the_last_seq_and_the_live_connections(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = unique_user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let empty = store.session_feed(session.id, now).await.expect("a feed");
+    assert_eq!(
+        (empty.last_seq, empty.wants_bot, empty.connections.len()),
+        (0, Some(false), 0)
+    );
+    post(&store, &text(&session, &ann, "one", at(now, 1))).await;
+    let principal = Principal {
+        user_id: ann.clone(),
+        role: Role::User,
+        name: None,
+        org: None,
+    };
+    let id = ConnectionId::parse(&format!("f{}", SessionId::new(now))).expect("an id");
+    store
+        .put_connection(&Connection::new(
+            id.clone(),
+            principal,
+            Some(session.id),
+            now,
+        ))
+        .await
+        .expect("stored");
+    let feed = store.session_feed(session.id, now).await.expect("a feed");
+    assert_eq!(feed.last_seq, 1);
+    assert_eq!(
+        feed.connections.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        vec![&id]
+    );
+    let later =
+        now.plus(Connection::MAX_LIFETIME + Connection::EXPIRY_SLACK + Duration::from_secs(1));
+    assert!(
+        store
+            .session_feed(session.id, later)
+            .await
+            .expect("a feed")
+            .connections
+            .is_empty()
+    );
 }

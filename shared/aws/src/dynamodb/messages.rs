@@ -205,7 +205,17 @@ impl MessageStore for DynamoStore {
             return Err(StoreError::Stale("bucket"));
         }
         if failed.contains(&0) {
-            return Err(StoreError::Conflict("the message id is taken"));
+            // This very message may be stored already: a write reported lost that had in
+            // fact committed, then retried. Then it was stored once, and that is the answer.
+            return match self.get_message(message.session_id, message.id).await? {
+                Some(stored)
+                    if stored.sender_id == message.sender_id
+                        && stored.created_at == message.created_at =>
+                {
+                    Ok(Posted::New(stored))
+                }
+                _ => Err(StoreError::Conflict("the message id is taken")),
+            };
         }
         Err(StoreError::Conflict("the sender is not a member"))
     }

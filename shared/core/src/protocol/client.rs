@@ -51,6 +51,11 @@ pub enum ClientFrame {
         before: Option<MessageId>,
         limit: PageLimit,
     },
+    /// Bind to a session after a reconnect and get every message after `after_seq`.
+    Resume {
+        session_id: SessionId,
+        after_seq: u64,
+    },
     /// Stop the bot reply in progress.
     Stop,
     /// Unbind from the session; the connection stays open.
@@ -126,6 +131,7 @@ impl ClientFrame {
             Self::React { .. } => "react",
             Self::Unreact { .. } => "unreact",
             Self::History { .. } => "history",
+            Self::Resume { .. } => "resume",
             Self::Stop => "stop",
             Self::Leave => "leave",
             Self::Ping => "ping",
@@ -211,6 +217,10 @@ fn canonical(name: &str, fields: Fields<'_>) -> Result<Option<ClientFrame>, Fram
         "history" => ClientFrame::History {
             before: fields.opt("before", MessageId::parse)?,
             limit: fields.limit("limit")?.unwrap_or_default(),
+        },
+        "resume" => ClientFrame::Resume {
+            session_id: fields.req("session_id", SessionId::parse)?,
+            after_seq: fields.req_seq("after_seq")?,
         },
         "stop" => ClientFrame::Stop,
         "leave" => ClientFrame::Leave,
@@ -362,6 +372,17 @@ impl<'a> Fields<'a> {
             None => Err(FrameError::MissingField(name)),
             Some(Value::Bool(value)) => Ok(*value),
             Some(_) => Err(FrameError::invalid(name, "must be true or false")),
+        }
+    }
+
+    /// A seq: a whole number, 0 meaning "from the start".
+    fn req_seq(&self, name: &'static str) -> Result<u64, FrameError> {
+        match self.get(name) {
+            None => Err(FrameError::MissingField(name)),
+            Some(Value::Number(number)) => number
+                .as_u64()
+                .ok_or_else(|| FrameError::invalid(name, "must be a whole number")),
+            Some(_) => Err(FrameError::invalid(name, "must be a whole number")),
         }
     }
 

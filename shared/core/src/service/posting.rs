@@ -18,8 +18,21 @@ use crate::protocol::{SendFrame, ServerFrame};
 
 use super::{Access, ChatService, NewMessage, ServiceError, ServiceResult};
 
-/// Writes retried when others keep taking the seq (or the bucket) first.
-const ATTEMPTS: usize = 8;
+/// Writes retried when others keep taking the seq (or the bucket) first: a burst of many
+/// writers in one session takes turns, each retry after a short random pause.
+const ATTEMPTS: usize = 40;
+
+/// A pause of up to `attempt` × 4 ms, so racing writers spread out instead of colliding
+/// again in step.
+async fn pause_before_retry(attempt: usize) {
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    );
+    let ceiling = 4 * attempt.min(10) as u64 + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(jitter % ceiling)).await;
+}
 
 /// A connection as the message path reads it: with its user's send bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,9 +231,11 @@ impl ChatService {
                     return Err(ServiceError::Conflict("the session is too busy; try again"));
                 }
                 Err(StoreError::Stale("seq")) => {
+                    pause_before_retry(attempts).await;
                     feed = self.store.session_feed(session, self.clock.now()).await?;
                 }
                 Err(StoreError::Stale(_)) => {
+                    pause_before_retry(attempts).await;
                     sender = self.store.read_sender(&route.key, self.clock.now()).await?;
                     if let (Some(connection), None) = (route.connection, &sender.connection) {
                         tracing::debug!(connection = %connection.id, "the connection went while sending");
@@ -346,7 +361,7 @@ impl ChatService {
         mut message: Message,
         mut feed: Feed,
     ) -> ServiceResult<(Posted, Feed)> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 1..=ATTEMPTS {
             message.seq = feed.last_seq + 1;
             match self
                 .store
@@ -354,7 +369,10 @@ impl ChatService {
                 .await
             {
                 Ok(posted) => return Ok((posted, feed)),
-                Err(StoreError::Stale(_)) => feed = self.feed(message.session_id).await?,
+                Err(StoreError::Stale(_)) => {
+                    pause_before_retry(attempt).await;
+                    feed = self.feed(message.session_id).await?;
+                }
                 Err(other) => return Err(other.into()),
             }
         }

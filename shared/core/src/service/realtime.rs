@@ -12,6 +12,9 @@ use crate::domain::{
 use crate::ports::{MessageQuery, PushError};
 use crate::protocol::{ServerFrame, SessionView, render};
 
+/// The most messages a `resume` sends; further behind, the client pages over REST.
+pub const RESUME_MESSAGES: usize = 1_000;
+
 /// How long a `typing` frame counts before the user is taken to have stopped.
 pub const TYPING_LASTS: Duration = Duration::from_secs(6);
 /// How long the welcome waits for API Gateway to open a socket that `$connect` accepted.
@@ -232,6 +235,61 @@ impl ChatService {
         self.reply(&bound, &info).await?;
         self.reply(&bound, &history).await?;
         self.announce_joined(&bound, session).await?;
+        Ok(bound)
+    }
+
+    /// A `resume` frame, after a reconnect: binds the connection like `join` (without the
+    /// welcome: the client has the session), then sends every message after `after_seq`
+    /// as `chat_message`, in seq order. Bound first, then read: a message committed after
+    /// the read reaches the connection live, so none falls between the two; one may come
+    /// both ways, and the client drops a seq it has (docs/protocol.md, "Reconnecting").
+    pub async fn resume_connection(
+        &self,
+        connection: &Connection,
+        session: SessionId,
+        after_seq: u64,
+    ) -> ServiceResult<Connection> {
+        self.admit(&connection.principal, session).await?;
+        let moved = connection.session_id != Some(session);
+        if moved && connection.session_id.is_some() {
+            self.leave_connection(connection).await?;
+        }
+        let bound = if moved {
+            self.store
+                .bind_connection(&connection.id, Some(session))
+                .await?
+        } else {
+            connection.clone()
+        };
+        let mut after = after_seq;
+        let mut sent = 0;
+        loop {
+            let query = MessageQuery {
+                after_seq: Some(after),
+                limit: PageLimit::new(PageLimit::MAX)?,
+                ..Default::default()
+            };
+            let page = self.store.list_messages(session, &query).await?;
+            for message in &page.items {
+                let frame = ServerFrame::ChatMessage {
+                    message: self.view(message).await,
+                };
+                self.reply(&bound, &frame).await?;
+                after = message.seq;
+            }
+            sent += page.items.len();
+            if page.next_cursor.is_none() {
+                break;
+            }
+            if sent >= RESUME_MESSAGES {
+                return Err(ServiceError::Conflict(
+                    "too far behind to resume: read GET /sessions/{id}/messages?after_seq= first",
+                ));
+            }
+        }
+        if moved {
+            self.announce_joined(&bound, session).await?;
+        }
         Ok(bound)
     }
 
