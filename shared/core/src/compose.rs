@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::domain::ChatbotId;
+use crate::moderation::Moderator;
 use crate::ports::{BlobStore, Clock, Invoker, Pusher, Store};
 use crate::service::{ChatService, Files};
 
@@ -34,6 +35,8 @@ pub struct Services {
     /// domain, whose events still post to the execute-api endpoint).
     fixed_endpoint: Option<String>,
     default_chatbot: ChatbotId,
+    /// Built once from `MODERATION_*`; every service made here shares it.
+    moderator: Arc<Moderator>,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -47,6 +50,7 @@ impl Services {
             files,
             fixed_endpoint: config.websocket_endpoint.clone(),
             default_chatbot: config.default_chatbot.clone(),
+            moderator: Arc::new(Moderator::new(config.moderation.clone())),
             adapters,
             current: Mutex::new(None),
         }
@@ -91,7 +95,8 @@ impl Services {
         )
         .with_files(self.files.clone())
         .with_bot_invoker(adapters.bot_invoker.clone())
-        .with_default_chatbot(self.default_chatbot.clone());
+        .with_default_chatbot(self.default_chatbot.clone())
+        .with_moderator(self.moderator.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

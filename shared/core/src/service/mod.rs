@@ -26,6 +26,7 @@ use crate::domain::{
     Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title, UserId,
     ValidationError,
 };
+use crate::moderation::Moderator;
 use crate::ports::{
     Clock, Created, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Posted, Pusher, SessionPatch,
     SessionQuery, Store,
@@ -113,6 +114,8 @@ pub struct ChatService {
     /// The chatbot of the AI chat a bare `ai` connection is bound to (the deployment's
     /// `DEFAULT_CHATBOT_ID`).
     default_chatbot: Option<ChatbotId>,
+    /// Reviews every message text before it is stored: sends, edits, bot replies.
+    moderator: Arc<Moderator>,
 }
 
 impl ChatService {
@@ -125,7 +128,13 @@ impl ChatService {
             files: None,
             bot_invoker: None,
             default_chatbot: None,
+            moderator: Arc::new(Moderator::default()),
         }
+    }
+
+    /// The same service moderating with `moderator` (the deployment's `MODERATION_*`).
+    pub fn with_moderator(self, moderator: Arc<Moderator>) -> Self {
+        Self { moderator, ..self }
     }
 
     /// The same service binding bare AI chat connections to `chatbot`.
@@ -459,8 +468,15 @@ impl ChatService {
         }
         let access = self.access(caller, id).await?;
         access.require_write(caller)?;
+        // Before anything is stored or an attachment marked ready.
+        let (content, moderated) = match &request.content {
+            Some(content) => self
+                .moderate(content, request.is_bot)
+                .map(|(content, moderated)| (Some(content), moderated))?,
+            None => (None, false),
+        };
         let now = self.clock.now();
-        let mut message = match (request.kind, &request.attachment, &request.content) {
+        let mut message = match (request.kind, &request.attachment, &content) {
             (MessageKind::Text, None, Some(content)) => Message::text(
                 id,
                 caller.user_id.clone(),
@@ -493,6 +509,7 @@ impl ChatService {
         message.client_msg_id = request.client_msg_id.clone();
         message.is_bot = request.is_bot;
         message.token_count = request.token_count;
+        message.moderated = moderated;
         let posted = self
             .store
             .put_message(&message, access.member.is_some())
@@ -544,11 +561,16 @@ impl ChatService {
         content: &Content,
     ) -> ServiceResult<Message> {
         let access = self.readable(caller, id).await?;
-        access.require_edit(caller, &self.find_message(id, message).await?)?;
-        let edited = self
+        let original = self.find_message(id, message).await?;
+        access.require_edit(caller, &original)?;
+        let (content, moderated) = self.moderate(content, original.is_bot)?;
+        let mut edited = self
             .store
-            .edit_message(id, message, content, self.clock.now())
+            .edit_message(id, message, &content, self.clock.now())
             .await?;
+        // The store's edit writes the content alone, so a flag first set by this edit is
+        // in the answer and the broadcast but not yet in what is stored.
+        edited.moderated |= moderated;
         self.broadcast(
             id,
             ServerFrame::MessageUpdated {
@@ -603,6 +625,21 @@ impl ChatService {
         )
         .await;
         Ok(updated)
+    }
+
+    /// A message's text through the moderator, as it is to be stored, and whether
+    /// moderation changed it. A bot's text (a service token's `is_bot` message) is
+    /// reviewed as a model's reply: cleaned and masked, never refused.
+    fn moderate(&self, content: &Content, is_bot: bool) -> ServiceResult<(Content, bool)> {
+        let reviewed = if is_bot {
+            self.moderator.review_bot(content.as_str())
+        } else {
+            self.moderator.review(content.as_str())?
+        };
+        if !reviewed.masked {
+            return Ok((content.clone(), false));
+        }
+        Ok((Content::parse(&reviewed.text)?, true))
     }
 
     /// Broadcasts after a change is stored; a failed broadcast never undoes the change.
