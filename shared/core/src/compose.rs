@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, RateLimits};
 use crate::domain::ChatbotId;
+use crate::moderation::Moderator;
 use crate::ports::{BlobStore, Clock, Invoker, Pusher, Store};
 use crate::service::{ChatService, Files};
 
@@ -35,6 +36,8 @@ pub struct Services {
     fixed_endpoint: Option<String>,
     default_chatbot: ChatbotId,
     rates: RateLimits,
+    /// Built once from `MODERATION_*`; every service made here shares it.
+    moderator: Arc<Moderator>,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -49,6 +52,7 @@ impl Services {
             fixed_endpoint: config.websocket_endpoint.clone(),
             default_chatbot: config.default_chatbot.clone(),
             rates: config.limits.rates,
+            moderator: Arc::new(Moderator::new(config.moderation.clone())),
             adapters,
             current: Mutex::new(None),
         }
@@ -94,7 +98,8 @@ impl Services {
         .with_files(self.files.clone())
         .with_bot_invoker(adapters.bot_invoker.clone())
         .with_default_chatbot(self.default_chatbot.clone())
-        .with_rates(self.rates);
+        .with_rates(self.rates)
+        .with_moderator(self.moderator.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::auth::{AuthSettings, KeySource};
 use crate::domain::{Bucket, ChatbotId, Dialect, UploadPolicy, Window};
+use crate::moderation::{ModerationSettings, ProfanityPolicy, SpamPolicy};
 
 /// A configuration problem, naming the variable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -269,6 +270,110 @@ impl Limits {
     }
 }
 
+/// One of `choices` (the value as configured, each with what it means), or the default
+/// when unset.
+fn choice<T: Copy>(
+    source: &impl Source,
+    name: &'static str,
+    default: T,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let Some(value) = optional(source, name) else {
+        return Ok(default);
+    };
+    choices
+        .iter()
+        .find(|(spelled, _)| spelled.eq_ignore_ascii_case(&value))
+        .map(|(_, chosen)| *chosen)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(spelled, _)| *spelled).collect();
+            ConfigError::new(name, format!("must be one of {}", names.join(", ")))
+        })
+}
+
+/// A comma-separated list of words (letters and digits), lowercase.
+fn words(source: &impl Source, name: &'static str) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = optional(source, name) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            if word.chars().all(char::is_alphanumeric) {
+                Ok(word.to_lowercase())
+            } else {
+                Err(ConfigError::new(
+                    name,
+                    "must be comma-separated words, each only letters and digits",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Moderation of message content: `MODERATION_PROFANITY` (`mask`, `refuse` or `off`;
+/// default `mask`), `MODERATION_SPAM` (`refuse` or `off`), `MODERATION_MALICIOUS` (only
+/// `refuse`: no chat needs control characters, bidi overrides or script links, and what
+/// they do lands on every client and log), `MODERATION_DENY_WORDS` and
+/// `MODERATION_ALLOW_WORDS` (comma-separated words that always, or never, count as
+/// profanity), and the spam limits `MODERATION_MAX_LINKS` (default 5),
+/// `MODERATION_MAX_MENTIONS` (10) and `MODERATION_MAX_RUN` (30, at least 3).
+pub fn moderation(source: &impl Source) -> Result<ModerationSettings, ConfigError> {
+    let defaults = ModerationSettings::default();
+    let profanity = choice(
+        source,
+        "MODERATION_PROFANITY",
+        defaults.profanity,
+        &[
+            ("mask", ProfanityPolicy::Mask),
+            ("refuse", ProfanityPolicy::Refuse),
+            ("off", ProfanityPolicy::Off),
+        ],
+    )?;
+    let spam = choice(
+        source,
+        "MODERATION_SPAM",
+        defaults.spam,
+        &[("refuse", SpamPolicy::Refuse), ("off", SpamPolicy::Off)],
+    )?;
+    match optional(source, "MODERATION_MALICIOUS") {
+        Some(value) if !value.eq_ignore_ascii_case("refuse") => {
+            return Err(ConfigError::new(
+                "MODERATION_MALICIOUS",
+                "must be refuse: malicious content (control characters, bidi overrides, \
+                 script links) cannot be let through",
+            ));
+        }
+        _ => {}
+    }
+    let deny_words = words(source, "MODERATION_DENY_WORDS")?;
+    let allow_words = words(source, "MODERATION_ALLOW_WORDS")?;
+    if allow_words.iter().any(|word| deny_words.contains(word)) {
+        return Err(ConfigError::new(
+            "MODERATION_ALLOW_WORDS",
+            "names a word MODERATION_DENY_WORDS names too",
+        ));
+    }
+    let count = |name, default| parsed(source, name, default, "a whole number");
+    let max_run = count("MODERATION_MAX_RUN", defaults.max_run)?;
+    if max_run < ModerationSettings::MIN_RUN {
+        return Err(ConfigError::new(
+            "MODERATION_MAX_RUN",
+            format!("must be at least {}", ModerationSettings::MIN_RUN),
+        ));
+    }
+    Ok(ModerationSettings {
+        profanity,
+        spam,
+        deny_words,
+        allow_words,
+        max_links: count("MODERATION_MAX_LINKS", defaults.max_links)?,
+        max_mentions: count("MODERATION_MAX_MENTIONS", defaults.max_mentions)?,
+        max_run,
+    })
+}
+
 /// `VISITOR_TOKEN_SECRET` signs visitor tokens (at least 32 bytes). With `JWT_SECRET` it
 /// may be left unset (that secret signs them); with `JWKS_URL` it is required, since the
 /// identity provider's keys cannot sign.
@@ -439,6 +544,8 @@ pub struct Config {
     pub ws_dialect: Dialect,
     /// `DEFAULT_CHATBOT_ID`: the chatbot of seed 002's AI chat (default `assistant`).
     pub default_chatbot: ChatbotId,
+    /// `MODERATION_*`: what message content is refused or masked (see [`moderation`]).
+    pub moderation: ModerationSettings,
 }
 
 impl Config {
@@ -474,6 +581,7 @@ impl Config {
                 &optional(source, "DEFAULT_CHATBOT_ID").unwrap_or_else(|| "assistant".into()),
             )
             .map_err(|e| ConfigError::new("DEFAULT_CHATBOT_ID", e.reason))?,
+            moderation: moderation(source)?,
         })
     }
 
@@ -681,6 +789,101 @@ mod tests {
                 ("DEFAULT_CHATBOT_ID", "two words"),
             ]))
             .contains("DEFAULT_CHATBOT_ID")
+        );
+    }
+
+    #[test]
+    fn moderation_has_defaults_and_each_policy_and_limit_is_read() {
+        let base = [("TABLE_NAME", "t"), ("JWT_SECRET", SECRET)];
+        assert_eq!(
+            Config::from_source(&base).expect("valid").moderation,
+            ModerationSettings::default()
+        );
+        let configured = moderation(&[
+            ("MODERATION_PROFANITY", "Refuse"),
+            ("MODERATION_SPAM", "off"),
+            ("MODERATION_MALICIOUS", "refuse"),
+            ("MODERATION_DENY_WORDS", " Brocolli, kale ,,"),
+            ("MODERATION_ALLOW_WORDS", "crap"),
+            ("MODERATION_MAX_LINKS", "0"),
+            ("MODERATION_MAX_MENTIONS", "3"),
+            ("MODERATION_MAX_RUN", "12"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            configured,
+            ModerationSettings {
+                profanity: ProfanityPolicy::Refuse,
+                spam: SpamPolicy::Off,
+                deny_words: vec!["brocolli".into(), "kale".into()],
+                allow_words: vec!["crap".into()],
+                max_links: 0,
+                max_mentions: 3,
+                max_run: 12,
+            }
+        );
+        assert_eq!(
+            moderation(&[("MODERATION_PROFANITY", "off")])
+                .expect("valid")
+                .profanity,
+            ProfanityPolicy::Off
+        );
+    }
+
+    #[test]
+    fn bad_moderation_values_are_refused_naming_the_variable() {
+        let refused = |source: &[(&str, &str); 1]| moderation(source).expect_err("refused");
+        let cases = [
+            (
+                ("MODERATION_PROFANITY", "censor"),
+                "MODERATION_PROFANITY must be one of mask, refuse, off",
+            ),
+            (
+                ("MODERATION_SPAM", "mask"),
+                "MODERATION_SPAM must be one of refuse, off",
+            ),
+            (
+                ("MODERATION_MALICIOUS", "off"),
+                "MODERATION_MALICIOUS must be refuse",
+            ),
+            (
+                ("MODERATION_DENY_WORDS", "bad word"),
+                "MODERATION_DENY_WORDS must be comma-separated words",
+            ),
+            (
+                ("MODERATION_ALLOW_WORDS", "o'clock"),
+                "MODERATION_ALLOW_WORDS must be comma-separated words",
+            ),
+            (
+                ("MODERATION_MAX_LINKS", "-1"),
+                "MODERATION_MAX_LINKS must be a whole number",
+            ),
+            (
+                ("MODERATION_MAX_MENTIONS", "many"),
+                "MODERATION_MAX_MENTIONS must be a whole number",
+            ),
+            (
+                ("MODERATION_MAX_RUN", "2"),
+                "MODERATION_MAX_RUN must be at least 3",
+            ),
+        ];
+        for (variable, problem) in cases {
+            let error = refused(&[variable]).to_string();
+            assert!(error.contains(problem), "{error}");
+        }
+        let both = moderation(&[
+            ("MODERATION_DENY_WORDS", "kale"),
+            ("MODERATION_ALLOW_WORDS", "Kale"),
+        ])
+        .expect_err("refused");
+        assert_eq!(both.variable, "MODERATION_ALLOW_WORDS");
+        assert!(
+            problem(Config::from_source(&[
+                ("TABLE_NAME", "t"),
+                ("JWT_SECRET", SECRET),
+                ("MODERATION_MAX_RUN", "x"),
+            ]))
+            .contains("MODERATION_MAX_RUN")
         );
     }
 

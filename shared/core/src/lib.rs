@@ -9,6 +9,7 @@ pub mod auth;
 pub mod compose;
 pub mod config;
 pub mod domain;
+pub mod moderation;
 pub mod paging;
 pub mod ports;
 pub mod protocol;

@@ -9,6 +9,7 @@ use chat_core::domain::{
     ChatbotId, Connection, ConnectionId, Content, Message, MessageId, Principal, Role, Session,
     SessionId, SessionKind, Timestamp, UserId,
 };
+use chat_core::moderation::{ModerationSettings, Moderator, ProfanityPolicy};
 use chat_core::ports::{
     ChatModel, Clock, ModelError, Prompt, ReplyEvent, ReplyStream, Store, SystemClock,
 };
@@ -209,4 +210,35 @@ async fn a_stalled_reply_is_stopped_and_what_was_said_is_kept() {
         None,
         "the slot is free"
     );
+}
+
+#[tokio::test]
+async fn a_reply_is_moderated_as_it_streams_and_never_refused() {
+    let (service, recorder, store, session, asked) = session_with_question().await;
+    // Even where people's profanity is refused, a model's is masked.
+    let service = service.with_moderator(Arc::new(Moderator::new(ModerationSettings {
+        profanity: ProfanityPolicy::Refuse,
+        ..Default::default()
+    })));
+    let model = Scripted {
+        texts: vec![
+            "Well, sh",
+            "it happens.\u{7} Try ",
+            "javascript:alert(1)\u{202E}",
+        ],
+        ending: Some(Ok(())),
+    };
+    service
+        .run_bot_reply(&BotSettings::new(Arc::new(model)), session.id, asked)
+        .await
+        .expect("handled");
+    let frames = recorder.frames();
+    let expected = "Well, **** happens. Try ***********alert(1)";
+    assert_eq!(chunks(&frames), expected, "{frames:?}");
+    let complete = frames.last().expect("frames");
+    assert_eq!(complete["type"], "response_complete", "{frames:?}");
+    assert_eq!(complete["message"]["content"], expected);
+    assert_eq!(complete["message"]["moderated"], true);
+    let kept = stored(&store, session.id).await;
+    assert!(kept[0].is_bot && kept[0].moderated && kept[0].content == expected);
 }

@@ -305,6 +305,8 @@ pub(super) struct MessageItem {
     pub token_count: Option<u32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moderated: bool,
     pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
@@ -344,6 +346,7 @@ impl MessageItem {
             client_msg_id: message.client_msg_id.clone(),
             token_count: message.token_count,
             incomplete: message.incomplete,
+            moderated: message.moderated,
             created_at: message.created_at,
             edited_at: message.edited_at,
             deleted_at: message.deleted_at,
@@ -373,6 +376,7 @@ impl MessageItem {
             client_msg_id: self.client_msg_id,
             token_count: self.token_count,
             incomplete: self.incomplete,
+            moderated: self.moderated,
             created_at: self.created_at,
             edited_at: self.edited_at,
             deleted_at: self.deleted_at,

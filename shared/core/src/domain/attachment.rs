@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AttachmentId, SessionId, Timestamp, UserId, ValidationError};
+use super::{
+    AttachmentId, SessionId, TextShape, Timestamp, UserId, ValidationError, check_characters,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,8 +38,9 @@ impl Attachment {
 /// Longest file name kept, in characters.
 pub const MAX_FILE_NAME_CHARS: usize = 255;
 
-/// A file name as people see it: trimmed, 1 to 255 characters, no control characters and
-/// no path separators (it is shown, never used as a path, but clients save files by it).
+/// A file name as people see it: trimmed, 1 to 255 characters on one line, within the
+/// character rules (a bidi override would show `invoice\u{202E}txt.exe` as `invoiceexe.txt`),
+/// and no path separators (it is shown, never used as a path, but clients save files by it).
 pub fn parse_file_name(value: &str) -> Result<String, ValidationError> {
     let name = value.trim();
     let invalid = |reason: &str| ValidationError::new("file_name", reason.to_owned());
@@ -47,15 +50,9 @@ pub fn parse_file_name(value: &str) -> Result<String, ValidationError> {
     if name.chars().count() > MAX_FILE_NAME_CHARS {
         return Err(invalid("must be at most 255 characters"));
     }
-    if name
-        .chars()
-        .any(|c| c.is_control() || c == '/' || c == '\\')
-        || name == "."
-        || name == ".."
-    {
-        return Err(invalid(
-            "must be a plain file name, without / \\ or control characters",
-        ));
+    check_characters("file_name", name, TextShape::SingleLine)?;
+    if name.chars().any(|c| c == '/' || c == '\\') || name == "." || name == ".." {
+        return Err(invalid("must be a plain file name, without / or \\"));
     }
     Ok(name.to_owned())
 }
@@ -201,9 +198,15 @@ mod tests {
             "a\\b",
             "..",
             "a\nb",
+            "invoice\u{202E}txt.exe",
+            "\u{200B}",
             &"x".repeat(256),
         ] {
-            assert!(parse_file_name(bad).is_err(), "{bad:?} accepted");
+            assert_eq!(
+                parse_file_name(bad).map_err(|e| e.field),
+                Err("file_name"),
+                "{bad:?} accepted"
+            );
         }
     }
 

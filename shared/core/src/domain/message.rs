@@ -41,6 +41,10 @@ pub struct Message {
     /// A bot reply the model broke off: what arrived before the failure.
     #[serde(default)]
     pub incomplete: bool,
+    /// Moderation changed the text: profanity masked, or a model's unsafe characters and
+    /// script links taken out. Messages stored before moderation have none.
+    #[serde(default)]
+    pub moderated: bool,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
@@ -102,6 +106,7 @@ impl Message {
             client_msg_id: None,
             token_count: None,
             incomplete: false,
+            moderated: false,
             created_at: now,
             edited_at: None,
             deleted_at: None,

@@ -2,6 +2,7 @@
 //! that hold whatever the store or transport. No AWS or Lambda types here.
 
 mod attachment;
+mod characters;
 mod connection;
 mod ids;
 mod limits;
@@ -14,6 +15,9 @@ mod time;
 pub use attachment::{
     Attachment, AttachmentState, MAX_FILE_NAME_CHARS, SizeRefusal, UploadPolicy,
     parse_content_type, parse_file_name,
+};
+pub use characters::{
+    CharacterProblem, TextShape, character_problem, check_characters, strip_unsafe_characters,
 };
 pub use connection::{Connection, Dialect};
 pub use ids::{

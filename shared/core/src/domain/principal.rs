@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BusinessId, DisplayName, UserId, ValidationError};
+use super::{BusinessId, DisplayName, TextShape, UserId, ValidationError, check_characters};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,13 +54,16 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Builds a principal from a token's claims, parsing each at this boundary.
+    /// Builds a principal from a token's claims, parsing each at this boundary. The
+    /// `sub` keeps to the character rules of identifiers, so no invisible character makes
+    /// one user look like another.
     pub fn from_claims(
         sub: &str,
         role: Option<&str>,
         name: Option<&str>,
         org: Option<&str>,
     ) -> Result<Self, ValidationError> {
+        check_characters("sub", sub, TextShape::Identifier)?;
         Ok(Self {
             user_id: UserId::parse(sub).map_err(|e| ValidationError::new("sub", e.reason))?,
             role: Role::parse(role)?,
@@ -102,6 +105,21 @@ mod tests {
                 .expect_err("refused")
                 .field,
             "sub"
+        );
+        for sub in ["ann\u{200B}", "ann\u{202E}", "\u{FEFF}ann"] {
+            assert_eq!(
+                Principal::from_claims(sub, None, None, None)
+                    .expect_err("refused")
+                    .field,
+                "sub",
+                "{sub:?}"
+            );
+        }
+        assert_eq!(
+            Principal::from_claims("u", None, Some("Ann\u{202E}"), None)
+                .expect_err("refused")
+                .field,
+            "name"
         );
         assert_eq!(
             Principal::from_claims("u", None, None, Some(""))

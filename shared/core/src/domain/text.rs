@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::ValidationError;
+use super::{TextShape, ValidationError, check_characters};
 
 /// A message body: 1..=4,000 characters once surrounding whitespace is trimmed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +43,7 @@ impl Title {
     /// `None` for a blank title, which the session shows as untitled.
     pub fn parse(value: &str) -> Result<Option<Self>, ValidationError> {
         let trimmed = value.trim();
+        check_characters("title", trimmed, TextShape::Multiline)?;
         if trimmed.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 "title",
@@ -57,7 +58,8 @@ impl Title {
     }
 }
 
-/// A display name from the token: at most 100 characters, control characters refused.
+/// A display name from the token: at most 100 characters on one line, within the
+/// character rules.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DisplayName(String);
 
@@ -66,12 +68,7 @@ impl DisplayName {
 
     pub fn parse(value: &str) -> Result<Option<Self>, ValidationError> {
         let trimmed = value.trim();
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
+        check_characters("name", trimmed, TextShape::SingleLine)?;
         if trimmed.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 "name",
@@ -178,6 +175,18 @@ mod tests {
     }
 
     #[test]
+    fn titles_keep_to_the_character_rules() {
+        assert!(Title::parse("Line one\nline two").is_ok());
+        for bad in ["Pay\u{202E}txt.exe", "\u{200B}", "\u{1b}[2J", "a\u{2066}b"] {
+            assert_eq!(
+                Title::parse(bad).expect_err("refused").field,
+                "title",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_reaction_is_exactly_one_emoji_grapheme() {
         for good in ["👍", "❤️", "❤", "👍🏽", "🇫🇷", "👨‍👩‍👧", "#️⃣"]
         {
@@ -189,8 +198,16 @@ mod tests {
     }
 
     #[test]
-    fn display_names_refuse_control_characters() {
+    fn display_names_keep_to_the_character_rules() {
         assert!(DisplayName::parse("Ada\u{0}").is_err());
         assert_eq!(DisplayName::parse(""), Ok(None));
+        for bad in ["Ada\nLovelace", "Ada\u{202E}", "\u{200B}\u{200B}"] {
+            assert_eq!(
+                DisplayName::parse(bad).expect_err("refused").field,
+                "name",
+                "{bad:?}"
+            );
+        }
+        assert!(DisplayName::parse("Noor \u{200F}").is_ok());
     }
 }

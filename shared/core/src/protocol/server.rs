@@ -228,6 +228,9 @@ pub struct MessageView {
     /// Set on a bot reply the model broke off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    /// Set when moderation changed the content (profanity masked).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moderated: bool,
 }
 
 impl MessageView {
@@ -267,6 +270,8 @@ impl MessageView {
             client_msg_id: message.client_msg_id.clone(),
             token_count: message.token_count,
             incomplete: message.incomplete,
+            // A tombstone shows no content, so nothing of it was moderated.
+            moderated: message.moderated && !deleted,
         }
     }
 

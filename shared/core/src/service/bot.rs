@@ -194,8 +194,7 @@ impl ChatService {
             Ok(stream) => self.relay(stream, &mut out).await,
             Err(error) => Ending::Failed(error),
         };
-        self.store_reply(session, response_id, out.sent, out.output_tokens, ending)
-            .await
+        self.store_reply(session, response_id, out, ending).await
     }
 
     /// Passes the model's stream on in batches until it ends, fails, falls silent or is
@@ -212,7 +211,7 @@ impl ChatService {
                         Some(Ok(ReplyEvent::Text(more))) => {
                             out.pending.push_str(&more);
                             if out.pending.len() >= BATCH_CHARS {
-                                out.flush(self).await;
+                                out.flush(self, false).await;
                             }
                         }
                         Some(Ok(ReplyEvent::Usage { output_tokens })) => {
@@ -223,7 +222,7 @@ impl ChatService {
                     }
                 }
                 _ = check.tick() => {
-                    out.flush(self).await;
+                    out.flush(self, false).await;
                     if self.stop_requested(out.session).await {
                         break Ending::Stopped;
                     }
@@ -234,7 +233,7 @@ impl ChatService {
             }
         };
         drop(stream);
-        out.flush(self).await;
+        out.flush(self, true).await;
         ending
     }
 
@@ -249,15 +248,21 @@ impl ChatService {
     }
 
     /// Stores the reply (all of it, or what arrived before a stop or failure): the frames
-    /// that tell the session how it ended. The chunks sent add up exactly to the content.
+    /// that tell the session how it ended. The chunks sent add up exactly to the content,
+    /// moderated as it was sent.
     async fn store_reply(
         &self,
         session: &Session,
         response_id: MessageId,
-        text: String,
-        output_tokens: Option<u32>,
+        out: Outgoing,
         ending: Ending,
     ) -> ServiceResult<Vec<ServerFrame>> {
+        let Outgoing {
+            sent: text,
+            output_tokens,
+            moderated,
+            ..
+        } = out;
         if let Ending::Failed(error) = &ending {
             tracing::warn!(error = %crate::ports::error_chain(&error), session = %session.id, "the model failed a reply");
             if text.is_empty() {
@@ -272,6 +277,7 @@ impl ChatService {
         let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
         message.incomplete = matches!(ending, Ending::Failed(_));
+        message.moderated = moderated;
         let feed = self.feed(session.id).await?;
         let (stored, _) = self.append_reply(message, feed).await?;
         let view = self.view(stored.message()).await;
@@ -348,6 +354,8 @@ struct Outgoing {
     pending: String,
     /// What the model said the reply cost, when it says.
     output_tokens: Option<u32>,
+    /// Whether moderation changed any of what was sent.
+    moderated: bool,
     /// The session's connections, read again every few seconds rather than per chunk.
     audience: Vec<Connection>,
     audience_read: Option<tokio::time::Instant>,
@@ -361,14 +369,22 @@ impl Outgoing {
             sent: String::new(),
             pending: String::new(),
             output_tokens: None,
+            moderated: false,
             audience: Vec::new(),
             audience_read: None,
         }
     }
 
-    /// Sends what has gathered as one `response_chunk`, adding it to what was sent.
-    async fn flush(&mut self, service: &ChatService) {
-        if self.pending.is_empty() {
+    /// Sends what has gathered as one `response_chunk`, moderated, adding it to what was
+    /// sent: what people see streaming is what is stored. Until the `last` flush, a word
+    /// still arriving is held back, so the moderator sees words and links whole.
+    async fn flush(&mut self, service: &ChatService, last: bool) {
+        let ready = if last {
+            self.pending.len()
+        } else {
+            complete_words(&self.pending)
+        };
+        if ready == 0 {
             return;
         }
         if self
@@ -385,13 +401,31 @@ impl Outgoing {
                 }
             }
         }
-        let chunk = std::mem::take(&mut self.pending);
-        self.sent.push_str(&chunk);
+        let rest = self.pending.split_off(ready);
+        let reviewed = service
+            .moderator
+            .review_bot(&std::mem::replace(&mut self.pending, rest));
+        self.moderated |= reviewed.masked;
+        if reviewed.text.is_empty() {
+            return;
+        }
+        self.sent.push_str(&reviewed.text);
         let frame = ServerFrame::ResponseChunk {
             response_id: self.response_id,
-            chunk,
+            chunk: reviewed.text,
         };
         service.fanout.send_all(&self.audience, &frame).await;
+    }
+}
+
+/// How much of `pending` ends in whole words: up to its last whitespace (not between `\r`
+/// and `\n`); all of it when a run this long has no break (a long link, unspaced script).
+fn complete_words(pending: &str) -> usize {
+    match pending.rfind(char::is_whitespace) {
+        Some(at) if pending[at..].starts_with('\r') => at,
+        Some(at) => at + pending[at..].chars().next().map_or(0, char::len_utf8),
+        None if pending.len() >= BATCH_CHARS => pending.len(),
+        None => 0,
     }
 }
 
@@ -417,6 +451,17 @@ fn failure_message(error: &ModelError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_reply_is_sent_in_whole_words() {
+        assert_eq!(complete_words("Hello wor"), "Hello ".len());
+        assert_eq!(complete_words("Hello"), 0);
+        assert_eq!(complete_words("one\r"), "one".len());
+        assert_eq!(complete_words("one\r\n"), "one\r\n".len());
+        assert_eq!(complete_words("été à"), "été ".len());
+        let unbroken = "x".repeat(BATCH_CHARS);
+        assert_eq!(complete_words(&unbroken), BATCH_CHARS);
+    }
 
     #[test]
     fn tokens_are_estimated_at_four_characters_each() {

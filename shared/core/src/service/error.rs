@@ -3,6 +3,7 @@
 //! error is answered; clients only ever see the error's own message.
 
 use crate::domain::ValidationError;
+use crate::moderation::Refusal;
 use crate::ports::{BlobError, Cause, PushError, StoreError};
 use crate::protocol::ErrorCode;
 
@@ -32,6 +33,9 @@ pub enum ServiceError {
         retry_after: std::time::Duration,
         closes: bool,
     },
+    /// Content the moderator refused; the message names the rule, never the content.
+    #[error("moderated: {0}")]
+    Moderated(#[from] Refusal),
     /// Worth retrying: a dependency timed out, was throttled or is not configured.
     #[error("the service is temporarily unavailable; try again")]
     Unavailable(#[source] Cause),
@@ -52,6 +56,7 @@ impl ServiceError {
             Self::TooLarge(_) => ErrorCode::TooLarge,
             Self::SessionEnded => ErrorCode::SessionEnded,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Moderated(_) => ErrorCode::Moderated,
             // 503 would be truer, but the contract's codes have none; clients retry on 5xx.
             Self::Unavailable(_) | Self::Internal(_) => ErrorCode::Internal,
         }

@@ -29,6 +29,7 @@ use crate::domain::{
     Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title, UserId,
     ValidationError,
 };
+use crate::moderation::Moderator;
 use crate::ports::{
     Clock, Created, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Pusher, SessionPatch, SessionQuery,
     Store,
@@ -120,6 +121,8 @@ pub struct ChatService {
     /// `DEFAULT_CHATBOT_ID`).
     default_chatbot: Option<ChatbotId>,
     rates: RateLimits,
+    /// Reviews every message text before it is stored: sends, edits, bot replies.
+    moderator: Arc<Moderator>,
 }
 
 impl ChatService {
@@ -133,6 +136,7 @@ impl ChatService {
             bot_invoker: None,
             default_chatbot: None,
             rates: RateLimits::default(),
+            moderator: Arc::new(Moderator::default()),
         }
     }
 
@@ -143,6 +147,11 @@ impl ChatService {
 
     pub fn rates(&self) -> &RateLimits {
         &self.rates
+    }
+
+    /// The same service moderating with `moderator` (the deployment's `MODERATION_*`).
+    pub fn with_moderator(self, moderator: Arc<Moderator>) -> Self {
+        Self { moderator, ..self }
     }
 
     /// The same service binding bare AI chat connections to `chatbot`.
@@ -499,11 +508,16 @@ impl ChatService {
         content: &Content,
     ) -> ServiceResult<Message> {
         let access = self.readable(caller, id).await?;
-        access.require_edit(caller, &self.find_message(id, message).await?)?;
-        let edited = self
+        let original = self.find_message(id, message).await?;
+        access.require_edit(caller, &original)?;
+        let (content, moderated) = self.moderate(content, original.is_bot)?;
+        let mut edited = self
             .store
-            .edit_message(id, message, content, self.clock.now())
+            .edit_message(id, message, &content, self.clock.now())
             .await?;
+        // The store's edit writes the content alone, so a flag first set by this edit is
+        // in the answer and the broadcast but not yet in what is stored.
+        edited.moderated |= moderated;
         self.broadcast(
             id,
             ServerFrame::MessageUpdated {
@@ -558,6 +572,21 @@ impl ChatService {
         )
         .await;
         Ok(updated)
+    }
+
+    /// A message's text through the moderator, as it is to be stored, and whether
+    /// moderation changed it. A bot's text (a service token's `is_bot` message) is
+    /// reviewed as a model's reply: cleaned and masked, never refused.
+    fn moderate(&self, content: &Content, is_bot: bool) -> ServiceResult<(Content, bool)> {
+        let reviewed = if is_bot {
+            self.moderator.review_bot(content.as_str())
+        } else {
+            self.moderator.review(content.as_str())?
+        };
+        if !reviewed.masked {
+            return Ok((content.clone(), false));
+        }
+        Ok((Content::parse(&reviewed.text)?, true))
     }
 
     /// Broadcasts after a change is stored; a failed broadcast never undoes the change.

@@ -169,8 +169,15 @@ impl ChatService {
         id: SessionId,
         request: &NewMessage,
     ) -> ServiceResult<Message> {
+        // Before anything is stored or an attachment marked ready.
+        let (content, moderated) = match &request.content {
+            Some(content) => self
+                .moderate(content, request.is_bot)
+                .map(|(content, moderated)| (Some(content), moderated))?,
+            None => (None, false),
+        };
         let now = self.clock.now();
-        let mut message = match (request.kind, &request.attachment, &request.content) {
+        let mut message = match (request.kind, &request.attachment, &content) {
             (MessageKind::Text, None, Some(content)) => Message::text(
                 id,
                 caller.user_id.clone(),
@@ -203,6 +210,7 @@ impl ChatService {
         message.client_msg_id = request.client_msg_id.clone();
         message.is_bot = request.is_bot;
         message.token_count = request.token_count;
+        message.moderated = moderated;
         Ok(message)
     }
 
