@@ -287,7 +287,15 @@ async fn main() -> Result<(), Failure> {
     bench
         .measure(
             "edit_message",
-            store.edit_message(small.id, keyed.id, &Content::parse("edited")?, now),
+            store.edit_message(
+                small.id,
+                keyed.id,
+                &chat_core::ports::Edit {
+                    content: Content::parse("edited")?,
+                    moderated: false,
+                },
+                now,
+            ),
         )
         .await?;
     let thumbs = Reaction::parse("👍")?;

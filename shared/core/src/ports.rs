@@ -162,6 +162,14 @@ pub struct MessageQuery {
     pub after_seq: Option<u64>,
 }
 
+/// A message's new content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub content: Content,
+    /// Moderation changed it.
+    pub moderated: bool,
+}
+
 /// Who sends a message, as the message path reads it: in one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SenderKey {
@@ -281,12 +289,13 @@ pub trait MessageStore: Send + Sync {
         query: &MessageQuery,
     ) -> StoreResult<Page<Message>>;
 
-    /// Replaces the content and marks the message edited; `Conflict` if it was deleted.
+    /// Replaces the content and marks the message edited (and `moderated`, when moderation
+    /// changed this content; a flag once set stays); `Conflict` if it was deleted.
     async fn edit_message(
         &self,
         session: SessionId,
         id: MessageId,
-        content: &Content,
+        edit: &Edit,
         now: Timestamp,
     ) -> StoreResult<Message>;
 

@@ -9,15 +9,15 @@ use async_trait::async_trait;
 
 use chat_core::domain::{
     ArrivalTime, Attachment, AttachmentId, AttachmentState, ClientMsgId, Connection, ConnectionId,
-    Content, Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session,
-    SessionId, SessionStatus, Timestamp, UserId,
+    Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
+    SessionStatus, Timestamp, UserId,
 };
 use chat_core::paging::{
     MessageRange, attachment_cursor, first_after, membership_position, membership_position_at,
     message_cursor, seq_cursor, seq_start, split_page,
 };
 use chat_core::ports::{
-    Append, AttachmentStore, ConnectionStore, Created, Feed, LimitStore, MessageQuery,
+    Append, AttachmentStore, ConnectionStore, Created, Edit, Feed, LimitStore, MessageQuery,
     MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
     SessionQuery, SessionStore, StoreError, StoreResult, WindowCount, check_new_session,
 };
@@ -431,12 +431,13 @@ impl MessageStore for EmbeddedStore {
         &self,
         session: SessionId,
         id: MessageId,
-        content: &Content,
+        edit: &Edit,
         now: Timestamp,
     ) -> StoreResult<Message> {
         let mut state = self.state();
         let message = state.live_message_mut(session, id)?;
-        message.content = content.as_str().to_owned();
+        message.content = edit.content.as_str().to_owned();
+        message.moderated |= edit.moderated;
         message.edited_at = Some(now);
         Ok(message.clone())
     }

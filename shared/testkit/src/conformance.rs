@@ -12,8 +12,8 @@ use chat_core::domain::{
     Timestamp, Title, UserId,
 };
 use chat_core::ports::{
-    Append, BucketUpdate, Created, MessageQuery, Posted, SenderKey, SessionPatch, SessionQuery,
-    Store, StoreError, StoreResult, WindowCount,
+    Append, BucketUpdate, Created, Edit, MessageQuery, Posted, SenderKey, SessionPatch,
+    SessionQuery, Store, StoreError, StoreResult, WindowCount,
 };
 
 use std::future::Future;
@@ -742,14 +742,17 @@ async fn editing_replaces_the_content_and_marks_the_message_edited(store: Arc<dy
     let ann = user("ann");
     let session = open_group(&store, &[&ann], now).await;
     let original = post(&store, &text(&session, &ann, "helo", at(now, 1))).await;
-    let fixed = Content::parse("hello").expect("content");
+    let fixed = Edit {
+        content: Content::parse("hello").expect("content"),
+        moderated: false,
+    };
     let edited = store
         .edit_message(session.id, original.id, &fixed, at(now, 2))
         .await
         .expect("edited");
     assert_eq!(
-        (edited.content.as_str(), edited.edited_at),
-        ("hello", Some(at(now, 2)))
+        (edited.content.as_str(), edited.edited_at, edited.moderated),
+        ("hello", Some(at(now, 2)), false)
     );
     assert_eq!(
         (edited.id, edited.created_at, &edited.sender_id),
@@ -762,6 +765,23 @@ async fn editing_replaces_the_content_and_marks_the_message_edited(store: Arc<dy
             .expect("read"),
         Some(edited)
     );
+    // An edit moderation changed is marked so, and stays marked after a clean one.
+    let masked = Edit {
+        content: Content::parse("h***o").expect("content"),
+        moderated: true,
+    };
+    for edit in [&masked, &fixed] {
+        let edited = store
+            .edit_message(session.id, original.id, edit, at(now, 2))
+            .await
+            .expect("edited");
+        assert!(edited.moderated, "{edited:?}");
+        let stored = store
+            .get_message(session.id, original.id)
+            .await
+            .expect("read");
+        assert_eq!(stored, Some(edited));
+    }
 
     let missing = store
         .edit_message(session.id, MessageId::new(now), &fixed, now)

@@ -13,13 +13,12 @@ use super::items::{
 };
 use super::{ABSENT, DynamoStore, IfSessionOpen, query_limit};
 use chat_core::domain::{
-    Bucket, Content, Message, MessageId, Order, Page, PageLimit, Reaction, SessionId, Timestamp,
-    UserId,
+    Bucket, Message, MessageId, Order, Page, PageLimit, Reaction, SessionId, Timestamp, UserId,
 };
 use chat_core::paging::{MessageRange, message_cursor, seq_cursor, seq_start, split_page};
 use chat_core::ports::{
-    Append, BucketUpdate, Feed, MessageQuery, MessageStore, Posted, Sender, SenderKey, StoreError,
-    StoreResult,
+    Append, BucketUpdate, Edit, Feed, MessageQuery, MessageStore, Posted, Sender, SenderKey,
+    StoreError, StoreResult,
 };
 
 /// A seq (or a bucket's time) as DynamoDB's number.
@@ -320,15 +319,27 @@ impl MessageStore for DynamoStore {
         &self,
         session: SessionId,
         id: MessageId,
-        content: &Content,
+        edit: &Edit,
         now: Timestamp,
     ) -> StoreResult<Message> {
+        let set_moderated = if edit.moderated {
+            ", moderated = :moderated"
+        } else {
+            ""
+        };
         let update = self
             .update_request(message_key(session, id))
-            .update_expression("SET #content = :content, edited_at = :now")
+            .update_expression(format!(
+                "SET #content = :content, edited_at = :now{set_moderated}"
+            ))
             .expression_attribute_names("#content", "content")
-            .expression_attribute_values(":content", s(content.as_str()))
+            .expression_attribute_values(":content", s(edit.content.as_str()))
             .expression_attribute_values(":now", to_value(&now)?);
+        let update = if edit.moderated {
+            update.expression_attribute_values(":moderated", AttributeValue::Bool(true))
+        } else {
+            update
+        };
         self.update_message(session, id, update, true).await
     }
 

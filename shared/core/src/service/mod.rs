@@ -31,8 +31,8 @@ use crate::domain::{
 };
 use crate::moderation::Moderator;
 use crate::ports::{
-    Clock, Created, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Pusher, SessionPatch, SessionQuery,
-    Store,
+    Clock, Created, Edit, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Pusher, SessionPatch,
+    SessionQuery, Store,
 };
 use crate::protocol::{AttachmentRef, ServerFrame};
 
@@ -511,13 +511,11 @@ impl ChatService {
         let original = self.find_message(id, message).await?;
         access.require_edit(caller, &original)?;
         let (content, moderated) = self.moderate(content, original.is_bot)?;
-        let mut edited = self
+        let edit = Edit { content, moderated };
+        let edited = self
             .store
-            .edit_message(id, message, &content, self.clock.now())
+            .edit_message(id, message, &edit, self.clock.now())
             .await?;
-        // The store's edit writes the content alone, so a flag first set by this edit is
-        // in the answer and the broadcast but not yet in what is stored.
-        edited.moderated |= moderated;
         self.broadcast(
             id,
             ServerFrame::MessageUpdated {
