@@ -197,6 +197,20 @@ async fn the_default_limits_hold(on_dynamodb: bool) {
     // Bob's bucket is his own.
     let other = app.post(&path, bob, json!({"content": "mine"})).await;
     assert_eq!(other.status, StatusCode::CREATED);
+    // The same text a third time in a row is spam (moderation's repeated-text rule, kept
+    // with the bucket); another text starts again.
+    let dan = app.user("dan");
+    app.post(&format!("/sessions/{session}/join"), &dan, json!({}))
+        .await;
+    for (text, status) in [
+        ("Buy now!", StatusCode::CREATED),
+        ("buy  now!", StatusCode::CREATED),
+        ("BUY NOW!", StatusCode::UNPROCESSABLE_ENTITY),
+        ("something else", StatusCode::CREATED),
+    ] {
+        let reply = app.post(&path, &dan, json!({"content": text})).await;
+        assert_eq!(reply.status, status, "{text}: {reply:?}");
+    }
 
     let mut socket = app.connect(bob, Some(&session)).await;
     socket.next_of("chat_history").await;

@@ -318,7 +318,8 @@ fn words(source: &impl Source, name: &'static str) -> Result<Vec<String>, Config
 /// they do lands on every client and log), `MODERATION_DENY_WORDS` and
 /// `MODERATION_ALLOW_WORDS` (comma-separated words that always, or never, count as
 /// profanity), and the spam limits `MODERATION_MAX_LINKS` (default 5),
-/// `MODERATION_MAX_MENTIONS` (10) and `MODERATION_MAX_RUN` (30, at least 3).
+/// `MODERATION_MAX_MENTIONS` (10), `MODERATION_MAX_RUN` (30, at least 3) and
+/// `MODERATION_MAX_REPEATS` (2: the same text a third time in a row is refused).
 pub fn moderation(source: &impl Source) -> Result<ModerationSettings, ConfigError> {
     let defaults = ModerationSettings::default();
     let profanity = choice(
@@ -371,6 +372,12 @@ pub fn moderation(source: &impl Source) -> Result<ModerationSettings, ConfigErro
         max_links: count("MODERATION_MAX_LINKS", defaults.max_links)?,
         max_mentions: count("MODERATION_MAX_MENTIONS", defaults.max_mentions)?,
         max_run,
+        max_repeats: parsed(
+            source,
+            "MODERATION_MAX_REPEATS",
+            defaults.max_repeats,
+            "a whole number",
+        )?,
     })
 }
 
@@ -808,6 +815,7 @@ mod tests {
             ("MODERATION_MAX_LINKS", "0"),
             ("MODERATION_MAX_MENTIONS", "3"),
             ("MODERATION_MAX_RUN", "12"),
+            ("MODERATION_MAX_REPEATS", "0"),
         ])
         .expect("valid");
         assert_eq!(
@@ -820,6 +828,7 @@ mod tests {
                 max_links: 0,
                 max_mentions: 3,
                 max_run: 12,
+                max_repeats: 0,
             }
         );
         assert_eq!(

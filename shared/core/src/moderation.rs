@@ -12,7 +12,9 @@ use std::ops::Range;
 
 use rustrict::{Censor, Type};
 
-use crate::domain::{CharacterProblem, TextShape, character_problem, strip_unsafe_characters};
+use crate::domain::{
+    CharacterProblem, TextShape, Timestamp, character_problem, strip_unsafe_characters,
+};
 
 /// What happens to a message with profanity in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,12 +52,16 @@ pub struct ModerationSettings {
     pub max_mentions: usize,
     /// Spam: more of one character in a row than this (any whitespace counts as one).
     pub max_run: usize,
+    /// Spam: the same text from one user more than this many times in a row (within
+    /// [`Repetition::WINDOW`]); 0 allows any.
+    pub max_repeats: u32,
 }
 
 impl ModerationSettings {
     pub const DEFAULT_MAX_LINKS: usize = 5;
     pub const DEFAULT_MAX_MENTIONS: usize = 10;
     pub const DEFAULT_MAX_RUN: usize = 30;
+    pub const DEFAULT_MAX_REPEATS: u32 = 2;
     /// A smaller limit would refuse ordinary words and ellipses.
     pub const MIN_RUN: usize = 3;
 }
@@ -70,6 +76,7 @@ impl Default for ModerationSettings {
             max_links: Self::DEFAULT_MAX_LINKS,
             max_mentions: Self::DEFAULT_MAX_MENTIONS,
             max_run: Self::DEFAULT_MAX_RUN,
+            max_repeats: Self::DEFAULT_MAX_REPEATS,
         }
     }
 }
@@ -90,6 +97,36 @@ pub enum Refusal {
     Run(usize),
     #[error("the message contains profanity")]
     Profanity,
+    #[error("the message is the same as your last {0}")]
+    Repeated(u32),
+}
+
+/// What a user sent last, kept with their send bucket: a fingerprint of the text (never
+/// the text), how many times in a row it came, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Repetition {
+    pub fingerprint: u64,
+    pub times: u32,
+    pub at: Timestamp,
+}
+
+impl Repetition {
+    /// A text sent again after this long starts a new count.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+    /// The text's fingerprint: the same for texts that differ only in case and spacing.
+    pub fn fingerprint(text: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let normal: String = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        // SipHash with fixed keys: the same on every instance (a fingerprint, not a secret).
+        let mut hasher = std::hash::DefaultHasher::new();
+        normal.hash(&mut hasher);
+        hasher.finish()
+    }
 }
 
 /// A text that passed: as it is to be stored, and whether moderation changed it.
@@ -173,6 +210,34 @@ impl Moderator {
     /// characters are removed (a reply of nothing visible becomes empty), script links
     /// masked, and profanity masked unless the policy is off (`refuse` masks too). Spam
     /// rules are for people flooding a chat; a reply's length is bounded by its tokens.
+    /// The user's repetition after sending `text` at `now` after `last`, or the refusal
+    /// of one text too many in a row (spam, unless the spam policy is off).
+    pub fn repeat(
+        &self,
+        text: &str,
+        last: Option<Repetition>,
+        now: Timestamp,
+    ) -> Result<Repetition, Refusal> {
+        let fingerprint = Repetition::fingerprint(text);
+        let times = match last {
+            Some(last)
+                if last.fingerprint == fingerprint && now < last.at.plus(Repetition::WINDOW) =>
+            {
+                last.times.saturating_add(1)
+            }
+            _ => 1,
+        };
+        let max = self.settings.max_repeats;
+        if self.settings.spam == SpamPolicy::Refuse && max > 0 && times > max {
+            return Err(Refusal::Repeated(max));
+        }
+        Ok(Repetition {
+            fingerprint,
+            times,
+            at: now,
+        })
+    }
+
     pub fn review_bot(&self, text: &str) -> Reviewed {
         let stripped = strip_unsafe_characters(text);
         let mut chars: Vec<char> = match self.settings.profanity {
@@ -474,6 +539,37 @@ fn longest_run(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_text_a_third_time_in_a_row_is_spam_and_another_text_starts_again() {
+        let moderator = Moderator::default();
+        let now = Timestamp::from_unix_millis(1_000_000);
+        let first = moderator.repeat("Buy now", None, now).expect("once");
+        let second = moderator
+            .repeat("buy   NOW", Some(first), now)
+            .expect("twice, the same text");
+        assert_eq!(second.times, 2);
+        assert_eq!(
+            moderator.repeat("Buy now", Some(second), now),
+            Err(Refusal::Repeated(2))
+        );
+        let other = moderator
+            .repeat("something else", Some(second), now)
+            .expect("new");
+        assert_eq!(other.times, 1);
+        let later = now.plus(Repetition::WINDOW);
+        assert_eq!(
+            moderator
+                .repeat("Buy now", Some(second), later)
+                .map(|r| r.times),
+            Ok(1)
+        );
+        let lenient = Moderator::new(ModerationSettings {
+            max_repeats: 0,
+            ..ModerationSettings::default()
+        });
+        assert!(lenient.repeat("Buy now", Some(second), now).is_ok());
+    }
 
     fn configured(adjust: impl FnOnce(&mut ModerationSettings)) -> Moderator {
         let mut settings = ModerationSettings::default();

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::moderation::Repetition;
+
 use crate::domain::{
     ArrivalTime, Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, Member,
     Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus,
@@ -188,6 +190,8 @@ pub struct Sender {
     pub connection: Option<Connection>,
     /// The user's send bucket, shared by all their connections and REST.
     pub user_bucket: Option<ArrivalTime>,
+    /// What the user sent last, kept beside the bucket.
+    pub repetition: Option<Repetition>,
 }
 
 /// What the message path reads of a session in one request: the last seq given, and the
@@ -221,6 +225,8 @@ pub struct Append {
     pub sender_is_member: bool,
     /// The buckets the send draws on, written in the same request.
     pub user_bucket: Option<BucketUpdate<UserId>>,
+    /// Written with the user's bucket.
+    pub repetition: Option<Repetition>,
     /// Also resets the connection's strikes.
     pub connection_bucket: Option<BucketUpdate<ConnectionId>>,
 }
@@ -232,6 +238,7 @@ impl Append {
             after_seq,
             sender_is_member: false,
             user_bucket: None,
+            repetition: None,
             connection_bucket: None,
         }
     }

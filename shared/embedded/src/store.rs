@@ -12,6 +12,7 @@ use chat_core::domain::{
     Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
     SessionStatus, Timestamp, UserId,
 };
+use chat_core::moderation::Repetition;
 use chat_core::paging::{
     MessageRange, attachment_cursor, first_after, membership_position, membership_position_at,
     message_cursor, seq_cursor, seq_start, split_page,
@@ -43,6 +44,7 @@ struct State {
     /// Each session's last seq.
     seqs: HashMap<SessionId, u64>,
     user_buckets: HashMap<UserId, ArrivalTime>,
+    repetitions: HashMap<UserId, Repetition>,
     /// Each counter's current window and count (an older window is simply replaced).
     windows: HashMap<String, (u64, u32)>,
 }
@@ -319,6 +321,9 @@ impl MessageStore for EmbeddedStore {
         }
         if let Some(update) = &append.user_bucket {
             state.user_buckets.insert(update.owner.clone(), update.next);
+            if let Some(repetition) = append.repetition {
+                state.repetitions.insert(update.owner.clone(), repetition);
+            }
         }
         if let Some(update) = &append.connection_bucket
             && let Some(connection) = state.connections.get_mut(&update.owner)
@@ -368,6 +373,7 @@ impl MessageStore for EmbeddedStore {
             member,
             connection,
             user_bucket: state.user_buckets.get(user).copied(),
+            repetition: state.repetitions.get(user).copied(),
         })
     }
 

@@ -436,10 +436,26 @@ impl HeadItem {
     }
 }
 
-/// A user's send bucket.
+/// A user's send bucket, and what they sent last (a fingerprint, never the text).
 #[derive(Serialize, Deserialize)]
 pub(super) struct BucketItem {
     pub bucket: u64,
+    #[serde(default)]
+    pub last_text: Option<u64>,
+    #[serde(default)]
+    pub repeats: u32,
+    #[serde(default)]
+    pub last_text_at: Option<Timestamp>,
+}
+
+impl BucketItem {
+    pub fn repetition(&self) -> Option<chat_core::moderation::Repetition> {
+        Some(chat_core::moderation::Repetition {
+            fingerprint: self.last_text?,
+            times: self.repeats,
+            at: self.last_text_at?,
+        })
+    }
 }
 
 impl ConnectionItem {

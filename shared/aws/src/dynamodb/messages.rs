@@ -146,8 +146,18 @@ impl MessageStore for DynamoStore {
         if let Some(update) = &append.user_bucket {
             let expires = epoch_seconds(Bucket::full_at(update.next)) + 60;
             let bucket = drawn_bucket("bucket", update, None)
-                .update_expression("SET #bucket = :next, expires_at = :expires")
                 .expression_attribute_values(":expires", n(expires));
+            let bucket = match append.repetition {
+                Some(repetition) => bucket
+                    .update_expression(
+                        "SET #bucket = :next, expires_at = :expires, last_text = :text, \
+                         repeats = :times, last_text_at = :text_at",
+                    )
+                    .expression_attribute_values(":text", seq_value(repetition.fingerprint))
+                    .expression_attribute_values(":times", n(i64::from(repetition.times)))
+                    .expression_attribute_values(":text_at", to_value(&repetition.at)?),
+                None => bucket.update_expression("SET #bucket = :next, expires_at = :expires"),
+            };
             writes.push(self.update_write(user_bucket_key(&update.owner), bucket)?);
             bucket_indexes.push(writes.len() - 1);
         }
@@ -237,7 +247,9 @@ impl MessageStore for DynamoStore {
             let at =
                 |key: &Item| key.get("pk") == item.get("pk") && key.get("sk") == item.get("sk");
             if at(&bucket_key) {
-                found.user_bucket = Some(from_item::<BucketItem>(item)?.bucket);
+                let bucket: BucketItem = from_item(item)?;
+                found.repetition = bucket.repetition();
+                found.user_bucket = Some(bucket.bucket);
             } else if matches!(sender, SenderKey::Connection { .. }) {
                 found.connection = Some(from_item::<ConnectionItem>(item)?.into_connection())
                     .filter(|c| c.is_live(now));

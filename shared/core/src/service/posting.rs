@@ -230,7 +230,7 @@ impl ChatService {
             let append = Append {
                 after_seq: feed.last_seq,
                 sender_is_member: route.sender_is_member,
-                ..self.charge(route, &sender)?
+                ..self.charge(route, &sender, &message)?
             };
             message.seq = feed.last_seq + 1;
             match self.store.put_message(&message, &append).await {
@@ -282,10 +282,23 @@ impl ChatService {
         Ok(posted)
     }
 
-    /// The buckets this send draws on, as they will be after it; a refusal if either is
-    /// empty.
-    fn charge(&self, route: &Route<'_>, sender: &Sender) -> ServiceResult<Append> {
+    /// The buckets this send draws on, as they will be after it, and the user's run of
+    /// the same text; a refusal if a bucket is empty or the text came once too often.
+    fn charge(
+        &self,
+        route: &Route<'_>,
+        sender: &Sender,
+        message: &Message,
+    ) -> ServiceResult<Append> {
         let now = self.clock.now();
+        let repetition = if message.is_bot || message.content.is_empty() {
+            None
+        } else {
+            Some(
+                self.moderator
+                    .repeat(&message.content, sender.repetition, now)?,
+            )
+        };
         let rates = &self.rates;
         let user = drawn(&rates.user_sends, sender.user_bucket, now, "your messages")?;
         let connection = match (route.connection, &sender.connection) {
@@ -308,6 +321,7 @@ impl ChatService {
                 next: user,
             }),
             connection_bucket: connection,
+            repetition,
             ..Append::after(0)
         })
     }
