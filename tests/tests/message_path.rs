@@ -307,9 +307,11 @@ async fn the_default_rate_limits_hold_on_dynamodb_across_instances_state() {
 
 /// A chat message costs at most 3 DynamoDB requests over the WebSocket and over REST,
 /// with 2 members and with 1,000: one read of the sender, one Query of the feed, one
-/// write. Exact counts, from the store's request metrics.
+/// write; a typing frame 2: its mark, and the index's peers. Exact counts, from the
+/// store's request metrics.
 #[tokio::test]
-async fn a_chat_message_costs_three_dynamodb_requests_at_two_and_a_thousand_members() {
+async fn a_chat_message_costs_three_dynamodb_requests_and_typing_two_at_two_and_a_thousand_members()
+{
     let Ok(endpoint) = std::env::var("CHAT_DYNAMODB_ENDPOINT") else {
         assert!(
             std::env::var("CHAT_REQUIRE_DYNAMODB").as_deref() != Ok("1"),
@@ -379,6 +381,17 @@ async fn a_chat_message_costs_three_dynamodb_requests_at_two_and_a_thousand_memb
             rest.values().sum::<u64>(),
             3,
             "a REST post with {size} members: {rest:?}"
+        );
+        sender
+            .send(json!({"action": "typing", "is_typing": true}))
+            .await;
+        listener.next_of("typing_status").await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let typing = counter.take();
+        assert_eq!(
+            typing.values().sum::<u64>(),
+            2,
+            "a typing frame with {size} members: {typing:?}"
         );
         let seqs: BTreeSet<u64> = all_after(&app, &session, ann, 0)
             .await

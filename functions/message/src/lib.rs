@@ -16,13 +16,27 @@ pub async fn handle(
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let id = event_connection(&event)?;
     let service = services.for_event(&event);
+    let frame = frame_of(&event);
+    // A typing frame reads nothing first: its one write says who the connection is and
+    // where it is bound.
+    if let (Ok(ClientFrame::Typing { is_typing }), Ok(principal)) =
+        (&frame, event_principal(&event))
+    {
+        if let Err(error) = service.typing(&id, &principal.user_id, *is_typing).await {
+            let connection = service.connection(&id).await.ok();
+            Refusal::service(&error)
+                .send(&service, &id, connection)
+                .await;
+        }
+        return Ok(status_response(200, None));
+    }
     // Who sent it (and so the dialect every answer is written in) and their send bucket,
     // in one read; the authorizer named the user.
     let sender = match event_principal(&event) {
         Ok(principal) => service.connection_sender(&id, &principal.user_id).await,
         Err(_) => Err(ServiceError::Unauthorized("the frame carries no caller")),
     };
-    let outcome = match (frame_of(&event), &sender) {
+    let outcome = match (frame, &sender) {
         (Err(error), _) => Err(Refusal::frame(&error)),
         (Ok(_), Err(error)) => Err(Refusal::service(error)),
         (Ok(frame), Ok(sender)) => run(&service, sender, frame).await,
@@ -166,7 +180,12 @@ async fn run(
             .map(|_| ())
             .map_err(refuse),
         ClientFrame::Typing { is_typing } => {
-            service.typing(connection, is_typing).await.map_err(refuse)
+            let user = &connection.principal.user_id;
+            service
+                .typing(&connection.id, user, is_typing)
+                .await
+                .map(|_| ())
+                .map_err(refuse)
         }
         ClientFrame::History { before, limit } => service
             .send_history(connection, before, limit)

@@ -375,14 +375,23 @@ pub trait ConnectionStore: Send + Sync {
     /// Removes the connection, returning what it was.
     async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<Option<Connection>>;
 
-    /// Marks the connection as typing in its session until `until` (`None`: stopped).
-    /// Kept where the session's connections are listed, so one read gives who is typing.
+    /// Marks the connection as typing until `until` (`None`: stopped), and returns it as
+    /// it now is (`None` when it is gone or expired): one write.
     async fn set_typing(
         &self,
         id: &ConnectionId,
-        session: SessionId,
         until: Option<Timestamp>,
-    ) -> StoreResult<()>;
+        now: Timestamp,
+    ) -> StoreResult<Option<Connection>>;
+
+    /// The connections bound to the session with their typing state, unexpired at `now`:
+    /// one read. It may miss a binding of the last moment, which a typing indicator can
+    /// afford (a message never reads it).
+    async fn typing_peers(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Connection>>;
 
     /// The session's connections that have not expired at `now`, in one read.
     async fn list_session_connections(

@@ -606,17 +606,26 @@ impl ConnectionStore for EmbeddedStore {
     async fn set_typing(
         &self,
         id: &ConnectionId,
-        session: SessionId,
         until: Option<Timestamp>,
-    ) -> StoreResult<()> {
+        now: Timestamp,
+    ) -> StoreResult<Option<Connection>> {
         let mut state = self.state();
-        match state.connections.get_mut(id) {
-            Some(connection) if connection.session_id == Some(session) => {
+        Ok(state
+            .connections
+            .get_mut(id)
+            .filter(|c| c.is_live(now))
+            .map(|connection| {
                 connection.typing_until = until;
-                Ok(())
-            }
-            _ => Err(StoreError::NotFound("connection")),
-        }
+                connection.clone()
+            }))
+    }
+
+    async fn typing_peers(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Connection>> {
+        Ok(self.state().live_connections(session, now))
     }
 
     async fn list_session_connections(

@@ -1105,34 +1105,49 @@ async fn typing_is_kept_where_the_sessions_connections_are_listed(store: Arc<dyn
     let phone = connection("phone", &ann, Some(session.id), now);
     store.put_connection(&phone).await.expect("stored");
     let until = at(now, 5_000);
-    store
-        .set_typing(&phone.id, session.id, Some(until))
+    let marked = store
+        .set_typing(&phone.id, Some(until), now)
         .await
-        .expect("typing");
-    let listed = store
-        .list_session_connections(session.id, now)
-        .await
-        .expect("listed");
+        .expect("typing")
+        .expect("the connection");
     assert_eq!(
-        listed.iter().map(|c| c.typing_until).collect::<Vec<_>>(),
-        vec![Some(until)]
+        (marked.session_id, marked.typing_until),
+        (Some(session.id), Some(until))
     );
-    assert!(listed[0].is_typing(now) && !listed[0].is_typing(until));
+    let peers = store.typing_peers(session.id, now).await.expect("listed");
+    assert_eq!(
+        peers
+            .iter()
+            .map(|c| (&c.id, c.typing_until))
+            .collect::<Vec<_>>(),
+        vec![(&phone.id, Some(until))]
+    );
+    assert!(peers[0].is_typing(now) && !peers[0].is_typing(until));
     store
-        .set_typing(&phone.id, session.id, None)
+        .set_typing(&phone.id, None, now)
         .await
         .expect("stopped");
-    let listed = store
-        .list_session_connections(session.id, now)
+    let peers = store.typing_peers(session.id, now).await.expect("listed");
+    assert_eq!(peers[0].typing_until, None);
+    // Unbound, it is no one's peer; gone, there is nothing to mark.
+    store
+        .bind_connection(&phone.id, None)
         .await
-        .expect("listed");
-    assert_eq!(listed[0].typing_until, None);
-    let elsewhere = store
-        .set_typing(&phone.id, SessionId::new(now), Some(until))
-        .await;
+        .expect("unbound");
     assert!(
-        matches!(elsewhere, Err(StoreError::NotFound("connection"))),
-        "{elsewhere:?}"
+        store
+            .typing_peers(session.id, now)
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+    store.delete_connection(&phone.id).await.expect("deleted");
+    assert_eq!(
+        store
+            .set_typing(&phone.id, Some(until), now)
+            .await
+            .expect("answered"),
+        None
     );
 }
 

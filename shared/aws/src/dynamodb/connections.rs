@@ -4,12 +4,14 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::Delete;
 
-use super::DynamoStore;
+use aws_sdk_dynamodb::types::ReturnValue;
+
 use super::errors::{ConditionFailed, sdk_failure};
 use super::items::{
-    CONNECTION_PREFIX, ConnectionItem, connection_key, from_item, session_connection_key,
-    session_pk, to_value,
+    CONNECTION_PREFIX, ConnectionItem, connection_key, feed_gsi1_pk, from_item, n, s, session_pk,
+    to_value,
 };
+use super::{DynamoStore, GSI1};
 use chat_core::domain::{Connection, ConnectionId, SessionId, Timestamp};
 use chat_core::ports::{ConnectionStore, StoreError, StoreResult};
 
@@ -86,16 +88,18 @@ impl ConnectionStore for DynamoStore {
         Ok(Some(connection))
     }
 
-    /// One UpdateItem of the session's copy of the connection.
+    /// One UpdateItem of the routing item, which returns it: who the connection is and
+    /// where it is bound come with the write.
     async fn set_typing(
         &self,
         id: &ConnectionId,
-        session: SessionId,
         until: Option<Timestamp>,
-    ) -> StoreResult<()> {
+        now: Timestamp,
+    ) -> StoreResult<Option<Connection>> {
         let request = self
-            .update_request(session_connection_key(session, id))
-            .condition_expression("attribute_exists(pk)");
+            .update_request(connection_key(id))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
         let request = match until {
             Some(until) => request
                 .update_expression("SET typing_until = :until")
@@ -103,9 +107,38 @@ impl ConnectionStore for DynamoStore {
             None => request.update_expression("REMOVE typing_until"),
         };
         match self.conditional_update(request).await? {
-            Ok(_) => Ok(()),
-            Err(ConditionFailed) => Err(StoreError::NotFound("connection")),
+            Ok(Some(item)) => Ok(Some(from_item::<ConnectionItem>(item)?.into_connection())
+                .filter(|c| c.is_live(now))),
+            Ok(None) | Err(ConditionFailed) => Ok(None),
         }
+    }
+
+    /// One Query of the index (more pages only past 1 MB), where a bound connection's
+    /// routing item is listed under its session: eventually consistent, as indexes are.
+    async fn typing_peers(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Connection>> {
+        let now_seconds = i64::try_from(now.unix_millis() / 1_000).unwrap_or(i64::MAX);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :feed")
+            .filter_expression("expires_at > :now")
+            .expression_attribute_values(":feed", s(feed_gsi1_pk(session)))
+            .expression_attribute_values(":now", n(now_seconds))
+            .into_paginator()
+            .items()
+            .send();
+        let mut found = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| sdk_failure("Query", e))?;
+            found.push(from_item::<ConnectionItem>(item)?.into_connection());
+        }
+        Ok(found)
     }
 
     /// One Query of the session's partition, expired connections filtered out.

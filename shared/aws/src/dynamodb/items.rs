@@ -15,7 +15,8 @@
 //! | a user's send bucket | `RATE#USER#<uid>`    | `META`                | TTL
 //! | a window's counter   | `RATE#<key>#<n>`     | `META`                | TTL
 //!
-//! Messages carry `seq`, the sort key of the local index `lsi1` (lists in seq order).
+//! Messages carry `seq`, the sort key of the local index `lsi1` (lists in seq order). A
+//! bound connection's routing item is also in `gsi1`, as `FEED#<sid>` / `CONN#<cid>`.
 //! Every key is built here and nowhere else; the rest of the adapter asks for one by name.
 
 use std::collections::{BTreeSet, HashMap};
@@ -130,12 +131,13 @@ pub(super) fn connection_key(id: &ConnectionId) -> Item {
     key(connection_pk(id), META)
 }
 
-pub(super) fn session_connection_key(session: SessionId, id: &ConnectionId) -> Item {
-    key(session_pk(session), session_connection_sk(id))
-}
-
 pub(super) fn active_key(scope_key: &str) -> Item {
     key(active_pk(scope_key), META)
+}
+
+/// The index partition of a session's bound connections (their routing items).
+pub(super) fn feed_gsi1_pk(session: SessionId) -> String {
+    format!("FEED#{session}")
 }
 
 pub(super) fn head_key(session: SessionId) -> Item {
@@ -397,7 +399,7 @@ pub(super) struct ConnectionItem {
     pub connected_at: Timestamp,
     /// Whole seconds since the epoch: the table's TTL attribute.
     pub expires_at: i64,
-    /// Kept on the session's copy only, which is what broadcasts read.
+    /// Kept on the routing item, which a typing frame writes and the index lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing_until: Option<Timestamp>,
     /// On both copies: a broadcast renders each dialect its Query finds.
@@ -408,6 +410,12 @@ pub(super) struct ConnectionItem {
     pub send_bucket: Option<u64>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub strikes: u32,
+    /// On a bound connection's routing item: listed in the index under its session, for
+    /// typing (see `typing_peers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -460,7 +468,12 @@ impl BucketItem {
 
 impl ConnectionItem {
     pub fn routing(connection: &Connection) -> Self {
-        Self::with_key(connection, connection_pk(&connection.id), META.to_owned())
+        let mut item = Self::with_key(connection, connection_pk(&connection.id), META.to_owned());
+        if let Some(session) = connection.session_id {
+            item.gsi1pk = Some(feed_gsi1_pk(session));
+            item.gsi1sk = Some(connection_pk(&connection.id));
+        }
+        item
     }
 
     /// The copy under the session, if the connection is bound to one.
@@ -490,6 +503,8 @@ impl ConnectionItem {
             dialect: connection.dialect,
             send_bucket: connection.send_bucket,
             strikes: connection.strikes,
+            gsi1pk: None,
+            gsi1sk: None,
         }
     }
 

@@ -671,7 +671,7 @@ mod tests {
         assert_send(service.join_connection(&connection, id));
         assert_send(service.leave_connection(&connection));
         assert_send(service.close_connection(&connection.id));
-        assert_send(service.typing(&connection, true));
+        assert_send(service.typing(&connection.id, &connection.principal.user_id, true));
         assert_send(service.send_history(&connection, None, PageLimit::DEFAULT));
     }
 }

@@ -368,30 +368,41 @@ impl ChatService {
     }
 
     /// A `typing` frame: remembered for a few seconds; `typing_status` to the others.
-    pub async fn typing(&self, connection: &Connection, is_typing: bool) -> ServiceResult<()> {
-        let session = Self::bound_session(connection)?;
+    /// A `typing` frame, in two store requests: the mark (which also says who the
+    /// connection is and where it is bound), then the session's peers.
+    pub async fn typing(
+        &self,
+        id: &ConnectionId,
+        user: &UserId,
+        is_typing: bool,
+    ) -> ServiceResult<Connection> {
         let now = self.clock.now();
         let until = is_typing.then(|| now.plus(TYPING_LASTS));
-        self.store
-            .set_typing(&connection.id, session, until)
-            .await?;
-        let connections = self.fanout.connections(session).await?;
-        let user = &connection.principal.user_id;
+        let connection = self
+            .store
+            .set_typing(id, until, now)
+            .await?
+            .filter(|c| c.principal.user_id == *user)
+            .ok_or(ServiceError::NotFound("connection"))?;
+        let session = Self::bound_session(&connection)?;
+        let mut peers = self.store.typing_peers(session, now).await?;
+        // The peers may not show this very mark yet: it is the one we know.
+        peers.retain(|c| c.id != connection.id);
         let typing = online_users(
-            &connections
+            &peers
                 .iter()
+                .chain(std::iter::once(&connection))
                 .filter(|c| c.is_typing(now))
                 .cloned()
                 .collect::<Vec<_>>(),
         );
-        let others: Vec<Connection> = connections
-            .iter()
+        let others: Vec<Connection> = peers
+            .into_iter()
             .filter(|c| c.principal.user_id != *user)
-            .cloned()
             .collect();
         let frame = ServerFrame::typing_status(user.clone(), is_typing, typing);
         self.fanout.send_all(&others, &frame).await;
-        Ok(())
+        Ok(connection)
     }
 
     /// A `history` frame: a page of older messages to the asking connection only.
