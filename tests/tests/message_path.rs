@@ -154,6 +154,15 @@ chat_e2e::on_both_stores! {
     a_reconnecting_client_resumes_from_its_last_seq => a_reconnecting_client_gets_what_it_missed_in_seq_order_then_live_messages, resuming_works_the_same_on_dynamodb;
 }
 
+/// Waits, if the minute is nearly over, for the next: the per-minute limits count in
+/// fixed windows, and a check must not straddle two.
+async fn fresh_minute() {
+    let into_minute = Timestamp::now().unix_millis() % 60_000;
+    if into_minute > 40_000 {
+        tokio::time::sleep(Duration::from_millis(60_000 - into_minute + 100)).await;
+    }
+}
+
 /// The default limits: 20 messages a user, then one a second (REST 429 with
 /// `Retry-After`); a connection half that (`rate_limited` with `retry_after_ms`), closed
 /// with 1008 after three refusals in a row; 10 public starts a minute from one address;
@@ -252,31 +261,27 @@ async fn the_default_limits_hold(on_dynamodb: bool) {
     assert_eq!(refusals[3]["close_code"], 1008, "{}", refusals[3]);
     assert!(socket.closed().await.is_some());
 
+    fresh_minute().await;
+    let start = || {
+        app.request(
+            reqwest::Method::POST,
+            "/sessions/start",
+            None,
+            Some(json!({"business_id": "acme"})),
+        )
+    };
     for i in 0..10 {
-        let started = app
-            .request(
-                reqwest::Method::POST,
-                "/sessions/start",
-                None,
-                Some(json!({"business_id": "acme"})),
-            )
-            .await;
+        let started = start().await;
         assert_eq!(
             started.status,
             StatusCode::CREATED,
             "start {i}: {started:?}"
         );
     }
-    let refused = app
-        .request(
-            reqwest::Method::POST,
-            "/sessions/start",
-            None,
-            Some(json!({"business_id": "acme"})),
-        )
-        .await;
+    let refused = start().await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{refused:?}");
 
+    fresh_minute().await;
     let cy = app.user("cy");
     let mut open = Vec::new();
     for _ in 0..30 {
@@ -303,6 +308,42 @@ async fn the_default_rate_limits_refuse_with_when_to_retry_and_close_a_connectio
 #[tokio::test]
 async fn the_default_rate_limits_hold_on_dynamodb_across_instances_state() {
     the_default_limits_hold(true).await;
+}
+
+/// A user's messages to bots count against their bot replies today, in the message's own
+/// write: past the limit, the message is refused with `rate_limited`, nothing stored.
+async fn bot_replies_are_limited_per_user_per_day(on_dynamodb: bool) {
+    let settings = [("RATE_BOT_REPLIES_PER_USER_PER_DAY", "1")];
+    let Some(app) = spawn_app_with_limits(on_dynamodb, &settings).await else {
+        return;
+    };
+    let ann = app.user("ann");
+    let session = app
+        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+        .await;
+    let path = format!("/sessions/{session}/messages");
+    let first = app.post(&path, &ann, json!({"content": "hello bot"})).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = app.post(&path, &ann, json!({"content": "again"})).await;
+    assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS, "{second:?}");
+    assert!(second.error_message().contains("bot"), "{second:?}");
+    let mine: Vec<Value> = all_after(&app, &session, &ann, 0)
+        .await
+        .into_iter()
+        .filter(|m| m["is_bot"] == false)
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_users_messages_to_bots_are_limited_per_day() {
+    bot_replies_are_limited_per_user_per_day(false).await;
+}
+
+#[tokio::test]
+async fn a_users_messages_to_bots_are_limited_per_day_on_dynamodb() {
+    bot_replies_are_limited_per_user_per_day(true).await;
 }
 
 /// A chat message costs at most 3 DynamoDB requests over the WebSocket and over REST,

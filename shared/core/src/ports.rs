@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A condition the write depended on no longer holds (e.g. the message was deleted).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A rate-limit window the write counts against is full.
+    #[error("the limit's window is full")]
+    Full,
     /// What the write was computed from changed since it was read (another message took
     /// the seq, another send drew on the bucket): read again and retry.
     #[error("stale: {0} changed since it was read")]
@@ -229,6 +232,9 @@ pub struct Append {
     pub repetition: Option<Repetition>,
     /// Also resets the connection's strikes.
     pub connection_bucket: Option<BucketUpdate<ConnectionId>>,
+    /// A window the send counts against, in the same write (the sender's bot replies
+    /// today, in a session with a bot): refused with `Full` when it is full.
+    pub window: Option<WindowCount>,
 }
 
 impl Append {
@@ -240,6 +246,7 @@ impl Append {
             user_bucket: None,
             repetition: None,
             connection_bucket: None,
+            window: None,
         }
     }
 }

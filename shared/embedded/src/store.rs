@@ -107,6 +107,22 @@ impl State {
         }
     }
 
+    /// One more event in the window, unless it is full.
+    fn count(&mut self, count: &WindowCount) -> bool {
+        let entry = self
+            .windows
+            .entry(count.key.clone())
+            .or_insert((count.window, 0));
+        if entry.0 != count.window {
+            *entry = (count.window, 0);
+        }
+        if entry.1 >= count.limit {
+            return false;
+        }
+        entry.1 += 1;
+        true
+    }
+
     fn live_connections(&self, session: SessionId, now: Timestamp) -> Vec<Connection> {
         self.session_connections
             .get(&session)
@@ -303,6 +319,14 @@ impl MessageStore for EmbeddedStore {
                 None => return Err(StoreError::NotFound("connection")),
             }
         }
+        if let Some(count) = &append.window
+            && state
+                .windows
+                .get(&count.key)
+                .is_some_and(|&(window, hits)| window == count.window && hits >= count.limit)
+        {
+            return Err(StoreError::Full);
+        }
         let is_member = state
             .members
             .get(&message.session_id)
@@ -316,6 +340,9 @@ impl MessageStore for EmbeddedStore {
         }
         messages.insert(message.id, message.clone());
         state.seqs.insert(message.session_id, message.seq);
+        if let Some(count) = &append.window {
+            state.count(count);
+        }
         if let Some(key) = dedup_key {
             state.client_ids.insert(key, message.id);
         }
@@ -640,19 +667,7 @@ impl ConnectionStore for EmbeddedStore {
 #[async_trait]
 impl LimitStore for EmbeddedStore {
     async fn count_in_window(&self, count: &WindowCount) -> StoreResult<bool> {
-        let mut state = self.state();
-        let entry = state
-            .windows
-            .entry(count.key.clone())
-            .or_insert((count.window, 0));
-        if entry.0 != count.window {
-            *entry = (count.window, 0);
-        }
-        if entry.1 >= count.limit {
-            return Ok(false);
-        }
-        entry.1 += 1;
-        Ok(true)
+        Ok(self.state().count(count))
     }
 
     async fn set_strikes(&self, id: &ConnectionId, strikes: u32) -> StoreResult<()> {

@@ -85,6 +85,7 @@ cases![
     the_senders_bucket_is_read_and_written_with_the_message,
     a_connections_bucket_and_strikes_go_with_its_routing_item,
     a_window_counts_to_its_limit_then_starts_again,
+    a_message_counted_against_a_full_window_is_refused_and_not_stored,
     the_feed_holds_the_last_seq_and_the_live_connections,
     a_session_is_created_read_updated_and_ended,
     a_session_id_cannot_be_taken_twice,
@@ -1701,4 +1702,39 @@ async fn the_feed_holds_the_last_seq_and_the_live_connections(store: Arc<dyn Sto
             .connections
             .is_empty()
     );
+}
+
+async fn a_message_counted_against_a_full_window_is_refused_and_not_stored(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let count = WindowCount {
+        key: format!("bot#{}", SessionId::new(now)),
+        window: 7,
+        limit: 1,
+        ends_at: at(now, 60_000),
+    };
+    let counted = |after_seq| Append {
+        sender_is_member: true,
+        window: Some(count.clone()),
+        ..Append::after(after_seq)
+    };
+    let mut first = text(&session, &ann, "one", at(now, 1));
+    first.seq = 1;
+    store
+        .put_message(&first, &counted(0))
+        .await
+        .expect("posted");
+    let mut second = text(&session, &ann, "two", at(now, 2));
+    second.seq = 2;
+    let refused = store.put_message(&second, &counted(1)).await;
+    assert!(matches!(refused, Err(StoreError::Full)), "{refused:?}");
+    assert_eq!(
+        store
+            .get_message(session.id, second.id)
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(!store.count_in_window(&count).await.expect("full"));
 }

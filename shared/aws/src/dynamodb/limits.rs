@@ -2,25 +2,32 @@
 //! connection's strikes.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::Update;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 
 use super::DynamoStore;
 use super::items::{connection_key, epoch_seconds, n, window_key};
 use chat_core::domain::ConnectionId;
 use chat_core::ports::{LimitStore, StoreError, StoreResult, WindowCount};
 
+/// The count of one more event in the window, conditioned on it not being full; the
+/// counter expires with its window. An UpdateItem's or a transaction's.
+pub(super) fn counted(count: &WindowCount) -> UpdateBuilder {
+    Update::builder()
+        .update_expression("ADD hits :one SET expires_at = :expires")
+        .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":limit", n(i64::from(count.limit)))
+        .expression_attribute_values(":expires", n(epoch_seconds(count.ends_at) + 60))
+}
+
 #[async_trait]
 impl LimitStore for DynamoStore {
-    /// One UpdateItem, conditioned on the window not being full; the counter expires
-    /// with its window.
+    /// One TransactWriteItems of the one count: the same write the message path puts in
+    /// its own.
     async fn count_in_window(&self, count: &WindowCount) -> StoreResult<bool> {
-        let request = self
-            .update_request(window_key(&count.key, count.window))
-            .update_expression("ADD hits :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(i64::from(count.limit)))
-            .expression_attribute_values(":expires", n(epoch_seconds(count.ends_at) + 60));
-        Ok(self.conditional_update(request).await?.is_ok())
+        let write = self.update_write(window_key(&count.key, count.window), counted(count))?;
+        Ok(self.transact(vec![write]).await?.is_ok())
     }
 
     /// One UpdateItem of the routing item, if the connection is still there.

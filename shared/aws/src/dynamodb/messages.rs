@@ -9,8 +9,9 @@ use super::items::{
     BucketItem, ConnectionItem, DedupItem, FEED_PREFIX, HeadItem, Item, MemberItem, MessageItem,
     SEQ_INDEX, SessionItem, connection_key, dedup_key, epoch_seconds, from_item, from_items,
     head_key, member_key, membership_gsi1_sk, message_key, message_sk, n, reaction_entry, s,
-    session_key, session_pk, to_value, user_bucket_key,
+    session_key, session_pk, to_value, user_bucket_key, window_key,
 };
+use super::limits::counted;
 use super::{ABSENT, DynamoStore, IfSessionOpen, query_limit};
 use chat_core::domain::{
     Bucket, Message, MessageId, Order, Page, PageLimit, Reaction, SessionId, Timestamp, UserId,
@@ -169,6 +170,14 @@ impl MessageStore for DynamoStore {
             writes.push(self.update_write(connection_key(&update.owner), bucket)?);
             bucket_indexes.push(writes.len() - 1);
         }
+        let window_index = match &append.window {
+            Some(count) => {
+                writes
+                    .push(self.update_write(window_key(&count.key, count.window), counted(count))?);
+                Some(writes.len() - 1)
+            }
+            None => None,
+        };
         if append.sender_is_member {
             let touch_member = Update::builder()
                 .update_expression("SET last_activity_at = :at, gsi1sk = :position")
@@ -212,6 +221,9 @@ impl MessageStore for DynamoStore {
         }
         if bucket_indexes.iter().any(|index| failed.contains(index)) {
             return Err(StoreError::Stale("bucket"));
+        }
+        if window_index.is_some_and(|index| failed.contains(&index)) {
+            return Err(StoreError::Full);
         }
         if failed.contains(&0) {
             // This very message may be stored already: a write reported lost that had in

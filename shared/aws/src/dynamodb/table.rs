@@ -13,6 +13,13 @@ use chat_core::ports::StoreResult;
 /// The name of the one global secondary index: a user's memberships by their activity.
 pub const GSI1: &str = "gsi1";
 
+/// An index that holds whole items, so a query of it needs no second read.
+fn whole_items() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build()
+}
+
 impl DynamoStore {
     /// Creates the table with its index and TTL unless it exists: for the local server and
     /// tests. Deployed stacks get the table from the template.
@@ -36,11 +43,7 @@ impl DynamoStore {
             .index_name(GSI1)
             .key_schema(key("gsi1pk", KeyType::Hash)?)
             .key_schema(key("gsi1sk", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(whole_items())
             .build()
             .map_err(internal)?;
         // Messages by seq within their session's partition (`after_seq`, `resume`).
@@ -48,11 +51,7 @@ impl DynamoStore {
             .index_name(super::items::SEQ_INDEX)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("seq", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(whole_items())
             .build()
             .map_err(internal)?;
         let created = self

@@ -8,9 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::{ChatService, ServiceError, ServiceResult};
-use crate::domain::{
-    Connection, Message, MessageId, MessageKind, Principal, Session, SessionId, UserId,
-};
+use crate::domain::{Connection, Message, MessageId, MessageKind, Session, SessionId, UserId};
 use crate::ports::{
     ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
 };
@@ -79,31 +77,14 @@ impl ChatService {
         session.wants_bot()
     }
 
-    /// Hands a stored message to a session's bot, within the sender's daily allowance of
-    /// bot replies; the sender has its acknowledgement already, and the reply arrives later
-    /// over the socket.
-    pub(super) async fn start_bot_reply(
-        &self,
-        session: SessionId,
-        sender: &Principal,
-        message: &Message,
-    ) {
+    /// Hands a stored message to a session's bot (it counted against the sender's bot
+    /// replies today when it was stored); the sender has its acknowledgement already, and
+    /// the reply arrives later over the socket.
+    pub(super) async fn start_bot_reply(&self, session: SessionId, message: &Message) {
         let Some(invoker) = &self.bot_invoker else {
             return;
         };
         if message.is_bot {
-            return;
-        }
-        let key = format!("bot#{}", sender.user_id);
-        let window = self.rates.bot_replies_per_user;
-        if let Err(refused) = self.count(&window, key, "bot replies today").await {
-            let frame = match &refused {
-                ServiceError::RateLimited { retry_after, .. } => {
-                    ServerFrame::rate_limited(refused.to_string(), *retry_after)
-                }
-                _ => ServerFrame::error(ErrorCode::Internal, "the bot could not be started"),
-            };
-            self.broadcast(session, frame).await;
             return;
         }
         let job = Job::BotReply {

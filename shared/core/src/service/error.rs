@@ -76,6 +76,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(what) => Self::Conflict(what),
             // Retried where it can be; one that reaches a caller is a conflict to retry.
             StoreError::Stale(what) => Self::Conflict(what),
+            StoreError::Full => Self::Conflict("a limit is reached"),
             StoreError::Invalid(invalid) => Self::Invalid(invalid),
             unavailable @ StoreError::Unavailable(_) => Self::Unavailable(Box::new(unavailable)),
             failure @ StoreError::Internal(_) => Self::Internal(Box::new(failure)),

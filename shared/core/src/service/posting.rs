@@ -224,17 +224,46 @@ impl ChatService {
     ) -> ServiceResult<Posted> {
         let session = message.session_id;
         let mut feed = self.store.session_feed(session, self.clock.now()).await?;
+        let wants_bot = match route.wants_bot.or(feed.wants_bot) {
+            Some(wants) => wants,
+            None => self
+                .store
+                .get_session(session)
+                .await?
+                .is_some_and(|s| Self::wants_bot(&s)),
+        };
+        // A message to a bot counts against the sender's bot replies today, in the write.
+        let bot_window = self.rates.bot_replies_per_user;
+        let window = (wants_bot && !message.is_bot).then(|| {
+            let (index, ends_at) = bot_window.at(self.clock.now());
+            WindowCount {
+                key: format!("bot#{}", route.caller.user_id),
+                window: index,
+                limit: bot_window.limit,
+                ends_at,
+            }
+        });
         let mut attempts = 0;
         let posted = loop {
             attempts += 1;
             let append = Append {
                 after_seq: feed.last_seq,
                 sender_is_member: route.sender_is_member,
+                window: window.clone(),
                 ..self.charge(route, &sender, &message)?
             };
             message.seq = feed.last_seq + 1;
             match self.store.put_message(&message, &append).await {
                 Ok(posted) => break posted,
+                Err(StoreError::Full) => {
+                    let ends_at = window.as_ref().map_or(self.clock.now(), |w| w.ends_at);
+                    return Err(ServiceError::RateLimited {
+                        what: "messages to the bot today",
+                        retry_after: crate::domain::Window::refusal(ends_at, self.clock.now())
+                            .retry_after,
+                        closes: false,
+                    });
+                }
                 Err(StoreError::Stale(_)) if attempts >= ATTEMPTS => {
                     return Err(ServiceError::Conflict("the session is too busy; try again"));
                 }
@@ -267,16 +296,8 @@ impl ChatService {
                 message: self.view(stored).await,
             };
             self.fanout.send_all(&feed.connections, &frame).await;
-            let wants_bot = match route.wants_bot.or(feed.wants_bot) {
-                Some(wants) => wants,
-                None => self
-                    .store
-                    .get_session(session)
-                    .await?
-                    .is_some_and(|s| Self::wants_bot(&s)),
-            };
             if wants_bot {
-                self.start_bot_reply(session, route.caller, stored).await;
+                self.start_bot_reply(session, stored).await;
             }
         }
         Ok(posted)
