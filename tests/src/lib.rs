@@ -542,6 +542,18 @@ impl TestApp {
 }
 
 impl Socket {
+    /// A socket the test opened itself (odd handshakes).
+    pub fn from_stream(
+        stream: tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) -> Self {
+        Self {
+            stream,
+            protocol: None,
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.send_text(&frame.to_string()).await;
     }

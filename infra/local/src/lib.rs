@@ -208,7 +208,7 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     store_description: String,
 ) -> Result<Running, StartError> {
-    let config = Config::from_source(&LocalSource(&options))
+    let mut config = Config::from_source(&LocalSource(&options))
         .map_err(|e| StartError::Config(e.to_string()))?;
     let http_listener = bind(options.http_port).await?;
     let ws_listener = bind(options.ws_port).await?;
@@ -238,6 +238,9 @@ pub async fn start_with_store(
     // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
     // function's go through API Gateway's.
     let management = format!("http://{ws_addr}");
+    // Every push goes to this server's own @connections, whatever `Host` a client sent:
+    // an event's endpoint is built from that header, which the client chooses.
+    config.websocket_endpoint = Some(management.clone());
     let pushers: PusherFactory =
         Arc::new(|endpoint| Arc::new(ApiGatewayPusher::local(endpoint)) as Arc<dyn Pusher>);
     let adapters = Adapters {
