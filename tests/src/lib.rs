@@ -384,6 +384,11 @@ impl TestApp {
             .to_owned()
     }
 
+    /// What the server printed when it started.
+    pub fn banner(&self) -> String {
+        self.running.banner()
+    }
+
     pub async fn stop(self) {
         self.running.stop().await;
     }

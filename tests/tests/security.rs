@@ -90,3 +90,16 @@ async fn an_agent_in_a_group_deletes_only_its_own_messages() {
     assert_eq!(deleted.status, StatusCode::OK, "{deleted:?}");
     app.stop().await;
 }
+
+/// Finding 6: the startup banner wrote a valid 24-hour token into the server's log. It
+/// says how to make one instead, and that this is a development server.
+#[tokio::test]
+async fn the_startup_banner_holds_no_token() {
+    let app = spawn_app().await;
+    let banner = app.banner();
+    assert!(banner.contains("development server"), "{banner}");
+    assert!(banner.contains("-- token --sub"), "{banner}");
+    // A JWT is three base64url parts; the header of every one starts `eyJ`.
+    assert!(!banner.contains("eyJ"), "{banner}");
+    app.stop().await;
+}

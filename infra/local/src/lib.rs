@@ -155,23 +155,16 @@ impl Running {
     }
 
     /// What a newcomer needs to start: where things are and a token to try them with.
+    /// What the server prints when it starts. No token: a log is read by more people
+    /// than the server's users, so it says how to make one instead.
     pub fn banner(&self) -> String {
-        let example = TokenRequest {
-            sub: "dev-user".into(),
-            role: "user".into(),
-            name: Some("Dev User".into()),
-            org: None,
-            hours: 24,
-        };
-        let token = mint_token(&self.jwt_secret, &example)
-            .unwrap_or_else(|e| format!("(cannot sign: {e})"));
         let secret_note = if self.jwt_secret == DEVELOPMENT_SECRET {
             format!("{DEVELOPMENT_SECRET} (the development default; set JWT_SECRET to change it)")
         } else {
             "from JWT_SECRET".to_owned()
         };
         format!(
-            "chat-local is running\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  files          {files}\n  bot model      {model}\n  JWT secret     {secret_note}\n\nA token for dev-user, valid 24 h:\n  {token}\n\nTry it:\n  curl -s http://{http}/sessions -H 'authorization: Bearer {token}'\nMore tokens: cargo run -q -p chat-local -- token --sub ann --name Ann\n",
+            "chat-local is running: a development server, on loopback only\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  files          {files}\n  bot model      {model}\n  JWT secret     {secret_note}\n\nA token (printed to your terminal, not this log):\n  cargo run -q -p chat-local -- token --sub ann --name Ann\n\nTry it:\n  TOKEN=$(cargo run -q -p chat-local -- token --sub ann --name Ann)\n  curl -s http://{http}/sessions -H \"authorization: Bearer $TOKEN\"\n",
             http = self.http_addr,
             ws = self.ws_addr,
             store = self.store_description,

@@ -788,3 +788,41 @@ fn the_verifier_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<TokenVerifier>();
 }
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_is_refused_past_the_leeway() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs();
+    let ahead = payload_with(|claims| {
+        claims.insert("iat".into(), json!(now + 3_600));
+    });
+    assert_refused(
+        &hs_verifier(),
+        &hs256_with_payload(&ahead),
+        AuthError::InvalidClaims("iat"),
+    )
+    .await;
+    // Within the leeway a clock a little ahead is fine.
+    let lenient = verifier_for(AuthSettings {
+        leeway_secs: 30,
+        ..hs_settings()
+    });
+    let slightly = payload_with(|claims| {
+        claims.insert("iat".into(), json!(now + 5));
+    });
+    lenient
+        .verify(&hs256_with_payload(&slightly))
+        .await
+        .expect("accepted");
+}
+
+#[tokio::test]
+async fn a_token_naming_critical_header_extensions_is_refused() {
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["exp".into()]);
+    let token = jsonwebtoken::encode(&header, &good_payload(), &signing_key(Algorithm::HS256))
+        .expect("signed");
+    assert_refused(&hs_verifier(), &token, AuthError::CriticalHeader).await;
+}

@@ -13,6 +13,8 @@ pub enum AuthError {
     Malformed,
     #[error("the access token's signing algorithm is not accepted")]
     UnsupportedAlgorithm,
+    #[error("the access token requires header extensions (crit) this service does not support")]
+    CriticalHeader,
     #[error("the access token's signature is invalid")]
     BadSignature,
     #[error("the access token has expired")]

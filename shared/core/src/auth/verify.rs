@@ -86,6 +86,10 @@ struct PeekedHeader {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    /// Extensions the token says must be understood (RFC 7515 §4.1.11); this service
+    /// understands none, so a token naming any is refused.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
 }
 
 impl TokenVerifier {
@@ -142,6 +146,9 @@ impl TokenVerifier {
             return Err(AuthError::Malformed);
         }
         let header = peek_header(token)?;
+        if header.crit.is_some() {
+            return Err(AuthError::CriticalHeader);
+        }
         let alg = self.accepted_algorithm(&header.alg)?;
 
         let fetched;
@@ -157,7 +164,23 @@ impl TokenVerifier {
         validation.algorithms = vec![alg];
         let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
             .inspect_err(|error| tracing::debug!(%error, "token refused"))?;
-        Claims::from_verified_payload(data.claims)
+        let claims = Claims::from_verified_payload(data.claims)?;
+        // A token issued in the future was minted by a clock that cannot be trusted, or
+        // made to outlive its own `exp` checks; past the leeway it is refused.
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+        .unwrap_or(i64::MAX);
+        let leeway = i64::try_from(validation.leeway).unwrap_or(0);
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(leeway))
+        {
+            return Err(AuthError::InvalidClaims("iat"));
+        }
+        Ok(claims)
     }
 
     /// The only algorithms each mode accepts. Pinning them per mode is what
