@@ -173,37 +173,55 @@ impl RateLimits {
     /// Sends refused in a row after which a connection is closed.
     pub const STRIKES: u32 = 3;
 
+    /// The defaults ([`RateLimits::default`], the one place their figures live) with
+    /// each variable that is set.
     pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
-        let bucket = |burst_name: &'static str, rate_name: &'static str, burst: u32, rate: f64| {
-            let burst = parsed(source, burst_name, burst, "a whole number of at least 1")?;
+        let defaults = Self::default();
+        let bucket = |burst_name: &'static str, rate_name: &'static str, default: Bucket| {
+            let burst = parsed(
+                source,
+                burst_name,
+                default.burst,
+                "a whole number of at least 1",
+            )?;
             let rate = parsed(
                 source,
                 rate_name,
-                rate,
+                1.0 / default.interval.as_secs_f64(),
                 "a positive number of sends a second",
             )?;
             Bucket::new(burst, rate).map_err(|e| ConfigError::new(rate_name, e.reason))
         };
-        let window = |name: &'static str, limit: u32, period: Duration| {
-            let limit = parsed(source, name, limit, "a whole number of at least 1")?;
-            Window::new(limit, period).map_err(|e| ConfigError::new(name, e.reason))
+        let window = |name: &'static str, default: Window| {
+            let limit = parsed(source, name, default.limit, "a whole number of at least 1")?;
+            Window::new(limit, default.period).map_err(|e| ConfigError::new(name, e.reason))
         };
-        let minute = Duration::from_secs(60);
         Ok(Self {
-            user_sends: bucket("RATE_USER_BURST", "RATE_USER_PER_SECOND", 20, 1.0)?,
+            user_sends: bucket(
+                "RATE_USER_BURST",
+                "RATE_USER_PER_SECOND",
+                defaults.user_sends,
+            )?,
             connection_sends: bucket(
                 "RATE_CONNECTION_BURST",
                 "RATE_CONNECTION_PER_SECOND",
-                10,
-                0.5,
+                defaults.connection_sends,
             )?,
-            starts_per_address: window("RATE_START_PER_IP_PER_MINUTE", 10, minute)?,
-            starts_per_business: window("RATE_START_PER_BUSINESS_PER_MINUTE", 300, minute)?,
-            connects_per_user: window("RATE_CONNECT_PER_USER_PER_MINUTE", 30, minute)?,
+            starts_per_address: window(
+                "RATE_START_PER_IP_PER_MINUTE",
+                defaults.starts_per_address,
+            )?,
+            starts_per_business: window(
+                "RATE_START_PER_BUSINESS_PER_MINUTE",
+                defaults.starts_per_business,
+            )?,
+            connects_per_user: window(
+                "RATE_CONNECT_PER_USER_PER_MINUTE",
+                defaults.connects_per_user,
+            )?,
             bot_replies_per_user: window(
                 "RATE_BOT_REPLIES_PER_USER_PER_DAY",
-                200,
-                Duration::from_secs(24 * 60 * 60),
+                defaults.bot_replies_per_user,
             )?,
         })
     }

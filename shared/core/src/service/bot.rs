@@ -72,11 +72,6 @@ enum Ending {
 }
 
 impl ChatService {
-    /// Whether messages in the session get a bot reply.
-    pub fn wants_bot(session: &Session) -> bool {
-        session.wants_bot()
-    }
-
     /// Hands a stored message to a session's bot (it counted against the sender's bot
     /// replies today when it was stored); the sender has its acknowledgement already, and
     /// the reply arrives later over the socket.

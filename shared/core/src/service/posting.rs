@@ -102,7 +102,7 @@ impl ChatService {
             caller,
             sender_is_member: access.member.is_some(),
             connection: None,
-            wants_bot: Some(Self::wants_bot(&access.session)),
+            wants_bot: Some(access.session.wants_bot()),
         };
         self.send(message, sender, &route).await
     }
@@ -230,7 +230,7 @@ impl ChatService {
                 .store
                 .get_session(session)
                 .await?
-                .is_some_and(|s| Self::wants_bot(&s)),
+                .is_some_and(|s| s.wants_bot()),
         };
         // A message to a bot counts against the sender's bot replies today, in the write.
         let bot_window = self.rates.bot_replies_per_user;
