@@ -23,11 +23,11 @@ pub(super) fn counted(count: &WindowCount) -> UpdateBuilder {
 
 #[async_trait]
 impl LimitStore for DynamoStore {
-    /// One TransactWriteItems of the one count: the same write the message path puts in
+    /// One conditional UpdateItem: the write the message path puts in its transaction, on
     /// its own.
     async fn count_in_window(&self, count: &WindowCount) -> StoreResult<bool> {
-        let write = self.update_write(window_key(&count.key, count.window), counted(count))?;
-        Ok(self.transact(vec![write]).await?.is_ok())
+        let request = self.update_alone(window_key(&count.key, count.window), counted(count))?;
+        Ok(self.conditional_update(request).await?.is_ok())
     }
 
     /// One UpdateItem of the routing item, if the connection is still there.

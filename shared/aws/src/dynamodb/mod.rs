@@ -173,6 +173,26 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// The UpdateItem of a transaction's `update` at `key`, for a write that needs no
+    /// transaction: the same expressions, one request.
+    fn update_alone(
+        &self,
+        key: Item,
+        update: UpdateBuilder,
+    ) -> StoreResult<UpdateItemFluentBuilder> {
+        let update = update
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .build()
+            .map_err(internal)?;
+        Ok(self
+            .update_request(update.key)
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values))
+    }
+
     /// A transaction's delete of the item at `key`, under `delete`'s condition if any.
     fn delete_write(&self, key: Item, delete: DeleteBuilder) -> StoreResult<TransactWriteItem> {
         let delete = delete
@@ -200,10 +220,14 @@ impl DynamoStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // The SDK retries an attempt that timed out, which DynamoDB may have applied
+            // all the same: the token makes that retry a no-op. Ours after a conflict is a
+            // new attempt, with a new token.
             let result = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(request_token())
                 .send()
                 .await;
             let err = match result {
@@ -412,4 +436,9 @@ impl_if_session_open!(
 /// A Query's `Limit`, which DynamoDB takes as an `i32`.
 fn query_limit(items: usize) -> i32 {
     i32::try_from(items).unwrap_or(i32::MAX)
+}
+
+/// A TransactWriteItems idempotency token: 32 random hex digits (DynamoDB takes up to 36).
+fn request_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
