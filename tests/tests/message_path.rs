@@ -221,8 +221,12 @@ async fn the_default_limits_hold(on_dynamodb: bool) {
     // The same text a third time in a row is spam (moderation's repeated-text rule, kept
     // with the bucket); another text starts again.
     let dan = app.user("dan");
-    app.post(&format!("/sessions/{session}/join"), &dan, json!({}))
-        .await;
+    app.post(
+        &format!("/sessions/{session}/members"),
+        ann,
+        json!({"user_id": "dan"}),
+    )
+    .await;
     for (text, status) in [
         ("Buy now!", StatusCode::CREATED),
         ("buy  now!", StatusCode::CREATED),

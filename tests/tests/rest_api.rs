@@ -346,10 +346,12 @@ async fn an_ended_session_refuses_new_messages_with_session_ended() {
 }
 
 #[tokio::test]
-async fn joining_and_leaving_change_membership() {
+async fn joining_and_leaving_an_open_group_change_membership() {
     let app = spawn_app().await;
     let (ann, bob) = (app.user("ann"), app.user("bob"));
-    let id = app.create_session(&ann, json!({"kind": "group"})).await;
+    let id = app
+        .create_session(&ann, json!({"kind": "group", "join_policy": "open"}))
+        .await;
     assert_eq!(
         app.get(&format!("/sessions/{id}"), &bob).await.status,
         StatusCode::FORBIDDEN
@@ -743,26 +745,26 @@ async fn the_authorization_matrix_holds() {
     use Action::*;
     let app = spawn_app().await;
     let rows: &[(Kind, Who, Action, u16)] = &[
-        // A group session owned by ann with bob as member; eve is a stranger.
+        // An invite-only group owned by ann with bob as member; eve is a stranger.
         (Kind::Group, Who::Owner, Read, 200),
         (Kind::Group, Who::Member, Read, 200),
         (Kind::Group, Who::Stranger, Read, 403),
         (Kind::Group, Who::AgentOfBusiness, Read, 403),
         (Kind::Group, Who::Admin, Read, 200),
         (Kind::Group, Who::Service, Read, 200),
-        (Kind::Group, Who::OtherVisitor, Read, 404),
+        (Kind::Group, Who::OtherVisitor, Read, 403),
         (Kind::Group, Who::Owner, Post, 201),
         (Kind::Group, Who::Member, Post, 201),
         (Kind::Group, Who::Stranger, Post, 403),
         (Kind::Group, Who::Admin, Post, 201),
         (Kind::Group, Who::Service, Post, 201),
-        (Kind::Group, Who::OtherVisitor, Post, 404),
+        (Kind::Group, Who::OtherVisitor, Post, 403),
         (Kind::Group, Who::Owner, Rename, 200),
         (Kind::Group, Who::Member, Rename, 403),
         (Kind::Group, Who::Stranger, Rename, 403),
         (Kind::Group, Who::Admin, Rename, 200),
-        (Kind::Group, Who::Stranger, Join, 200),
-        (Kind::Group, Who::OtherVisitor, Join, 404),
+        (Kind::Group, Who::Stranger, Join, 403),
+        (Kind::Group, Who::OtherVisitor, Join, 403),
         (Kind::Group, Who::Owner, End, 200),
         (Kind::Group, Who::Member, End, 403),
         (Kind::Group, Who::Admin, End, 200),

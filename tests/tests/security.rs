@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::spawn_app;
+use chat_e2e::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -70,10 +70,14 @@ async fn an_agent_in_a_group_deletes_only_its_own_messages() {
     let ann = app.user("ann");
     let agent = app.caller("agent-7", "agent", Some("acme"));
     let session = app.create_session(&ann, json!({"kind": "group"})).await;
-    let joined = app
-        .post(&format!("/sessions/{session}/join"), &agent, json!({}))
+    let added = app
+        .post(
+            &format!("/sessions/{session}/members"),
+            &ann,
+            json!({"user_id": "agent-7"}),
+        )
         .await;
-    assert_eq!(joined.status, StatusCode::OK, "{joined:?}");
+    assert_eq!(added.status, StatusCode::CREATED, "{added:?}");
     let anns = app.post_message(&session, &ann, "mine").await;
     let refused = app
         .delete(&format!("/sessions/{session}/messages/{anns}"), &agent)
@@ -102,4 +106,180 @@ async fn the_startup_banner_holds_no_token() {
     // A JWT is three base64url parts; the header of every one starts `eyJ`.
     assert!(!banner.contains("eyJ"), "{banner}");
     app.stop().await;
+}
+
+// Finding 3: leaving answered `left: true` while the member's socket kept hearing the
+// session. Leaving, or being removed by the owner, unbinds every socket of theirs there.
+// Finding 5: anyone who learnt a group's id could join it. Groups are invite-only unless
+// their owner opens them; the owner or an admin adds and removes members.
+chat_e2e::on_both_stores! {
+    leaving_unbinds => a_member_who_leaves_or_is_removed_stops_hearing_the_session_at_once, leaving_unbinds_on_dynamodb_too;
+    groups_are_invite_only => a_group_is_invite_only_unless_its_owner_opens_it, groups_are_invite_only_on_dynamodb_too;
+}
+
+async fn leaving_unbinds(app: &TestApp) {
+    let (ann, bob, cy) = (app.user("ann"), app.user("bob"), app.user("cy"));
+    let session = app
+        .create_session(&ann, json!({"kind": "group", "members": ["bob", "cy"]}))
+        .await;
+    let mut anns = app.connect(&ann, Some(&session)).await;
+    anns.next_of("chat_history").await;
+    let mut bobs = app.connect(&bob, Some(&session)).await;
+    bobs.next_of("chat_history").await;
+    let mut cys = app.connect(&cy, Some(&session)).await;
+    cys.next_of("chat_history").await;
+    anns.drain(Duration::from_millis(200)).await;
+    bobs.drain(Duration::from_millis(200)).await;
+
+    let left = app
+        .post(&format!("/sessions/{session}/leave"), &bob, json!({}))
+        .await;
+    assert_eq!(left.body["left"], true, "{left:?}");
+    let told = bobs.next_of("user_left").await;
+    assert_eq!(
+        (&told["user_id"], &told["online"]),
+        (&json!("bob"), &json!(["ann", "cy"]))
+    );
+    assert_eq!(anns.next_of("user_left").await["user_id"], "bob");
+
+    let removed = app
+        .delete(&format!("/sessions/{session}/members/cy"), &ann)
+        .await;
+    assert_eq!(
+        (removed.status, &removed.body["removed"]),
+        (StatusCode::OK, &json!(true)),
+        "{removed:?}"
+    );
+    assert_eq!(cys.next_of("user_left").await["user_id"], "bob");
+    assert_eq!(cys.next_of("user_left").await["user_id"], "cy");
+
+    app.post_message(&session, &ann, "after they went").await;
+    anns.next_of("chat_message").await;
+    bobs.expect_silence(Duration::from_millis(400)).await;
+    cys.expect_silence(Duration::from_millis(100)).await;
+    // Their sockets stay open, bound to nothing: the group refuses them again.
+    bobs.send(json!({"action": "join", "session_id": session}))
+        .await;
+    assert_eq!(bobs.next_of("error").await["code"], "forbidden");
+    for socket in [anns, bobs, cys] {
+        socket.close().await;
+    }
+}
+
+async fn groups_are_invite_only(app: &TestApp) {
+    let (ann, bob, eve) = (app.user("ann"), app.user("bob"), app.user("eve"));
+    let admin = app.caller("root", "admin", None);
+    let agent = app.caller("agent-7", "agent", Some("acme"));
+    let group = app.create_session(&ann, json!({"kind": "group"})).await;
+    let path = |tail: &str| format!("/sessions/{group}{tail}");
+
+    for (what, reply) in [
+        ("join", app.post(&path("/join"), &eve, json!({})).await),
+        ("read", app.get(&path(""), &eve).await),
+        ("messages", app.get(&path("/messages"), &eve).await),
+        (
+            "post",
+            app.post(&path("/messages"), &eve, json!({"content": "hi"}))
+                .await,
+        ),
+        (
+            "add herself",
+            app.post(&path("/members"), &eve, json!({"user_id": "eve"}))
+                .await,
+        ),
+    ] {
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}: {reply:?}");
+    }
+    assert_eq!(
+        app.try_connect(Some(&eve), Some(&group), chat_e2e::TokenIn::Query)
+            .await
+            .map(|_| ()),
+        Err(403)
+    );
+
+    // The owner adds bob (201, then 200 as he already is one); a member adds nobody.
+    let added = app
+        .post(&path("/members"), &ann, json!({"user_id": "bob"}))
+        .await;
+    assert_eq!(
+        (added.status, &added.body["added"]),
+        (StatusCode::CREATED, &json!(true)),
+        "{added:?}"
+    );
+    let again = app
+        .post(&path("/members"), &ann, json!({"user_id": "bob"}))
+        .await;
+    assert_eq!(
+        (again.status, &again.body["added"]),
+        (StatusCode::OK, &json!(false))
+    );
+    let by_member = app
+        .post(&path("/members"), &bob, json!({"user_id": "eve"}))
+        .await;
+    assert_eq!(by_member.status, StatusCode::FORBIDDEN, "{by_member:?}");
+    let mut bobs = app.connect(&bob, Some(&group)).await;
+    bobs.next_of("chat_history").await;
+    bobs.close().await;
+    let by_admin = app
+        .post(&path("/members"), &admin, json!({"user_id": "eve"}))
+        .await;
+    assert_eq!(by_admin.status, StatusCode::CREATED, "{by_admin:?}");
+    let owner_removed = app.delete(&path("/members/ann"), &admin).await;
+    assert_eq!(
+        owner_removed.status,
+        StatusCode::CONFLICT,
+        "{owner_removed:?}"
+    );
+    let bad = app
+        .post(&path("/members"), &ann, json!({"user_id": 7}))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{bad:?}");
+
+    // Only a group has members to manage, or a join policy.
+    let direct = app
+        .create_session(&ann, json!({"kind": "direct", "members": ["bob"]}))
+        .await;
+    let into_direct = app
+        .post(
+            &format!("/sessions/{direct}/members"),
+            &ann,
+            json!({"user_id": "eve"}),
+        )
+        .await;
+    assert_eq!(into_direct.status, StatusCode::CONFLICT, "{into_direct:?}");
+    let opened_direct = app
+        .patch(
+            &format!("/sessions/{direct}"),
+            &ann,
+            json!({"join_policy": "open"}),
+        )
+        .await;
+    assert_eq!(
+        opened_direct.status,
+        StatusCode::BAD_REQUEST,
+        "{opened_direct:?}"
+    );
+    let open_bot = app
+        .post(
+            "/sessions",
+            &ann,
+            json!({"kind": "bot", "chatbot_id": "helper", "join_policy": "open"}),
+        )
+        .await;
+    assert_eq!(open_bot.status, StatusCode::BAD_REQUEST, "{open_bot:?}");
+
+    // Opened by its owner, the group lets any user in by id; agents and visitors still not.
+    let opened = app
+        .patch(&path(""), &ann, json!({"join_policy": "open"}))
+        .await;
+    assert_eq!(opened.body["session"]["join_policy"], "open", "{opened:?}");
+    let cy = app.user("cy");
+    let joined = app.post(&path("/join"), &cy, json!({})).await;
+    assert_eq!(
+        (joined.status, &joined.body["joined"]),
+        (StatusCode::OK, &json!(true)),
+        "{joined:?}"
+    );
+    let agent_joins = app.post(&path("/join"), &agent, json!({})).await;
+    assert_eq!(agent_joins.status, StatusCode::FORBIDDEN, "{agent_joins:?}");
 }

@@ -18,7 +18,8 @@ fn assert_status(reply: &Reply, status: StatusCode) {
 }
 
 /// Seed 000's routes are the canonical ones under `/api/chat/sessions`; join and leave
-/// take the seed's "a user" as `{"user_id"}`, which must be the caller.
+/// take the seed's "a user" as `{"user_id"}`: the caller, or someone the group's owner adds
+/// or removes.
 async fn the_live_chat_routes_work(app: &TestApp) {
     let (ann, bob) = (app.user("ann"), app.user("bob"));
     let created = app
@@ -36,11 +37,15 @@ async fn the_live_chat_routes_work(app: &TestApp) {
     let base = format!("/api/chat/sessions/{id}");
 
     let claimed = app
-        .post(&format!("{base}/join"), &bob, json!({"user_id": "ann"}))
+        .post(&format!("{base}/join"), &bob, json!({"user_id": "cy"}))
         .await;
     assert_status(&claimed, StatusCode::FORBIDDEN);
-    let joined = app
+    let uninvited = app
         .post(&format!("{base}/join"), &bob, json!({"user_id": "bob"}))
+        .await;
+    assert_status(&uninvited, StatusCode::FORBIDDEN);
+    let joined = app
+        .post(&format!("{base}/join"), &ann, json!({"user_id": "bob"}))
         .await;
     assert_status(&joined, StatusCode::OK);
     assert_eq!(joined.body["joined"], true);

@@ -262,8 +262,18 @@ async fn refused_handshakes_answer_the_contracts_status() {
         assert_eq!(refused, status, "{what}");
     }
     drop(expired);
-    // A user may enter a group by id: connecting bound to it makes them a member.
-    let mut socket = app.connect(&eve, Some(&session)).await;
+    // An invite-only group refuses a stranger; an open one lets any user in by id, and
+    // connecting bound to it makes them a member.
+    assert_eq!(
+        app.try_connect(Some(&eve), Some(&session), TokenIn::Query)
+            .await
+            .map(|_| ()),
+        Err(403)
+    );
+    let open = app
+        .create_session(&ann, json!({"kind": "group", "join_policy": "open"}))
+        .await;
+    let mut socket = app.connect(&eve, Some(&open)).await;
     assert_eq!(socket.next().await["type"], "session_info");
 }
 

@@ -157,7 +157,7 @@ async fn main() -> Result<(), Failure> {
         .await?;
     let patch = SessionPatch {
         title: Some(Title::parse("renamed")?),
-        status: None,
+        ..SessionPatch::default()
     };
     bench
         .measure(

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use crate::moderation::Repetition;
 
 use crate::domain::{
-    ArrivalTime, Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, Member,
-    Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus,
-    Timestamp, Title, UserId, ValidationError,
+    ArrivalTime, Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, JoinPolicy,
+    Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
+    SessionStatus, Timestamp, Title, UserId, ValidationError,
 };
 
 /// What a store can answer besides success. Adapters map their own errors onto these,
@@ -69,6 +69,8 @@ pub struct SessionPatch {
     pub title: Option<Option<Title>>,
     /// Only `Active` or `Inactive`; ending goes through `end_session`.
     pub status: Option<SessionStatus>,
+    /// Groups only (the service checks the kind).
+    pub join_policy: Option<JoinPolicy>,
 }
 
 impl SessionPatch {

@@ -190,6 +190,9 @@ impl SessionStore for EmbeddedStore {
         if let Some(status) = patch.status {
             session.status = status;
         }
+        if let Some(policy) = patch.join_policy {
+            session.join_policy = policy;
+        }
         session.updated_at = now;
         Ok(session.clone())
     }

@@ -2,8 +2,8 @@
 
 use chat_core::domain::{
     AttachmentId, BusinessId, ChatbotId, ClientMsgId, Content, DepartmentId, DocumentId,
-    ExternalCustomerId, MessageKind, Reaction, SessionKind, SessionStatus, Title, UserId,
-    ValidationError,
+    ExternalCustomerId, JoinPolicy, MessageKind, Reaction, SessionKind, SessionStatus, Title,
+    UserId, ValidationError,
 };
 use chat_core::ports::SessionPatch;
 use chat_core::protocol::AttachmentRef;
@@ -26,6 +26,7 @@ pub struct CreateSession {
     document_id: Option<DocumentId>,
     chatbot_id: Option<ChatbotId>,
     business_id: Option<BusinessId>,
+    join_policy: Option<JoinPolicy>,
 }
 
 impl CreateSession {
@@ -43,6 +44,7 @@ impl CreateSession {
             chatbot_id: self.chatbot_id,
             business_id: self.business_id,
             one_of_many: false,
+            join_policy: self.join_policy,
         })
     }
 }
@@ -70,6 +72,7 @@ pub struct PatchSession {
     #[serde(default, deserialize_with = "present")]
     title: Option<Option<String>>,
     status: Option<SessionStatus>,
+    join_policy: Option<JoinPolicy>,
 }
 
 impl PatchSession {
@@ -82,9 +85,13 @@ impl PatchSession {
         let patch = SessionPatch {
             title,
             status: self.status,
+            join_policy: self.join_policy,
         };
         if patch == SessionPatch::default() {
-            return Err(ValidationError::new("title", "or status must be given"));
+            return Err(ValidationError::new(
+                "title",
+                "status or join_policy must be given",
+            ));
         }
         Ok(patch)
     }
@@ -114,6 +121,12 @@ impl From<PostMessage> for NewMessage {
             acknowledge: None,
         }
     }
+}
+
+/// A member the owner adds to a group.
+#[derive(Deserialize)]
+pub struct AddMember {
+    pub user_id: UserId,
 }
 
 #[derive(Deserialize)]

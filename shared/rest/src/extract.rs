@@ -188,6 +188,9 @@ pub struct SessionPath(pub SessionId);
 /// A message of a session (`{id}`, `{mid}`).
 pub struct MessagePath(pub SessionId, pub MessageId);
 
+/// A member of a session (`{id}`, `{user_id}`).
+pub struct MemberPath(pub SessionId, pub UserId);
+
 /// A reaction to a message (`{id}`, `{mid}`, `{emoji}`).
 pub struct ReactionPath(pub SessionId, pub MessageId, pub Reaction);
 
@@ -232,6 +235,18 @@ impl<S: Send + Sync> FromRequestParts<S> for MessagePath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let params = PathParams::of(parts, state).await?;
         Ok(Self(params.session()?, params.message()?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = PathParams::of(parts, state).await?;
+        Ok(Self(
+            params.session()?,
+            params.parse("user_id", "user_id", UserId::parse)?,
+        ))
     }
 }
 

@@ -62,6 +62,7 @@ json_replies![
     SummaryReply,
     Joined,
     Left,
+    MemberRemoved,
     Connections,
     FullSession,
     MessageReply,
@@ -104,6 +105,32 @@ pub struct Joined {
 #[derive(Serialize)]
 pub struct Left {
     pub left: bool,
+}
+
+/// 201 with the group when the member is new, 200 when they already were one.
+pub struct MemberAdded {
+    pub session: SessionView,
+    pub added: bool,
+}
+
+impl IntoResponse for MemberAdded {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            session: &'a SessionView,
+            added: bool,
+        }
+        let body = Body {
+            session: &self.session,
+            added: self.added,
+        };
+        json_response(created_or_found(self.added), &body)
+    }
+}
+
+#[derive(Serialize)]
+pub struct MemberRemoved {
+    pub removed: bool,
 }
 
 /// One page of a list, and the cursor to the next (null at the end).

@@ -14,15 +14,16 @@ use chat_core::protocol::SessionSummary;
 use chat_core::service::{Opened as OpenedSession, ServiceError};
 
 use crate::bodies::{
-    AddReaction, CreateSession, EditMessage, PatchSession, PostMessage, StartSupport,
+    AddMember, AddReaction, CreateSession, EditMessage, PatchSession, PostMessage, StartSupport,
 };
 use crate::error::ApiError;
 use crate::extract::{
-    Caller, Json, MaybeCaller, MessagePath, Query, ReactionPath, SessionPath, SourceAddress,
+    Caller, Json, MaybeCaller, MemberPath, MessagePath, Query, ReactionPath, SessionPath,
+    SourceAddress,
 };
 use crate::reply::{
-    self, Connections, FullSession, Health, Joined, Left, MessageReply, Opened, Page, Posted,
-    SessionReply, SummaryReply, SupportStarted, session_view,
+    self, Connections, FullSession, Health, Joined, Left, MemberAdded, MemberRemoved, MessageReply,
+    Opened, Page, Posted, SessionReply, SummaryReply, SupportStarted, session_view,
 };
 use crate::{State, allow};
 
@@ -47,6 +48,11 @@ pub fn routes() -> Router<Arc<State>> {
         )
         .route("/sessions/{id}/join", allow("POST", post(join)))
         .route("/sessions/{id}/leave", allow("POST", post(leave)))
+        .route("/sessions/{id}/members", allow("POST", post(add_member)))
+        .route(
+            "/sessions/{id}/members/{user_id}",
+            allow("DELETE", delete(remove_member)),
+        )
         .route("/sessions/{id}/connections", allow("GET", get(connections)))
         .route("/sessions/{id}/full", allow("GET", get(full_session)))
         .route("/sessions/{id}/history", allow("GET", get(history)))
@@ -211,6 +217,29 @@ pub(crate) async fn leave(
 pub(crate) async fn left(app: &State, user: &Principal, id: SessionId) -> Result<Left> {
     Ok(Left {
         left: app.chat.leave(user, id).await?,
+    })
+}
+
+async fn add_member(
+    With(app): App,
+    SessionPath(id): SessionPath,
+    Caller(caller): Caller,
+    Json(body): Json<AddMember>,
+) -> Result<MemberAdded> {
+    let (details, added) = app.chat.add_member(&caller, id, body.user_id).await?;
+    Ok(MemberAdded {
+        session: session_view(&details),
+        added,
+    })
+}
+
+async fn remove_member(
+    With(app): App,
+    MemberPath(id, user): MemberPath,
+    Caller(caller): Caller,
+) -> Result<MemberRemoved> {
+    Ok(MemberRemoved {
+        removed: app.chat.remove_member(&caller, id, &user).await?,
     })
 }
 

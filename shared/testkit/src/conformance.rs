@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chat_core::domain::{
     Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
-    ConnectionId, Content, Dialect, Member, MemberRole, Message, MessageId, Order, PageLimit,
-    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus,
-    Timestamp, Title, UserId,
+    ConnectionId, Content, Dialect, JoinPolicy, Member, MemberRole, Message, MessageId, Order,
+    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec,
+    SessionStatus, Timestamp, Title, UserId,
 };
 use chat_core::ports::{
     Append, BucketUpdate, Created, Edit, MessageQuery, Posted, SenderKey, SessionPatch,
@@ -308,6 +308,7 @@ async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
     let patch = SessionPatch {
         title: Some(Title::parse("Renamed").expect("title")),
         status: Some(SessionStatus::Inactive),
+        join_policy: Some(JoinPolicy::Open),
     };
     let updated = store
         .update_session(session.id, &patch, later)
@@ -315,8 +316,8 @@ async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
         .expect("updated");
     assert_eq!(updated.title, Title::parse("Renamed").expect("title"));
     assert_eq!(
-        (updated.status, updated.updated_at),
-        (SessionStatus::Inactive, later)
+        (updated.status, updated.join_policy, updated.updated_at),
+        (SessionStatus::Inactive, JoinPolicy::Open, later)
     );
     assert_eq!(
         store.get_session(session.id).await.expect("read"),
@@ -325,7 +326,7 @@ async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
 
     let untitled = SessionPatch {
         title: Some(None),
-        status: None,
+        ..SessionPatch::default()
     };
     let cleared = store
         .update_session(session.id, &untitled, later)

@@ -102,6 +102,10 @@ impl SessionStore for DynamoStore {
             set.push("#status = :status");
             request = request.expression_attribute_values(":status", to_value(&status)?);
         }
+        if let Some(policy) = patch.join_policy {
+            set.push("join_policy = :policy");
+            request = request.expression_attribute_values(":policy", to_value(&policy)?);
+        }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));

@@ -28,7 +28,7 @@ pub use limits::{ArrivalTime, Bucket, Limited, Window};
 pub use message::{Message, MessageKind, Reactions};
 pub use principal::{Principal, Role};
 pub use session::{
-    ActiveScope, Member, MemberRole, Session, SessionKind, SessionSpec, SessionStatus,
+    ActiveScope, JoinPolicy, Member, MemberRole, Session, SessionKind, SessionSpec, SessionStatus,
 };
 pub use text::{Content, DisplayName, Reaction, Title};
 pub use time::Timestamp;

@@ -27,6 +27,23 @@ pub enum SessionStatus {
     Ended,
 }
 
+/// Who may join a group by its id alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinPolicy {
+    /// Members are added at creation or by the owner or an admin; nobody joins by id.
+    #[default]
+    Invite,
+    /// Any user who knows the id may join.
+    Open,
+}
+
+impl JoinPolicy {
+    pub fn is_invite(&self) -> bool {
+        *self == Self::Invite
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub id: SessionId,
@@ -50,6 +67,9 @@ pub struct Session {
     /// 001's chats), so the one-active-per-(user, chatbot) rule does not hold it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub one_of_many: bool,
+    /// Only groups are ever open; every other kind keeps the default.
+    #[serde(default, skip_serializing_if = "JoinPolicy::is_invite")]
+    pub join_policy: JoinPolicy,
 }
 
 /// What a new session is made from; `Session::open` checks that it hangs together.
@@ -65,6 +85,7 @@ pub struct SessionSpec {
     pub external_customer_id: Option<ExternalCustomerId>,
     /// See [`Session::one_of_many`].
     pub one_of_many: bool,
+    pub join_policy: JoinPolicy,
 }
 
 /// The scope within which at most one session may be active (not ended) at a time.
@@ -93,6 +114,7 @@ impl SessionSpec {
             department_id: None,
             external_customer_id: None,
             one_of_many: false,
+            join_policy: JoinPolicy::Invite,
         }
     }
 }
@@ -130,6 +152,12 @@ impl Session {
             }
             _ => {}
         }
+        if spec.join_policy == JoinPolicy::Open && spec.kind != SessionKind::Group {
+            return Err(ValidationError::new(
+                "join_policy",
+                "only a group may be open",
+            ));
+        }
         Ok(Self {
             id,
             title: spec.title,
@@ -146,6 +174,7 @@ impl Session {
             last_activity_at: now,
             ended_at: None,
             one_of_many: spec.one_of_many,
+            join_policy: spec.join_policy,
         })
     }
 

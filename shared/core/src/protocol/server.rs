@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::{CloseCode, ErrorCode, FrameError};
 use crate::domain::{
     Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, DepartmentId, DisplayName,
-    DocumentId, ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Reactions,
-    Session, SessionId, SessionKind, SessionStatus, Timestamp, Title, UserId,
+    DocumentId, ExternalCustomerId, JoinPolicy, Member, MemberRole, Message, MessageId,
+    MessageKind, Reactions, Session, SessionId, SessionKind, SessionStatus, Timestamp, Title,
+    UserId,
 };
 
 /// Every frame the server sends; each has `type`.
@@ -358,6 +359,9 @@ pub struct SessionSummary {
     pub last_activity_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
+    /// Groups only: `invite` or `open`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_policy: Option<JoinPolicy>,
 }
 
 impl SessionSummary {
@@ -377,6 +381,7 @@ impl SessionSummary {
             updated_at: session.updated_at,
             last_activity_at: session.last_activity_at,
             ended_at: session.ended_at,
+            join_policy: (session.kind == SessionKind::Group).then_some(session.join_policy),
         }
     }
 }
@@ -555,6 +560,7 @@ mod tests {
             "id": SESSION,
             "title": null,
             "kind": "group",
+            "join_policy": "invite",
             "status": "active",
             "owner_id": "ann",
             "members": [

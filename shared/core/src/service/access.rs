@@ -3,13 +3,16 @@
 //! - Members read and write their session. `admin` and `service` may do everything.
 //! - An `agent` may read and join `support` sessions of its own `org`, and end or manage
 //!   them; writing needs joining first.
-//! - A `group` session can be joined by any user or agent who knows its id; until they
-//!   join, it answers 403. Every other session the caller may not see answers 404, as if it
-//!   did not exist, so ids cannot be probed.
+//! - A `group` is invite-only unless its `join_policy` is `open`: its members are added at
+//!   creation or by its owner or an admin, and an open group can be joined by any user who
+//!   knows its id. A group answers non-members 403. Every other session the caller may not
+//!   see answers 404, as if it did not exist, so ids cannot be probed.
 //! - Only the author edits a message; the author, the session's owner, its business's
 //!   agents and admins delete one.
 
-use crate::domain::{Member, MemberRole, Message, Principal, Role, Session, SessionKind, UserId};
+use crate::domain::{
+    JoinPolicy, Member, MemberRole, Message, Principal, Role, Session, SessionKind, UserId,
+};
 
 use super::ServiceError;
 
@@ -52,7 +55,8 @@ impl Access {
         self.privileged
             || self.staff
             || (self.session.kind == SessionKind::Group
-                && matches!(caller.role, Role::User | Role::Agent))
+                && self.session.join_policy == JoinPolicy::Open
+                && caller.role == Role::User)
     }
 
     /// The role a joining caller gets.
@@ -70,6 +74,10 @@ impl Access {
             Ok(())
         } else if self.can_join(caller) {
             Err(ServiceError::Forbidden("join the session first"))
+        } else if self.session.kind == SessionKind::Group {
+            Err(ServiceError::Forbidden(
+                "you are not a member of this group",
+            ))
         } else {
             Err(ServiceError::NotFound("session"))
         }
@@ -91,6 +99,22 @@ impl Access {
         if !(owner || caller.role == Role::Admin || self.staff) {
             return Err(ServiceError::Forbidden(
                 "only the session's owner or an admin may do this",
+            ));
+        }
+        self.require_open()
+    }
+
+    /// Adding and removing others: a group's owner, or an admin.
+    pub fn require_manage_members(&self, caller: &Principal) -> Result<(), ServiceError> {
+        self.require_read(caller)?;
+        if self.session.kind != SessionKind::Group {
+            return Err(ServiceError::Conflict(
+                "only a group's members are managed; others join or are fixed at creation",
+            ));
+        }
+        if !(self.session.owner_id == caller.user_id || self.privileged) {
+            return Err(ServiceError::Forbidden(
+                "only the group's owner or an admin may add or remove members",
             ));
         }
         self.require_open()

@@ -25,9 +25,9 @@ pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 use crate::config::RateLimits;
 use crate::domain::{
     BusinessId, ChatbotId, ClientMsgId, Connection, Content, DepartmentId, DocumentId,
-    ExternalCustomerId, Member, MemberRole, Message, MessageId, MessageKind, Page, PageLimit,
-    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title, UserId,
-    ValidationError,
+    ExternalCustomerId, JoinPolicy, Member, MemberRole, Message, MessageId, MessageKind, Page,
+    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title,
+    UserId, ValidationError,
 };
 use crate::moderation::Moderator;
 use crate::ports::{
@@ -55,6 +55,8 @@ pub struct NewSession {
     pub business_id: Option<BusinessId>,
     /// See [`crate::domain::Session::one_of_many`].
     pub one_of_many: bool,
+    /// Groups only; invite-only when not given.
+    pub join_policy: Option<JoinPolicy>,
 }
 
 /// A session opened (or found already open) with its latest messages, oldest first.
@@ -243,6 +245,7 @@ impl ChatService {
             business_id: request.business_id,
             document_id: request.document_id,
             one_of_many: request.one_of_many && kind == SessionKind::Bot,
+            join_policy: request.join_policy.unwrap_or_default(),
             ..SessionSpec::new(kind, caller.user_id.clone())
         };
         let now = self.clock.now();
@@ -406,7 +409,11 @@ impl ChatService {
         patch: &SessionPatch,
     ) -> ServiceResult<Session> {
         patch.check()?;
-        self.access(caller, id).await?.require_manage(caller)?;
+        let access = self.access(caller, id).await?;
+        access.require_manage(caller)?;
+        if patch.join_policy.is_some() && access.session.kind != SessionKind::Group {
+            return Err(ValidationError::new("join_policy", "only a group has one").into());
+        }
         Ok(self
             .store
             .update_session(id, patch, self.clock.now())
@@ -455,13 +462,50 @@ impl ChatService {
         Ok((self.details(access.session).await?, joined))
     }
 
-    /// Ends the caller's membership; false when they were not a member.
+    /// Ends the caller's membership; false when they were not a member. Their sockets in
+    /// the session stop hearing it at once (see [`ChatService::unbind_member`]).
     pub async fn leave(&self, caller: &Principal, id: SessionId) -> ServiceResult<bool> {
         let access = self.readable(caller, id).await?;
         if access.member.is_none() {
             return Ok(false);
         }
-        Ok(self.store.remove_member(id, &caller.user_id).await?)
+        let removed = self.store.remove_member(id, &caller.user_id).await?;
+        self.unbind_member(&caller.user_id, id).await?;
+        Ok(removed)
+    }
+
+    /// The owner or an admin adds `user` to a group; false when they already were a member.
+    pub async fn add_member(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        user: UserId,
+    ) -> ServiceResult<(SessionDetails, bool)> {
+        let access = self.access(caller, id).await?;
+        access.require_manage_members(caller)?;
+        let member = Member::new(id, user, MemberRole::Member, None, self.clock.now());
+        let added = self.store.add_member(&member).await?;
+        Ok((self.details(access.session).await?, added))
+    }
+
+    /// The owner or an admin removes `user` from a group, as if they had left; false when
+    /// they were not a member. The owner is not removed: ending the group is how it goes.
+    pub async fn remove_member(
+        &self,
+        caller: &Principal,
+        id: SessionId,
+        user: &UserId,
+    ) -> ServiceResult<bool> {
+        let access = self.access(caller, id).await?;
+        access.require_manage_members(caller)?;
+        if access.session.owner_id == *user {
+            return Err(ServiceError::Conflict(
+                "the owner cannot be removed; end the session instead",
+            ));
+        }
+        let removed = self.store.remove_member(id, user).await?;
+        self.unbind_member(user, id).await?;
+        Ok(removed)
     }
 
     pub async fn connections(

@@ -9,7 +9,7 @@ use crate::domain::{
     Connection, ConnectionId, Dialect, Member, MessageId, Page, PageLimit, Principal, SessionId,
     SessionKind, UserId, ValidationError,
 };
-use crate::ports::{MessageQuery, PushError};
+use crate::ports::{MessageQuery, PushError, StoreError};
 use crate::protocol::{ServerFrame, SessionView, render};
 
 /// The most messages a `resume` sends; further behind, the client pages over REST.
@@ -356,6 +356,32 @@ impl ChatService {
             return Ok(());
         }
         let frame = ServerFrame::user_left(user.clone(), online_users(&connections));
+        self.fanout.send_all(&connections, &frame).await;
+        Ok(())
+    }
+
+    /// A member who left or was removed: their sockets bound to the session are unbound,
+    /// so none keeps hearing it, and they and everyone still there get `user_left`.
+    pub(super) async fn unbind_member(
+        &self,
+        user: &UserId,
+        session: SessionId,
+    ) -> ServiceResult<()> {
+        let connections = self.fanout.connections(session).await?;
+        let theirs = connections.iter().filter(|c| c.principal.user_id == *user);
+        for connection in theirs.clone() {
+            match self.store.bind_connection(&connection.id, None).await {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        if theirs.count() == 0 {
+            return Ok(());
+        }
+        let online = online_users(&connections)
+            .into_iter()
+            .filter(|online| online != user);
+        let frame = ServerFrame::user_left(user.clone(), online);
         self.fanout.send_all(&connections, &frame).await;
         Ok(())
     }

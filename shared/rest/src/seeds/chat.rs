@@ -226,6 +226,7 @@ async fn update_chat(
     let patch = SessionPatch {
         title: body.title.as_deref().map(|t| title(Some(t))).transpose()?,
         status: body.status.map(Into::into),
+        join_policy: None,
     };
     if patch == SessionPatch::default() {
         return Err(

@@ -1,6 +1,7 @@
 //! Seed 000 (live chat manager): `/api/chat/sessions...`. The seed names its routes and not
 //! their bodies, so each answers exactly as its canonical twin under `/sessions`; join and
-//! leave also take the seed's "a user" as an optional `{"user_id"}` body.
+//! leave also take the seed's "a user" as an optional `{"user_id"}` body: the caller
+//! joining or leaving, or someone else whom the group's owner (or an admin) adds or removes.
 
 use std::sync::Arc;
 
@@ -9,13 +10,12 @@ use axum::extract::{FromRequest, Request, State as With};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use chat_core::domain::{Principal, UserId};
-use chat_core::service::{ServiceError, acting_as};
 use serde::Deserialize;
 
 use super::optional_seed_user_id;
 use crate::error::ApiError;
 use crate::extract::{Caller, Json, SessionPath, unreadable};
-use crate::reply::{Joined, Left};
+use crate::reply::{Joined, Left, session_view};
 use crate::sessions::{create_session, get_session, joined, left, list_messages, post_message};
 use crate::{State, allow};
 
@@ -57,10 +57,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
 }
 
 impl ForUser {
-    /// Whom the request acts for: the caller, unless it names someone.
-    fn principal(self, caller: &Principal) -> Result<Principal, ServiceError> {
-        self.user_id
-            .map_or_else(|| Ok(caller.clone()), |user| acting_as(caller, &user))
+    /// The user named, unless it is the caller.
+    fn someone_else(self, caller: &Principal) -> Option<UserId> {
+        self.user_id.filter(|user| *user != caller.user_id)
     }
 }
 
@@ -70,7 +69,14 @@ async fn join(
     Caller(caller): Caller,
     MaybeBody(body): MaybeBody<ForUser>,
 ) -> Result<Joined, ApiError> {
-    joined(&app, &body.principal(&caller)?, id).await
+    let Some(user) = body.someone_else(&caller) else {
+        return joined(&app, &caller, id).await;
+    };
+    let (details, added) = app.chat.add_member(&caller, id, user).await?;
+    Ok(Joined {
+        session: session_view(&details),
+        joined: added,
+    })
 }
 
 async fn leave(
@@ -79,5 +85,10 @@ async fn leave(
     Caller(caller): Caller,
     MaybeBody(body): MaybeBody<ForUser>,
 ) -> Result<Left, ApiError> {
-    left(&app, &body.principal(&caller)?, id).await
+    let Some(user) = body.someone_else(&caller) else {
+        return left(&app, &caller, id).await;
+    };
+    Ok(Left {
+        left: app.chat.remove_member(&caller, id, &user).await?,
+    })
 }
