@@ -828,6 +828,8 @@ enum Answer {
     Drops,
     /// Some text, then an error event, then nothing.
     ErrorsMidway,
+    /// Some text, a pause (for a test to act in), then the rest.
+    Pauses,
     /// 500 before any text.
     Broken,
 }
@@ -869,13 +871,19 @@ fn steps(answer: Answer) -> Vec<Step> {
             ));
             steps.push(Step::Hang);
         }
+        Answer::Pauses => {
+            steps.extend(partial());
+            steps.push(Step::Wait(Duration::from_millis(1_000)));
+            steps.extend(WHOLE.iter().map(|t| text_event(t)));
+            steps.push(done());
+        }
     }
     steps
 }
 
 async fn completions(State(model): State<Arc<ModelServer>>) -> Response {
     let answer = lock(&model.script).pop_front().unwrap_or(Answer::Whole);
-    if !matches!(answer, Answer::Whole) {
+    if !matches!(answer, Answer::Whole | Answer::Pauses) {
         model.injected.fetch_add(1, Ordering::SeqCst);
     }
     if let Answer::Broken = answer {
@@ -1017,4 +1025,53 @@ async fn a_model_that_fails_before_saying_anything_gets_an_error_frame_and_nothi
         model.injected.load(Ordering::SeqCst),
     );
     app.stop().await;
+}
+
+/// The bot's own store calls failing: its socket must hear how the reply ended.
+async fn a_reply_the_store_fails_ends_with_an_error_frame(operation: &'static str) {
+    let store = Arc::new(FaultyStore::new(
+        Arc::new(chat_embedded::EmbeddedStore::new()),
+        STORE_DEADLINE,
+    ));
+    let (app, model) = app_with_model(Some(store.clone())).await;
+    let (session, mut socket) = app.bot_session(&app.user("ann")).await;
+
+    // Only the bot claims the reply slot: that fault can wait from the start. The message
+    // the reply is stored with is armed while the reply streams, after the user's is in.
+    let while_streaming = operation != "start_reply";
+    if while_streaming {
+        lock(&model.script).push_back(Answer::Pauses);
+    } else {
+        store.arm(operation, Fault::Unavailable);
+    }
+    socket
+        .send(json!({"action": "send", "content": "take your time"}))
+        .await;
+    socket.next_of("message_received").await;
+    if while_streaming {
+        socket.next_of("response_chunk").await;
+        store.arm(operation, Fault::Unavailable);
+    }
+    assert_error_frame(&socket.next_of("error").await);
+    socket.expect_silence(QUIET).await;
+    store.heal();
+    assert!(bot_replies(&*store.inner(), &session).await.is_empty());
+
+    let (_, text) = reply_to(&mut socket, "and now?").await;
+    assert_eq!(text, WHOLE.concat());
+    report(
+        &format!("store unavailable for the bot's {operation}"),
+        store.injected(),
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bot_that_cannot_claim_the_reply_slot_sends_an_error_frame_and_the_next_reply_works() {
+    a_reply_the_store_fails_ends_with_an_error_frame("start_reply").await;
+}
+
+#[tokio::test]
+async fn a_reply_the_store_cannot_keep_ends_with_an_error_frame_and_the_next_reply_works() {
+    a_reply_the_store_fails_ends_with_an_error_frame("put_message").await;
 }
