@@ -110,10 +110,45 @@ fn dynamodb_endpoint() -> Option<String> {
 
 /// The local server on a store the caller built (benchmarks count its requests).
 pub async fn spawn_app_with_store(store: std::sync::Arc<dyn chat_core::ports::Store>) -> TestApp {
-    let running =
-        chat_local::start_with_store(options(None), store, "a store of the caller's".into())
-            .await
-            .expect("the local server starts");
+    spawn_app_with(Parts {
+        store: Some(store),
+        ..Parts::default()
+    })
+    .await
+}
+
+/// What [`spawn_app_with`] puts in place of the local server's own parts: the stand-ins
+/// the fault suites inject failures through.
+#[derive(Default)]
+pub struct Parts {
+    pub store: Option<std::sync::Arc<dyn chat_core::ports::Store>>,
+    /// A Management API every push goes through (in front of the server's own).
+    pub management_endpoint: Option<String>,
+    /// An S3-compatible endpoint for the attachments' bytes.
+    pub s3_endpoint: Option<String>,
+    /// Configuration over the roomy limits, e.g. the bot's provider.
+    pub settings: Vec<(&'static str, String)>,
+}
+
+/// The local server on the embedded store (or `parts.store`), with `parts` in place.
+pub async fn spawn_app_with(parts: Parts) -> TestApp {
+    let mut options = options(None);
+    options.s3_endpoint = parts.s3_endpoint;
+    options.settings.extend(
+        parts
+            .settings
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value)),
+    );
+    let local = chat_local::Parts {
+        store: parts
+            .store
+            .map(|store| (store, "a store of the caller's".to_owned())),
+        management_endpoint: parts.management_endpoint,
+    };
+    let running = chat_local::start_with(options, local)
+        .await
+        .expect("the local server starts");
     TestApp::new(running)
 }
 

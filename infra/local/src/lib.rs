@@ -191,8 +191,7 @@ pub enum StartError {
 
 /// Starts the servers; port 0 picks free ports (as the tests do).
 pub async fn start(options: Options) -> Result<Running, StartError> {
-    let (store, store_description) = store(&options).await?;
-    start_with_store(options, store, store_description).await
+    start_with(options, Parts::default()).await
 }
 
 /// Starts the servers on a store the caller built (benchmarks count its requests).
@@ -201,6 +200,29 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     store_description: String,
 ) -> Result<Running, StartError> {
+    let parts = Parts {
+        store: Some((store, store_description)),
+        ..Parts::default()
+    };
+    start_with(options, parts).await
+}
+
+/// What a caller builds in place of the server's own, for tests: no flag sets these.
+#[derive(Default)]
+pub struct Parts {
+    /// The store, and how the banner names it.
+    pub store: Option<(Arc<dyn Store>, String)>,
+    /// A Management API every push goes through instead of the server's own
+    /// @connections: a stand-in that fails on command, in front of the real one.
+    pub management_endpoint: Option<String>,
+}
+
+/// Starts the servers with the parts the caller built.
+pub async fn start_with(options: Options, parts: Parts) -> Result<Running, StartError> {
+    let (store, store_description) = match parts.store {
+        Some(built) => built,
+        None => store(&options).await?,
+    };
     let mut config = Config::from_source(&LocalSource(&options))
         .map_err(|e| StartError::Config(e.to_string()))?;
     let http_listener = bind(options.http_port).await?;
@@ -230,7 +252,9 @@ pub async fn start_with_store(
 
     // REST broadcasts go through the WebSocket API's @connections, as a deployed sessions
     // function's go through API Gateway's.
-    let management = format!("http://{ws_addr}");
+    let management = parts
+        .management_endpoint
+        .unwrap_or_else(|| format!("http://{ws_addr}"));
     // Every push goes to this server's own @connections, whatever `Host` a client sent:
     // an event's endpoint is built from that header, which the client chooses.
     config.websocket_endpoint = Some(management.clone());

@@ -1,7 +1,9 @@
 //! What the adapters' test suites share: the store conformance cases, stated once and run
-//! against every store adapter, and the model adapters' helpers.
+//! against every store adapter, a store that fails on command, and the model adapters'
+//! helpers.
 
 pub mod conformance;
+pub mod faults;
 pub mod models;
 
 use async_trait::async_trait;

@@ -180,9 +180,9 @@ impl ChatService {
         self.linked(&found).await
     }
 
-    /// The attachment a file or image message will carry, checked and marked ready: the
-    /// caller uploaded it to this session, its bytes are there, and they are the size and
-    /// type declared.
+    /// The attachment a file or image message will carry, checked, as it will be once the
+    /// message is stored: the caller uploaded it to this session, its bytes are there, and
+    /// they are the size and type declared.
     pub(super) async fn attach(
         &self,
         caller: &Principal,
@@ -247,7 +247,28 @@ impl ChatService {
             )
             .into());
         }
-        Ok(self.store.mark_attachment_ready(id, attachment.id).await?)
+        // Ready once the message is stored (`mark_sent`): a send refused or failed after
+        // this check must not share a file nobody was sent.
+        Ok(Attachment {
+            state: AttachmentState::Ready,
+            ..attachment
+        })
+    }
+
+    /// Marks a stored message's attachment ready: from now on it is shared (the timeline,
+    /// other members' downloads). If this fails the message is still whole, carrying its
+    /// attachment; only the file's own timeline entry is missing, so the send goes on.
+    pub(super) async fn mark_sent(&self, message: &Message) {
+        let Some(attachment) = &message.attachment else {
+            return;
+        };
+        if let Err(error) = self
+            .store
+            .mark_attachment_ready(message.session_id, attachment.id)
+            .await
+        {
+            tracing::warn!(error = %crate::ports::error_chain(&error), attachment = %attachment.id, "cannot mark a sent attachment ready");
+        }
     }
 
     /// The attachment as clients see it, with a download link.

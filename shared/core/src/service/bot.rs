@@ -113,6 +113,23 @@ impl ChatService {
         session_id: SessionId,
         trigger: MessageId,
     ) -> ServiceResult<()> {
+        let outcome = self.answer(bot, session_id, trigger).await;
+        if outcome.is_err() {
+            // However it failed (the store down before the reply started or when it was to
+            // be kept), the session hears that no reply comes: otherwise it waits on
+            // chunks that never end. The job is not retried (a retry would answer twice).
+            let frame = ServerFrame::error(ErrorCode::Internal, "the bot could not answer");
+            self.broadcast(session_id, frame).await;
+        }
+        outcome
+    }
+
+    async fn answer(
+        &self,
+        bot: &BotSettings,
+        session_id: SessionId,
+        trigger: MessageId,
+    ) -> ServiceResult<()> {
         let session = self
             .store
             .get_session(session_id)
