@@ -115,6 +115,50 @@ async fn the_startup_banner_holds_no_token() {
 chat_e2e::on_both_stores! {
     leaving_unbinds => a_member_who_leaves_or_is_removed_stops_hearing_the_session_at_once, leaving_unbinds_on_dynamodb_too;
     groups_are_invite_only => a_group_is_invite_only_unless_its_owner_opens_it, groups_are_invite_only_on_dynamodb_too;
+    uploads_land_once => a_presigned_upload_cannot_be_replayed_after_its_file_was_sent, uploads_land_once_on_s3_too;
+}
+
+// Finding 4: a presigned upload could be replayed for its 15 minutes after the file was
+// checked and sent, and downloads then served the new bytes. Its URL is signed with
+// `If-None-Match: *`, so the store takes the first upload only.
+async fn uploads_land_once(app: &TestApp) {
+    const SENT: &[u8] = b"the minutes, as checked";
+    const SWAPPED: &[u8] = b"a payload, swapped in!!";
+    let (ann, bob) = (app.user("ann"), app.user("bob"));
+    let session = app
+        .create_session(&ann, json!({"kind": "group", "members": ["bob"]}))
+        .await;
+    let upload = app
+        .announce_upload(&session, &ann, "minutes.txt", "text/plain", SENT.len())
+        .await
+        .body;
+    assert_eq!(upload["headers"]["if-none-match"], "*", "{upload}");
+    assert_eq!(app.put_upload(&upload, SENT).await, StatusCode::OK);
+    let sent = app
+        .post(
+            &format!("/sessions/{session}/messages"),
+            &ann,
+            json!({"kind": "file", "attachment_id": upload["attachment_id"]}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
+
+    assert_eq!(
+        app.put_upload(&upload, SWAPPED).await,
+        StatusCode::PRECONDITION_FAILED
+    );
+    let shown = app
+        .get(
+            &format!(
+                "/sessions/{session}/attachments/{}",
+                upload["attachment_id"].as_str().expect("an id")
+            ),
+            &bob,
+        )
+        .await;
+    let url = shown.body["attachment"]["url"].as_str().expect("a link");
+    let served = app.http.get(url).send().await.expect("served");
+    assert_eq!(served.bytes().await.expect("bytes").as_ref(), SENT);
 }
 
 async fn leaving_unbinds(app: &TestApp) {

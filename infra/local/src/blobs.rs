@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use chat_core::domain::Timestamp;
-use chat_core::ports::BlobStore;
 use chat_embedded::local_blobs::{BLOB_PATH, Grant, GrantError, LocalBlobStore};
 
 /// Serves `PUT` and `GET` of signed blob URLs; bodies up to `max_bytes`.
@@ -45,7 +44,10 @@ async fn preflight() -> Response {
         StatusCode::NO_CONTENT,
         [
             (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, PUT"),
-            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "content-type, if-none-match",
+            ),
             (header::ACCESS_CONTROL_MAX_AGE, "3000"),
         ],
     )
@@ -67,8 +69,11 @@ async fn upload(
     if let Err(refusal) = granted(&store, "PUT", &key, query.as_deref(), sent) {
         return forbidden(refusal);
     }
-    match store.put(&key, content_type, body.to_vec()).await {
-        Ok(()) => StatusCode::OK.into_response(),
+    match store.put_new(&key, content_type, body.to_vec()).await {
+        Ok(true) => StatusCode::OK.into_response(),
+        // As S3 answers the `If-None-Match: *` its URLs are signed with: a presigned upload
+        // lands once, so the file checked when it is sent is the file served.
+        Ok(false) => (StatusCode::PRECONDITION_FAILED, "PreconditionFailed").into_response(),
         Err(error) => {
             tracing::error!(%error, "cannot store a blob");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

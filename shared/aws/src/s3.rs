@@ -78,8 +78,9 @@ impl S3BlobStore {
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
-    /// A presigned PUT whose signature covers `content-type` and `content-length`: S3
-    /// refuses an upload of another type or size.
+    /// A presigned PUT whose signature covers `content-type`, `content-length` and
+    /// `If-None-Match: *`: S3 refuses an upload of another type or size, and any after the
+    /// first (412), so the bytes checked when the file is sent are the bytes served.
     async fn presign_upload(
         &self,
         key: &str,
@@ -97,6 +98,7 @@ impl BlobStore for S3BlobStore {
             .key(key)
             .content_type(content_type)
             .content_length(length)
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(|e| failure(&e))?;

@@ -238,6 +238,44 @@ async fn read_type(path: &Path) -> Result<Option<String>, BlobError> {
     }
 }
 
+impl LocalBlobStore {
+    /// A presigned upload, which S3 takes once (its URL is signed with `If-None-Match: *`):
+    /// linked into place only if nothing is there, so of two at once one wins. False when
+    /// the key already held an object.
+    pub async fn put_new(
+        &self,
+        key: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<bool, BlobError> {
+        let (path, partial) = self.write_beside(key, &bytes).await?;
+        let linked = tokio::fs::hard_link(&partial, &path).await;
+        let _ = tokio::fs::remove_file(&partial).await;
+        match linked {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(error) => return Err(io(error)),
+        }
+        tokio::fs::write(meta_path(&path), content_type)
+            .await
+            .map_err(io)?;
+        Ok(true)
+    }
+
+    /// The bytes in a file of their own beside the key's path, for the caller to move in.
+    async fn write_beside(&self, key: &str, bytes: &[u8]) -> Result<(PathBuf, PathBuf), BlobError> {
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let path = self.path(key)?;
+        if let Some(folder) = path.parent() {
+            tokio::fs::create_dir_all(folder).await.map_err(io)?;
+        }
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = path.with_extension(format!("partial-{}-{write}", std::process::id()));
+        tokio::fs::write(&partial, bytes).await.map_err(io)?;
+        Ok((path, partial))
+    }
+}
+
 fn io(error: std::io::Error) -> BlobError {
     BlobError::Internal(Box::new(error))
 }
@@ -256,6 +294,7 @@ impl BlobStore for LocalBlobStore {
         let headers = vec![
             ("content-type".to_owned(), content_type.to_owned()),
             ("content-length".to_owned(), size.to_string()),
+            ("if-none-match".to_owned(), "*".to_owned()),
         ];
         Ok(PresignedRequest {
             url,
@@ -294,12 +333,7 @@ impl BlobStore for LocalBlobStore {
 
     /// Written beside and renamed into place, so a reader never sees half a file.
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
-        let path = self.path(key)?;
-        if let Some(folder) = path.parent() {
-            tokio::fs::create_dir_all(folder).await.map_err(io)?;
-        }
-        let partial = path.with_extension("partial");
-        tokio::fs::write(&partial, &bytes).await.map_err(io)?;
+        let (path, partial) = self.write_beside(key, &bytes).await?;
         tokio::fs::rename(&partial, &path).await.map_err(io)?;
         tokio::fs::write(meta_path(&path), content_type)
             .await
