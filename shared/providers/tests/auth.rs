@@ -18,6 +18,7 @@ use chat_core::auth::{
     find_bearer_token, find_websocket_token, issue_hs256,
 };
 use chat_providers::HttpKeySets;
+use chat_testkit::jwt::forge;
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -114,17 +115,6 @@ fn good_token(alg: Algorithm) -> String {
 
 fn hs256_with_payload(payload: &Value) -> String {
     sign(Algorithm::HS256, None, payload)
-}
-
-/// Builds a token by hand, for headers the library refuses to produce.
-fn forge(header: &Value, payload: &Value, signature: &[u8]) -> String {
-    let part = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-    format!(
-        "{}.{}.{}",
-        part(header.to_string().as_bytes()),
-        part(payload.to_string().as_bytes()),
-        part(signature)
-    )
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 //! What the adapters' test suites share: the store conformance cases, stated once and run
-//! against every store adapter, and the model adapters' helpers.
+//! against every store adapter, the model adapters' helpers, and a JWT forger for the
+//! token attack suites.
 
 pub mod conformance;
+pub mod jwt;
 pub mod models;
 
 use async_trait::async_trait;
