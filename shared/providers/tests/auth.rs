@@ -570,6 +570,26 @@ async fn a_token_whose_exp_is_not_an_integer_is_refused() {
 }
 
 #[tokio::test]
+async fn a_token_whose_nbf_is_not_an_integer_is_refused() {
+    // A float in the past passes the library's own `nbf` check, which rounds it.
+    let past = now() - 60;
+    for nbf in [
+        json!(past as f64 + 0.5),
+        json!(past.to_string()),
+        json!(1e30),
+    ] {
+        let token = hs256_with_payload(&payload_with(|p| {
+            p.insert("nbf".into(), nbf);
+        }));
+        assert_refused(&hs_verifier(), &token, AuthError::InvalidClaims("nbf")).await;
+    }
+    let whole = hs256_with_payload(&payload_with(|p| {
+        p.insert("nbf".into(), json!(past));
+    }));
+    assert!(hs_verifier().verify(&whole).await.is_ok());
+}
+
+#[tokio::test]
 async fn a_token_without_sub_is_refused() {
     for sub in [None, Some(json!("")), Some(json!(42))] {
         let token = hs256_with_payload(&payload_with(|p| match sub {
