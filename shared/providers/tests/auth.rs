@@ -836,3 +836,92 @@ async fn a_token_naming_critical_header_extensions_is_refused() {
         .expect("signed");
     assert_refused(&hs_verifier(), &token, AuthError::CriticalHeader).await;
 }
+
+/// The token as each location's extraction finds it: REST `Authorization: Bearer`, and the
+/// WebSocket query, header, cookie and subprotocol (chat-local signs only HS256 tokens, so
+/// the JWKS attacks meet the same extraction and verifier here rather than end to end).
+fn through_every_location(token: &str) -> Vec<(&'static str, String)> {
+    let websocket = |pairs: &[(HeaderName, &str)]| {
+        find_websocket_token(None, &headers(pairs)).map(|found| found.token)
+    };
+    let bearer = format!("Bearer {token}");
+    let found = [
+        (
+            "REST bearer",
+            find_bearer_token(&headers(&[(AUTHORIZATION, &bearer)])),
+        ),
+        (
+            "WS query",
+            find_websocket_token(Some(token), &HeaderMap::new()).map(|found| found.token),
+        ),
+        ("WS header", websocket(&[(AUTHORIZATION, &bearer)])),
+        (
+            "WS cookie",
+            websocket(&[(COOKIE, &format!("theme=dark; access_token={token}"))]),
+        ),
+        (
+            "WS subprotocol",
+            websocket(&[(SEC_WEBSOCKET_PROTOCOL, &format!("bearer, {token}"))]),
+        ),
+    ];
+    found
+        .into_iter()
+        .map(|(location, found)| (location, found.expect("the token is found")))
+        .collect()
+}
+
+#[tokio::test]
+async fn jwks_key_confusion_is_refused_at_every_location() {
+    let oct_secret = b"an-attacker-chosen-oct-key-0123456789";
+    let oct_key = json!({"kty": "oct", "kid": RSA_KID, "k": URL_SAFE_NO_PAD.encode(oct_secret)});
+    let rsa_token = good_token(Algorithm::RS256);
+    let cases = [
+        (
+            "an unknown kid",
+            fixture_jwks(),
+            sign(Algorithm::RS256, Some("no-such-kid"), &good_payload()),
+            AuthError::UnknownKey,
+        ),
+        (
+            "an EC key under the RSA token's kid",
+            jwks_of([with_kid(fixture_jwk(EC_KID), RSA_KID)]),
+            rsa_token.clone(),
+            AuthError::UnsupportedAlgorithm,
+        ),
+        (
+            "an oct key under the RSA token's kid",
+            jwks_of([oct_key.clone()]),
+            rsa_token.clone(),
+            AuthError::UnknownKey,
+        ),
+        (
+            "an HS256 token signed with the set's oct key",
+            jwks_of([oct_key, fixture_jwk(RSA_KID)]),
+            sign_with(
+                Algorithm::HS256,
+                Some(RSA_KID),
+                &good_payload(),
+                &EncodingKey::from_secret(oct_secret),
+            ),
+            AuthError::UnsupportedAlgorithm,
+        ),
+    ];
+    let mut refused = 0;
+    for (case, jwks, token, expected) in cases {
+        let server = JwksServer::start(jwks).await;
+        let verifier = jwks_verifier(&server.url);
+        for (location, found) in through_every_location(&token) {
+            let outcome = verifier.verify(&found).await.map(|claims| claims.sub);
+            assert_eq!(outcome, Err(expected.clone()), "{case} at {location}");
+            refused += 1;
+        }
+    }
+    // The same path accepts the good token, so the refusals above are not vacuous.
+    let server = JwksServer::start(fixture_jwks()).await;
+    let verifier = jwks_verifier(&server.url);
+    for (location, found) in through_every_location(&rsa_token) {
+        let claims = verifier.verify(&found).await;
+        assert_good_claims(&claims.unwrap_or_else(|e| panic!("{location}: {e}")));
+    }
+    eprintln!("jwks attacks: {refused} attack x location cases refused");
+}
