@@ -171,13 +171,18 @@ fn attacks(attacker_url: &str) -> Vec<(String, String)> {
             }),
         ),
     );
-    // Registered dates the server must read as whole seconds, whatever the library allows.
+    // Registered dates the server must read as whole seconds, whatever the library allows:
+    // each odd value names a time that would pass (`exp` ahead, `nbf`/`iat` behind), so only
+    // its type refuses it.
     for claim in ["exp", "nbf", "iat"] {
-        let in_a_minute = now() + 60;
-        let a_minute_ago = now() - 60;
+        let passing = if claim == "exp" {
+            now() + 600
+        } else {
+            now() - 60
+        };
         let odd_values = [
-            ("a string", json!(in_a_minute.to_string())),
-            ("a float", json!(a_minute_ago as f64 + 0.5)),
+            ("a string", json!(passing.to_string())),
+            ("a float", json!(passing as f64 + 0.5)),
             ("1e30", json!(1e30)),
             ("u64::MAX", json!(u64::MAX)),
         ];
@@ -188,14 +193,6 @@ fn attacks(attacker_url: &str) -> Vec<(String, String)> {
             );
         }
     }
-    // An `exp` float in the future is its own case: a past float `exp` is expired anyway.
-    add(
-        "exp a future float",
-        hs256(
-            &header("HS256"),
-            &with_claim("exp", json!(now() as f64 + 600.5)),
-        ),
-    );
     for claim in ["nbf", "iat"] {
         add(
             &format!("{claim} an hour ahead"),
