@@ -5,7 +5,9 @@ use chat_local::{Options, Running, TokenRequest, mint_token, start};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-const SECRET: &str = "an-end-to-end-test-secret-of-enough-length";
+/// The HS256 secret the server verifies tokens with; public so the attack suites can sign
+/// tokens with the right key and change everything else.
+pub const JWT_SECRET: &str = "an-end-to-end-test-secret-of-enough-length";
 
 pub struct TestApp {
     pub base: String,
@@ -161,7 +163,7 @@ fn options(endpoint: Option<String>) -> Options {
         bucket: format!("e2e-{}", ulid_like().to_lowercase()),
         dynamodb_endpoint: endpoint,
         table: format!("e2e-{}", ulid_like()),
-        jwt_secret: SECRET.into(),
+        jwt_secret: JWT_SECRET.into(),
         ws_idle_seconds: 600,
         ws_lifetime_seconds: 7200,
         blob_dir: None,
@@ -238,7 +240,7 @@ impl TestApp {
         };
         Caller {
             id: id.into(),
-            token: mint_token(SECRET, &request).expect("a token"),
+            token: mint_token(JWT_SECRET, &request).expect("a token"),
         }
     }
 

@@ -18,6 +18,7 @@ use chat_core::auth::{
     find_bearer_token, find_websocket_token, issue_hs256,
 };
 use chat_providers::HttpKeySets;
+use chat_testkit::jwt::forge;
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -114,17 +115,6 @@ fn good_token(alg: Algorithm) -> String {
 
 fn hs256_with_payload(payload: &Value) -> String {
     sign(Algorithm::HS256, None, payload)
-}
-
-/// Builds a token by hand, for headers the library refuses to produce.
-fn forge(header: &Value, payload: &Value, signature: &[u8]) -> String {
-    let part = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-    format!(
-        "{}.{}.{}",
-        part(header.to_string().as_bytes()),
-        part(payload.to_string().as_bytes()),
-        part(signature)
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -580,6 +570,26 @@ async fn a_token_whose_exp_is_not_an_integer_is_refused() {
 }
 
 #[tokio::test]
+async fn a_token_whose_nbf_is_not_an_integer_is_refused() {
+    // A float in the past passes the library's own `nbf` check, which rounds it.
+    let past = now() - 60;
+    for nbf in [
+        json!(past as f64 + 0.5),
+        json!(past.to_string()),
+        json!(1e30),
+    ] {
+        let token = hs256_with_payload(&payload_with(|p| {
+            p.insert("nbf".into(), nbf);
+        }));
+        assert_refused(&hs_verifier(), &token, AuthError::InvalidClaims("nbf")).await;
+    }
+    let whole = hs256_with_payload(&payload_with(|p| {
+        p.insert("nbf".into(), json!(past));
+    }));
+    assert!(hs_verifier().verify(&whole).await.is_ok());
+}
+
+#[tokio::test]
 async fn a_token_without_sub_is_refused() {
     for sub in [None, Some(json!("")), Some(json!(42))] {
         let token = hs256_with_payload(&payload_with(|p| match sub {
@@ -825,4 +835,93 @@ async fn a_token_naming_critical_header_extensions_is_refused() {
     let token = jsonwebtoken::encode(&header, &good_payload(), &signing_key(Algorithm::HS256))
         .expect("signed");
     assert_refused(&hs_verifier(), &token, AuthError::CriticalHeader).await;
+}
+
+/// The token as each location's extraction finds it: REST `Authorization: Bearer`, and the
+/// WebSocket query, header, cookie and subprotocol (chat-local signs only HS256 tokens, so
+/// the JWKS attacks meet the same extraction and verifier here rather than end to end).
+fn through_every_location(token: &str) -> Vec<(&'static str, String)> {
+    let websocket = |pairs: &[(HeaderName, &str)]| {
+        find_websocket_token(None, &headers(pairs)).map(|found| found.token)
+    };
+    let bearer = format!("Bearer {token}");
+    let found = [
+        (
+            "REST bearer",
+            find_bearer_token(&headers(&[(AUTHORIZATION, &bearer)])),
+        ),
+        (
+            "WS query",
+            find_websocket_token(Some(token), &HeaderMap::new()).map(|found| found.token),
+        ),
+        ("WS header", websocket(&[(AUTHORIZATION, &bearer)])),
+        (
+            "WS cookie",
+            websocket(&[(COOKIE, &format!("theme=dark; access_token={token}"))]),
+        ),
+        (
+            "WS subprotocol",
+            websocket(&[(SEC_WEBSOCKET_PROTOCOL, &format!("bearer, {token}"))]),
+        ),
+    ];
+    found
+        .into_iter()
+        .map(|(location, found)| (location, found.expect("the token is found")))
+        .collect()
+}
+
+#[tokio::test]
+async fn jwks_key_confusion_is_refused_at_every_location() {
+    let oct_secret = b"an-attacker-chosen-oct-key-0123456789";
+    let oct_key = json!({"kty": "oct", "kid": RSA_KID, "k": URL_SAFE_NO_PAD.encode(oct_secret)});
+    let rsa_token = good_token(Algorithm::RS256);
+    let cases = [
+        (
+            "an unknown kid",
+            fixture_jwks(),
+            sign(Algorithm::RS256, Some("no-such-kid"), &good_payload()),
+            AuthError::UnknownKey,
+        ),
+        (
+            "an EC key under the RSA token's kid",
+            jwks_of([with_kid(fixture_jwk(EC_KID), RSA_KID)]),
+            rsa_token.clone(),
+            AuthError::UnsupportedAlgorithm,
+        ),
+        (
+            "an oct key under the RSA token's kid",
+            jwks_of([oct_key.clone()]),
+            rsa_token.clone(),
+            AuthError::UnknownKey,
+        ),
+        (
+            "an HS256 token signed with the set's oct key",
+            jwks_of([oct_key, fixture_jwk(RSA_KID)]),
+            sign_with(
+                Algorithm::HS256,
+                Some(RSA_KID),
+                &good_payload(),
+                &EncodingKey::from_secret(oct_secret),
+            ),
+            AuthError::UnsupportedAlgorithm,
+        ),
+    ];
+    let mut refused = 0;
+    for (case, jwks, token, expected) in cases {
+        let server = JwksServer::start(jwks).await;
+        let verifier = jwks_verifier(&server.url);
+        for (location, found) in through_every_location(&token) {
+            let outcome = verifier.verify(&found).await.map(|claims| claims.sub);
+            assert_eq!(outcome, Err(expected.clone()), "{case} at {location}");
+            refused += 1;
+        }
+    }
+    // The same path accepts the good token, so the refusals above are not vacuous.
+    let server = JwksServer::start(fixture_jwks()).await;
+    let verifier = jwks_verifier(&server.url);
+    for (location, found) in through_every_location(&rsa_token) {
+        let claims = verifier.verify(&found).await;
+        assert_good_claims(&claims.unwrap_or_else(|e| panic!("{location}: {e}")));
+    }
+    eprintln!("jwks attacks: {refused} attack x location cases refused");
 }

@@ -1,9 +1,10 @@
 //! What the adapters' test suites share: the store conformance cases, stated once and run
-//! against every store adapter, a store that fails on command, and the model adapters'
-//! helpers.
+//! against every store adapter, a store that fails on command, the model adapters'
+//! helpers, and a JWT forger for the token attack suites.
 
 pub mod conformance;
 pub mod faults;
+pub mod jwt;
 pub mod models;
 
 use async_trait::async_trait;

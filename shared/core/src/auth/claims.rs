@@ -58,6 +58,9 @@ impl Claims {
         if sub.is_empty() {
             return Err(AuthError::InvalidClaims("sub"));
         }
+        // The library checks `nbf` but rounds a float one; like `exp` and `iat` it must be
+        // whole seconds, or a token is read differently here than by the library.
+        optional::<i64>(&fields, "nbf")?;
         Ok(Self {
             sub,
             exp: required(&fields, "exp")?,
