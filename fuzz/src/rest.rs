@@ -53,6 +53,7 @@ struct Route {
 fn routes() -> Vec<Route> {
     let create = vec![
         json!({"kind": "group", "title": "Lunch", "members": ["bob", "cy"]}),
+        json!({"kind": "group", "join_policy": "open"}),
         json!({"kind": "direct", "members": ["bob"]}),
         json!({"kind": "bot", "chatbot_id": "assistant"}),
         json!({"kind": "support", "business_id": "acme"}),
@@ -74,6 +75,7 @@ fn routes() -> Vec<Route> {
             "/sessions/start",
             vec![
                 json!({"business_id": "acme", "department_id": "sales", "external_customer_id": "c-1"}),
+                json!({"business_id": "acme", "external_customer_id": "c-1", "customer_proof": "00ff"}),
             ],
         ),
         route(Method::POST, "/sessions", create.clone()),
@@ -84,10 +86,21 @@ fn routes() -> Vec<Route> {
                 json!({"title": "New"}),
                 json!({"title": null}),
                 json!({"status": "inactive"}),
+                json!({"join_policy": "open"}),
             ],
         ),
         route(Method::POST, "/sessions/{id}/join", vec![json!({})]),
         route(Method::POST, "/sessions/{id}/leave", vec![json!({})]),
+        route(
+            Method::POST,
+            "/sessions/{id}/members",
+            vec![json!({"user_id": "bob"})],
+        ),
+        route(
+            Method::POST,
+            "/businesses/acme/customer-secret",
+            vec![json!({})],
+        ),
         route(Method::POST, "/sessions/{id}/messages", post.clone()),
         route(
             Method::PATCH,

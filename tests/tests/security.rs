@@ -327,3 +327,134 @@ async fn groups_are_invite_only(app: &TestApp) {
     let agent_joins = app.post(&path("/join"), &agent, json!({})).await;
     assert_eq!(agent_joins.status, StatusCode::FORBIDDEN, "{agent_joins:?}");
 }
+
+chat_e2e::on_both_stores! {
+    verified_customers => a_verified_customer_finds_their_one_session_from_any_device, verified_customers_on_dynamodb_too;
+}
+
+// Item 3: the business's own backend proves a customer id with an HMAC of it under the
+// business's secret; with the proof, starting support from any device resumes that
+// customer's one active session. Without one, the id stays a note.
+async fn verified_customers(app: &TestApp) {
+    let admin = app.caller("root", "admin", None);
+    let agent = app.caller("agent-7", "agent", Some("acme"));
+    let secret_path = "/businesses/acme/customer-secret";
+    for who in [&agent, &app.user("ann")] {
+        let refused = app.post(secret_path, who, json!({})).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    }
+    let unsigned = app
+        .request(reqwest::Method::POST, secret_path, None, None)
+        .await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+    let issue = || async {
+        let issued = app.post(secret_path, &admin, json!({})).await;
+        assert_eq!(issued.status, StatusCode::CREATED, "{issued:?}");
+        serde_json::from_value::<chat_core::domain::CustomerSecret>(
+            issued.body["customer_secret"].clone(),
+        )
+        .expect("a secret")
+    };
+    let secret = issue().await;
+    assert_eq!(secret.as_str().len(), 64);
+    let customer = chat_core::domain::ExternalCustomerId::parse("crm-4711").expect("an id");
+    let proof = secret.prove(&customer);
+    let start = |body: serde_json::Value| {
+        app.request(reqwest::Method::POST, "/sessions/start", None, Some(body))
+    };
+
+    // From a first device, then a second with no token of the first: the same session.
+    let first = start(
+        json!({"business_id": "acme", "external_customer_id": "crm-4711", "customer_proof": proof}),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
+    let session = first.body["session"]["id"].clone();
+    let visitor = first.body["session"]["owner_id"].clone();
+    assert!(
+        visitor.as_str().is_some_and(|v| v.starts_with("customer-")),
+        "{visitor}"
+    );
+    let second = start(
+        json!({"business_id": "acme", "external_customer_id": "crm-4711", "customer_proof": proof}),
+    )
+    .await;
+    assert_eq!(
+        (
+            second.status,
+            &second.body["resumed"],
+            &second.body["session"]["id"]
+        ),
+        (StatusCode::OK, &json!(true), &session),
+        "{second:?}"
+    );
+    let on_second = chat_e2e::Caller {
+        id: visitor.as_str().expect("an id").to_owned(),
+        token: second.body["visitor_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned(),
+    };
+    let posted = app
+        .post(
+            &format!("/sessions/{}/messages", session.as_str().expect("an id")),
+            &on_second,
+            json!({"content": "from my phone"}),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{posted:?}");
+    // Seed 004's route takes the same proof.
+    let seed = start_seed(
+        app,
+        json!({"business": "acme", "external_customer_id": "crm-4711", "customer_proof": proof}),
+    )
+    .await;
+    assert_eq!(seed.body["data"]["session_id"], session, "{seed:?}");
+
+    // A proof for another customer, a bad one, or one without its id is refused; an
+    // unproven id is a note, and each such start is a new visitor.
+    for (body, status) in [
+        (
+            json!({"business_id": "acme", "external_customer_id": "crm-4712", "customer_proof": proof}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"business_id": "acme", "external_customer_id": "crm-4711", "customer_proof": "nothex"}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"business_id": "globex", "external_customer_id": "crm-4711", "customer_proof": proof}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"business_id": "acme", "customer_proof": proof}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let refused = start(body.clone()).await;
+        assert_eq!(refused.status, status, "{body}: {refused:?}");
+    }
+    let noted = start(json!({"business_id": "acme", "external_customer_id": "crm-4711"})).await;
+    assert_eq!(noted.status, StatusCode::CREATED, "{noted:?}");
+    assert_ne!(noted.body["session"]["id"], session);
+
+    // A new secret replaces the old at once.
+    let rotated = issue().await;
+    let stale = start(
+        json!({"business_id": "acme", "external_customer_id": "crm-4711", "customer_proof": proof}),
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{stale:?}");
+    let fresh = start(json!({"business_id": "acme", "external_customer_id": "crm-4711", "customer_proof": rotated.prove(&customer)})).await;
+    assert_eq!(fresh.body["session"]["id"], session, "{fresh:?}");
+}
+
+async fn start_seed(app: &TestApp, body: serde_json::Value) -> chat_e2e::Reply {
+    app.request(
+        reqwest::Method::POST,
+        "/chat/start-session",
+        None,
+        Some(body),
+    )
+    .await
+}

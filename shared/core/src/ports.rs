@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use crate::moderation::Repetition;
 
 use crate::domain::{
-    ArrivalTime, Attachment, AttachmentId, Connection, ConnectionId, Content, Cursor, JoinPolicy,
-    Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
-    SessionStatus, Timestamp, Title, UserId, ValidationError,
+    ArrivalTime, Attachment, AttachmentId, BusinessId, BusinessSecret, Connection, ConnectionId,
+    Content, Cursor, JoinPolicy, Member, Message, MessageId, Order, Page, PageLimit, Reaction,
+    Session, SessionId, SessionStatus, Timestamp, Title, UserId, ValidationError,
 };
 
 /// What a store can answer besides success. Adapters map their own errors onto these,
@@ -421,13 +421,39 @@ pub trait LimitStore: Send + Sync {
     async fn set_strikes(&self, id: &ConnectionId, strikes: u32) -> StoreResult<()>;
 }
 
+/// Each business's customer-verification secret.
+#[async_trait]
+pub trait BusinessStore: Send + Sync {
+    /// Sets the business's secret, replacing any before it. One write.
+    async fn put_business_secret(&self, secret: &BusinessSecret) -> StoreResult<()>;
+
+    /// The business's secret, if it has one. One read.
+    async fn get_business_secret(
+        &self,
+        business: &BusinessId,
+    ) -> StoreResult<Option<BusinessSecret>>;
+}
+
 /// Everything a store adapter provides, so one value can be handed to every service.
 pub trait Store:
-    SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore + LimitStore
+    SessionStore
+    + MessageStore
+    + ConnectionStore
+    + AttachmentStore
+    + ReplyStore
+    + LimitStore
+    + BusinessStore
 {
 }
-impl<T: SessionStore + MessageStore + ConnectionStore + AttachmentStore + ReplyStore + LimitStore>
-    Store for T
+impl<
+    T: SessionStore
+        + MessageStore
+        + ConnectionStore
+        + AttachmentStore
+        + ReplyStore
+        + LimitStore
+        + BusinessStore,
+> Store for T
 {
 }
 

@@ -8,9 +8,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use chat_core::domain::{
-    ArrivalTime, Attachment, AttachmentId, AttachmentState, ClientMsgId, Connection, ConnectionId,
-    Cursor, Member, Message, MessageId, Order, Page, PageLimit, Reaction, Session, SessionId,
-    SessionStatus, Timestamp, UserId,
+    ArrivalTime, Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret,
+    ClientMsgId, Connection, ConnectionId, Cursor, Member, Message, MessageId, Order, Page,
+    PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp, UserId,
 };
 use chat_core::moderation::Repetition;
 use chat_core::paging::{
@@ -18,9 +18,10 @@ use chat_core::paging::{
     message_cursor, seq_cursor, seq_start, split_page,
 };
 use chat_core::ports::{
-    Append, AttachmentStore, ConnectionStore, Created, Edit, Feed, LimitStore, MessageQuery,
-    MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
-    SessionQuery, SessionStore, StoreError, StoreResult, WindowCount, check_new_session,
+    Append, AttachmentStore, BusinessStore, ConnectionStore, Created, Edit, Feed, LimitStore,
+    MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey,
+    SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult, WindowCount,
+    check_new_session,
 };
 
 #[derive(Default)]
@@ -47,6 +48,7 @@ struct State {
     repetitions: HashMap<UserId, Repetition>,
     /// Each counter's current window and count (an older window is simply replaced).
     windows: HashMap<String, (u64, u32)>,
+    business_secrets: HashMap<BusinessId, BusinessSecret>,
 }
 
 impl EmbeddedStore {
@@ -681,6 +683,23 @@ impl LimitStore for EmbeddedStore {
             }
             None => Err(StoreError::NotFound("connection")),
         }
+    }
+}
+
+#[async_trait]
+impl BusinessStore for EmbeddedStore {
+    async fn put_business_secret(&self, secret: &BusinessSecret) -> StoreResult<()> {
+        self.state()
+            .business_secrets
+            .insert(secret.business_id.clone(), secret.clone());
+        Ok(())
+    }
+
+    async fn get_business_secret(
+        &self,
+        business: &BusinessId,
+    ) -> StoreResult<Option<BusinessSecret>> {
+        Ok(self.state().business_secrets.get(business).cloned())
     }
 }
 

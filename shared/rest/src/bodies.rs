@@ -54,6 +54,7 @@ pub struct StartSupport {
     business_id: BusinessId,
     department_id: Option<DepartmentId>,
     external_customer_id: Option<ExternalCustomerId>,
+    customer_proof: Option<String>,
 }
 
 impl From<StartSupport> for SupportRequest {
@@ -63,6 +64,7 @@ impl From<StartSupport> for SupportRequest {
             department_id: body.department_id,
             external_customer_id: body.external_customer_id,
             source_address: None,
+            customer_proof: body.customer_proof,
         }
     }
 }

@@ -9,8 +9,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use bytes::Bytes;
 use chat_core::auth::find_bearer_token;
 use chat_core::domain::{
-    AttachmentId, ChatbotId, Cursor, MessageId, Order, PageLimit, Principal, Reaction, SessionId,
-    UserId, ValidationError,
+    AttachmentId, BusinessId, ChatbotId, Cursor, MessageId, Order, PageLimit, Principal, Reaction,
+    SessionId, UserId, ValidationError,
 };
 use chat_core::ports::{MessageQuery, SessionQuery};
 use http::request::Parts;
@@ -187,6 +187,22 @@ pub struct SessionPath(pub SessionId);
 
 /// A message of a session (`{id}`, `{mid}`).
 pub struct MessagePath(pub SessionId, pub MessageId);
+
+/// A business (`{id}`).
+pub struct BusinessPath(pub BusinessId);
+
+impl<S: Send + Sync> FromRequestParts<S> for BusinessPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = PathParams::of(parts, state).await?;
+        Ok(Self(params.parse(
+            "id",
+            "business_id",
+            BusinessId::parse,
+        )?))
+    }
+}
 
 /// A member of a session (`{id}`, `{user_id}`).
 pub struct MemberPath(pub SessionId, pub UserId);

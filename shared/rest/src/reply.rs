@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
-use chat_core::domain::{AttachmentId, Connection, Cursor, DisplayName, Role, Timestamp, UserId};
+use chat_core::domain::{
+    AttachmentId, BusinessId, Connection, Cursor, DisplayName, Role, Timestamp, UserId,
+};
 use chat_core::protocol::{AttachmentView, MessageView, SessionSummary, SessionView};
 use chat_core::service::SessionDetails;
 use http::{HeaderValue, StatusCode, header};
@@ -125,6 +127,20 @@ impl IntoResponse for MemberAdded {
             added: self.added,
         };
         json_response(created_or_found(self.added), &body)
+    }
+}
+
+/// A business's new customer secret, shown this once (201).
+#[derive(Serialize)]
+pub struct SecretIssued {
+    pub business_id: BusinessId,
+    pub customer_secret: String,
+    pub created_at: Timestamp,
+}
+
+impl IntoResponse for SecretIssued {
+    fn into_response(self) -> Response {
+        json_response(StatusCode::CREATED, &self)
     }
 }
 

@@ -18,12 +18,12 @@ use crate::bodies::{
 };
 use crate::error::ApiError;
 use crate::extract::{
-    Caller, Json, MaybeCaller, MemberPath, MessagePath, Query, ReactionPath, SessionPath,
-    SourceAddress,
+    BusinessPath, Caller, Json, MaybeCaller, MemberPath, MessagePath, Query, ReactionPath,
+    SessionPath, SourceAddress,
 };
 use crate::reply::{
     self, Connections, FullSession, Health, Joined, Left, MemberAdded, MemberRemoved, MessageReply,
-    Opened, Page, Posted, SessionReply, SummaryReply, SupportStarted, session_view,
+    Opened, Page, Posted, SecretIssued, SessionReply, SummaryReply, SupportStarted, session_view,
 };
 use crate::{State, allow};
 
@@ -49,6 +49,10 @@ pub fn routes() -> Router<Arc<State>> {
         .route("/sessions/{id}/join", allow("POST", post(join)))
         .route("/sessions/{id}/leave", allow("POST", post(leave)))
         .route("/sessions/{id}/members", allow("POST", post(add_member)))
+        .route(
+            "/businesses/{id}/customer-secret",
+            allow("POST", post(new_business_secret)),
+        )
         .route(
             "/sessions/{id}/members/{user_id}",
             allow("DELETE", delete(remove_member)),
@@ -230,6 +234,19 @@ async fn add_member(
     Ok(MemberAdded {
         session: session_view(&details),
         added,
+    })
+}
+
+async fn new_business_secret(
+    With(app): App,
+    BusinessPath(business): BusinessPath,
+    Caller(caller): Caller,
+) -> Result<SecretIssued> {
+    let issued = app.chat.new_business_secret(&caller, business).await?;
+    Ok(SecretIssued {
+        business_id: issued.business_id,
+        customer_secret: issued.secret.as_str().to_owned(),
+        created_at: issued.created_at,
     })
 }
 

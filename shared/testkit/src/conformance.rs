@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::domain::{
-    Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
-    ConnectionId, Content, Dialect, JoinPolicy, Member, MemberRole, Message, MessageId, Order,
-    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec,
-    SessionStatus, Timestamp, Title, UserId,
+    Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, ChatbotId, ClientMsgId,
+    Connection, ConnectionId, Content, CustomerSecret, Dialect, JoinPolicy, Member, MemberRole,
+    Message, MessageId, Order, PageLimit, Principal, Reaction, Role, Session, SessionId,
+    SessionKind, SessionSpec, SessionStatus, Timestamp, Title, UserId,
 };
 use chat_core::ports::{
     Append, BucketUpdate, Created, Edit, MessageQuery, Posted, SenderKey, SessionPatch,
@@ -85,6 +85,7 @@ cases![
     the_senders_bucket_is_read_and_written_with_the_message,
     a_connections_bucket_and_strikes_go_with_its_routing_item,
     a_window_counts_to_its_limit_then_starts_again,
+    a_business_secret_is_read_back_and_replaced_by_the_next,
     a_message_counted_against_a_full_window_is_refused_and_not_stored,
     the_feed_holds_the_last_seq_and_the_live_connections,
     a_session_is_created_read_updated_and_ended,
@@ -1639,6 +1640,31 @@ async fn a_connections_bucket_and_strikes_go_with_its_routing_item(store: Arc<dy
         store.set_strikes(&id, 1).await,
         Err(StoreError::NotFound("connection"))
     ));
+}
+
+async fn a_business_secret_is_read_back_and_replaced_by_the_next(store: Arc<dyn Store>) {
+    let business = BusinessId::parse(&format!("biz-{}", SessionId::new(Timestamp::now())))
+        .expect("a valid id");
+    assert_eq!(
+        store.get_business_secret(&business).await.expect("read"),
+        None
+    );
+    let secret = |at| BusinessSecret {
+        business_id: business.clone(),
+        secret: CustomerSecret::generate(),
+        created_at: at,
+    };
+    let first = secret(Timestamp::from_unix_millis(1_000));
+    store.put_business_secret(&first).await.expect("stored");
+    assert_eq!(
+        store.get_business_secret(&business).await.expect("read"),
+        Some(first.clone())
+    );
+    let second = secret(Timestamp::from_unix_millis(2_000));
+    store.put_business_secret(&second).await.expect("replaced");
+    let read = store.get_business_secret(&business).await.expect("read");
+    assert_eq!(read, Some(second));
+    assert_ne!(read.map(|s| s.secret), Some(first.secret));
 }
 
 async fn a_window_counts_to_its_limit_then_starts_again(store: Arc<dyn Store>) {

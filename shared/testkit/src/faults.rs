@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::domain::{
-    Attachment, AttachmentId, Connection, ConnectionId, Member, Message, MessageId, Page,
-    PageLimit, Reaction, Session, SessionId, Timestamp, UserId,
+    Attachment, AttachmentId, BusinessId, BusinessSecret, Connection, ConnectionId, Member,
+    Message, MessageId, Page, PageLimit, Reaction, Session, SessionId, Timestamp, UserId,
 };
 use chat_core::ports::{
-    Append, AttachmentStore, ConnectionStore, Created, Edit, Feed, LimitStore, MessageQuery,
-    MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
-    SessionQuery, SessionStore, Store, StoreError, StoreResult, WindowCount,
+    Append, AttachmentStore, BusinessStore, ConnectionStore, Created, Edit, Feed, LimitStore,
+    MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey,
+    SessionPatch, SessionQuery, SessionStore, Store, StoreError, StoreResult, WindowCount,
 };
 
 /// How a faulted operation answers.
@@ -362,6 +362,28 @@ impl LimitStore for FaultyStore {
     async fn set_strikes(&self, id: &ConnectionId, strikes: u32) -> StoreResult<()> {
         self.run("set_strikes", self.inner.set_strikes(id, strikes))
             .await
+    }
+}
+
+#[async_trait]
+impl BusinessStore for FaultyStore {
+    async fn put_business_secret(&self, secret: &BusinessSecret) -> StoreResult<()> {
+        self.run(
+            "put_business_secret",
+            self.inner.put_business_secret(secret),
+        )
+        .await
+    }
+
+    async fn get_business_secret(
+        &self,
+        business: &BusinessId,
+    ) -> StoreResult<Option<BusinessSecret>> {
+        self.run(
+            "get_business_secret",
+            self.inner.get_business_secret(business),
+        )
+        .await
     }
 }
 

@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::internal;
 use chat_core::domain::{
-    Attachment, AttachmentId, ClientMsgId, Connection, ConnectionId, Dialect, DisplayName, Member,
-    Message, MessageId, MessageKind, Principal, Reaction, Reactions, Session, SessionId, Timestamp,
-    UserId,
+    Attachment, AttachmentId, BusinessId, ClientMsgId, Connection, ConnectionId, Dialect,
+    DisplayName, Member, Message, MessageId, MessageKind, Principal, Reaction, Reactions, Session,
+    SessionId, Timestamp, UserId,
 };
 use chat_core::paging::activity_position;
 use chat_core::ports::StoreResult;
@@ -150,6 +150,10 @@ pub(super) fn user_bucket_key(user: &UserId) -> Item {
 
 pub(super) fn window_key(counter: &str, window: u64) -> Item {
     key(format!("{RATE_PREFIX}{counter}#{window}"), META.to_owned())
+}
+
+pub(super) fn business_secret_key(business: &BusinessId) -> Item {
+    key(format!("BUSINESS#{business}"), "SECRET")
 }
 
 pub(super) fn reply_key(session: SessionId) -> Item {

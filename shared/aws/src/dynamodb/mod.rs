@@ -6,6 +6,7 @@
 //! here.
 
 mod attachments;
+mod businesses;
 mod connections;
 mod errors;
 mod items;

@@ -4,6 +4,7 @@
 mod attachment;
 mod characters;
 mod connection;
+mod customers;
 mod ids;
 mod limits;
 mod message;
@@ -20,6 +21,7 @@ pub use characters::{
     CharacterProblem, TextShape, character_problem, check_characters, strip_unsafe_characters,
 };
 pub use connection::{Connection, Dialect};
+pub use customers::{BusinessSecret, CustomerSecret, verified_customer_id};
 pub use ids::{
     AttachmentId, BusinessId, ChatbotId, ClientMsgId, ConnectionId, DepartmentId, DocumentId,
     ExternalCustomerId, MessageId, SessionId, UserId,

@@ -24,10 +24,10 @@ pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 
 use crate::config::RateLimits;
 use crate::domain::{
-    BusinessId, ChatbotId, ClientMsgId, Connection, Content, DepartmentId, DocumentId,
-    ExternalCustomerId, JoinPolicy, Member, MemberRole, Message, MessageId, MessageKind, Page,
-    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, Title,
-    UserId, ValidationError,
+    BusinessId, BusinessSecret, ChatbotId, ClientMsgId, Connection, Content, CustomerSecret,
+    DepartmentId, DocumentId, ExternalCustomerId, JoinPolicy, Member, MemberRole, Message,
+    MessageId, MessageKind, Page, PageLimit, Principal, Reaction, Role, Session, SessionId,
+    SessionKind, SessionSpec, Title, UserId, ValidationError, verified_customer_id,
 };
 use crate::moderation::Moderator;
 use crate::ports::{
@@ -77,6 +77,10 @@ pub struct SupportRequest {
     /// The address the request came from, when known: public starts are limited per
     /// address as well as per business.
     pub source_address: Option<String>,
+    /// The business backend's HMAC of `external_customer_id` (see
+    /// [`crate::domain::CustomerSecret`]): with it, the customer is the same visitor on
+    /// every device.
+    pub customer_proof: Option<String>,
 }
 
 /// What a client asks to post: text, or a file or image with an optional caption.
@@ -287,8 +291,11 @@ impl ChatService {
         self.count(&window, key, "sessions started with this business")
             .await?;
         let now = self.clock.now();
-        let visitor = match caller {
-            Some(p) if p.role == Role::Visitor && p.org.as_ref() == Some(&request.business_id) => {
+        let visitor = match (&request.customer_proof, caller) {
+            (Some(proof), _) => self.verified_customer(&request, proof).await?,
+            (None, Some(p))
+                if p.role == Role::Visitor && p.org.as_ref() == Some(&request.business_id) =>
+            {
                 p.clone()
             }
             _ => Principal {
@@ -314,6 +321,52 @@ impl ChatService {
         );
         let opened = self.open(session, vec![owner]).await?;
         Ok((visitor, opened))
+    }
+
+    /// The visitor a customer proof names: the same one on every device. A proof that does
+    /// not verify is refused rather than taken as a new visitor, so a business's broken
+    /// integration shows at once.
+    async fn verified_customer(
+        &self,
+        request: &SupportRequest,
+        proof: &str,
+    ) -> ServiceResult<Principal> {
+        let customer = request.external_customer_id.as_ref().ok_or_else(|| {
+            ValidationError::new("external_customer_id", "is required with a customer_proof")
+        })?;
+        let secret = self.store.get_business_secret(&request.business_id).await?;
+        if !secret.is_some_and(|s| s.secret.verifies(customer, proof)) {
+            return Err(ServiceError::Forbidden(
+                "the customer proof does not verify for this business",
+            ));
+        }
+        Ok(Principal {
+            user_id: verified_customer_id(&request.business_id, customer),
+            role: Role::Visitor,
+            name: None,
+            org: Some(request.business_id.clone()),
+        })
+    }
+
+    /// An admin makes (or replaces) a business's customer-verification secret, shown once.
+    /// The secret before it stops verifying at once.
+    pub async fn new_business_secret(
+        &self,
+        caller: &Principal,
+        business: BusinessId,
+    ) -> ServiceResult<BusinessSecret> {
+        if caller.role != Role::Admin {
+            return Err(ServiceError::Forbidden(
+                "only an admin sets a business's customer secret",
+            ));
+        }
+        let secret = BusinessSecret {
+            business_id: business,
+            secret: CustomerSecret::generate(),
+            created_at: self.clock.now(),
+        };
+        self.store.put_business_secret(&secret).await?;
+        Ok(secret)
     }
 
     async fn open(&self, session: Session, members: Vec<Member>) -> ServiceResult<Opened> {

@@ -55,6 +55,9 @@ struct StartSession {
     business: BusinessId,
     department: Option<DepartmentId>,
     external_customer_id: Option<ExternalCustomerId>,
+    /// Not in the seed: the business backend's proof of the customer id (README,
+    /// "Verified customers").
+    customer_proof: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +83,7 @@ async fn start_session(
         department_id: body.department,
         external_customer_id: body.external_customer_id,
         source_address: source.0,
+        customer_proof: body.customer_proof,
     };
     let (status, started) = support_started(&app, caller.as_ref(), request).await?;
     let data = Started {
