@@ -46,6 +46,20 @@ impl Reply {
             .unwrap_or("<no error code>")
     }
 
+    /// The visitor a `POST /sessions/start` answer names, with the token it was given.
+    pub fn visitor(&self) -> Caller {
+        Caller {
+            id: self.body["session"]["owner_id"]
+                .as_str()
+                .expect("an owner")
+                .to_owned(),
+            token: self.body["visitor_token"]
+                .as_str()
+                .expect("a visitor token")
+                .to_owned(),
+        }
+    }
+
     pub fn error_message(&self) -> &str {
         self.body["error"]["message"]
             .as_str()
@@ -401,6 +415,30 @@ impl TestApp {
         stdout
     }
 
+    /// A visitor starts a support session with `business` through the public
+    /// `POST /sessions/start`: the visitor (with the token it was given) and the session's id.
+    pub async fn start_support(&self, business: &str) -> (Caller, String) {
+        let start = self
+            .request(
+                Method::POST,
+                "/sessions/start",
+                None,
+                Some(serde_json::json!({"business_id": business})),
+            )
+            .await;
+        assert_eq!(
+            start.status,
+            StatusCode::CREATED,
+            "starting support: {start:?}"
+        );
+        let visitor = start.visitor();
+        let session = start.body["session"]["id"]
+            .as_str()
+            .expect("a session id")
+            .to_owned();
+        (visitor, session)
+    }
+
     /// Posts a text message, returning its id.
     pub async fn post_message(&self, session: &str, sender: &Caller, content: &str) -> String {
         let reply = self
@@ -632,6 +670,24 @@ impl Socket {
                 .unwrap_or_else(|_| panic!("no {field} {name} frame within {FRAME_WAIT:?}"));
             if frame[field] == name {
                 return frame;
+            }
+        }
+    }
+
+    /// The next frame whose `type` is one of `kinds`, skipping others; `None` when none
+    /// came within `wait` (at most [`FRAME_WAIT`]) or the socket closed first: for tests
+    /// that record what happened rather than panic.
+    pub async fn first_of(&mut self, kinds: &[&str], wait: std::time::Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
+                Ok(SocketEvent::Frame(frame))
+                    if kinds.iter().any(|kind| frame["type"] == *kind) =>
+                {
+                    return Some(frame);
+                }
+                Ok(SocketEvent::Frame(_)) => {}
+                Ok(SocketEvent::Closed(_)) | Err(_) => return None,
             }
         }
     }

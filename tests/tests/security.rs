@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{TestApp, spawn_app};
+use chat_e2e::{TestApp, TokenIn, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -457,4 +457,29 @@ async fn start_seed(app: &TestApp, body: serde_json::Value) -> chat_e2e::Reply {
         Some(body),
     )
     .await
+}
+
+/// Found by the authorization matrix (tests/tests/authorization.rs): a socket answered 403
+/// for a session the caller may not see where REST answers 404, and 410 once it ended, so
+/// ids could be probed over the WebSocket. It now refuses as REST does, before looking at
+/// whether the session ended; its own members still learn that it did.
+#[tokio::test]
+async fn a_socket_cannot_tell_a_hidden_session_from_none_even_once_it_ended() {
+    let app = spawn_app().await;
+    let (ann, eve) = (app.user("ann"), app.user("eve"));
+    let direct = app
+        .create_session(&ann, json!({"kind": "direct", "members": ["bob"]}))
+        .await;
+    let handshake = |caller| app.try_connect(Some(caller), Some(&direct), TokenIn::Query);
+    assert_eq!(handshake(&eve).await.map(|_| ()), Err(404));
+    let ended = app.delete(&format!("/sessions/{direct}"), &ann).await;
+    assert_eq!(ended.status, StatusCode::OK, "{ended:?}");
+    assert_eq!(handshake(&eve).await.map(|_| ()), Err(404));
+    assert_eq!(handshake(&ann).await.map(|_| ()), Err(410));
+    let mut socket = app.connect(&eve, None).await;
+    socket
+        .send(json!({"action": "join", "session_id": direct}))
+        .await;
+    assert_eq!(socket.next_of("error").await["code"], "not_found");
+    app.stop().await;
 }

@@ -144,7 +144,11 @@ async fn a_support_chat_works_as_seed_004_documents(app: &TestApp) {
     assert_eq!(missing.map(|_| ()), Err(400), "the seed's 4001");
     let stranger = app.caller("eve", "agent", Some("globex"));
     let refused = visitor_chat(app, &stranger, &session).await;
-    assert_eq!(refused.map(|_| ()), Err(403));
+    assert_eq!(
+        refused.map(|_| ()),
+        Err(404),
+        "hidden as an unknown session"
+    );
 
     let ended = app.delete(&format!("/sessions/{session}"), &agent).await;
     assert_eq!(ended.status, StatusCode::OK, "{ended:?}");

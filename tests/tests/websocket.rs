@@ -245,10 +245,10 @@ async fn refused_handshakes_answer_the_contracts_status() {
             404,
         ),
         (
-            "someone else's direct session",
+            "someone else's direct session, hidden as an unknown one",
             Some(&eve),
             Some(&private),
-            403,
+            404,
         ),
         ("an ended session", Some(&ann), Some(&ended), 410),
         ("a malformed session id", Some(&ann), Some("nope"), 400),

@@ -22,8 +22,8 @@ pub const WELCOME_PATIENCE: Duration = Duration::from_secs(3);
 
 impl ChatService {
     /// `$connect`: records the connection, bound to `session` when given. Refuses a
-    /// session that does not exist (`NotFound`), that the caller may not enter
-    /// (`Forbidden`, not hidden: the contract answers 403 here), or that ended.
+    /// session that does not exist, that the caller may not enter, or that ended, as
+    /// [`ChatService::admit`] says.
     ///
     /// Seed 002's AI chat client connects with nothing but its token: in the `ai` dialect
     /// a connection without a session is bound to the caller's AI chat, the bot session
@@ -84,19 +84,22 @@ impl ChatService {
     }
 
     /// Checks that the caller may bind to the session, making them a member when they may
-    /// join it (an agent of its business, a user of a group). Admins and services bind
-    /// without becoming members.
+    /// join it (an agent of its business, a user of an open group). Admins and services
+    /// bind without becoming members. A caller who may not is refused as a REST read is:
+    /// 403 for a group, 404 for any other session, and before the session's state is
+    /// looked at, so neither the refusal nor a 410 tells a hidden session from no session.
     async fn admit(&self, caller: &Principal, session: SessionId) -> ServiceResult<()> {
         let access = self.access(caller, session).await?;
-        access.require_open()?;
         if access.member.is_some() || access.is_privileged() {
-            return Ok(());
+            return access.require_open();
         }
         if !access.can_join(caller) {
+            access.require_read(caller)?;
             return Err(ServiceError::Forbidden(
                 "you are not a member of this session",
             ));
         }
+        access.require_open()?;
         let member = Member::new(
             session,
             caller.user_id.clone(),
