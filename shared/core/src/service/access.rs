@@ -1,6 +1,7 @@
 //! Who may do what with a session, decided in one place for REST and WebSocket alike.
 //!
-//! - Members read and write their session. `admin` and `service` may do everything.
+//! - Members read and write their session. `admin` may do everything; `service` (the bot)
+//!   reads and writes every session and manages none.
 //! - An `agent` may read and join `support` sessions of its own `org`, and end or manage
 //!   them; writing needs joining first.
 //! - A `group` is invite-only unless its `join_policy` is `open`: its members are added at
@@ -112,7 +113,9 @@ impl Access {
                 "only a group's members are managed; others join or are fixed at creation",
             ));
         }
-        if !(self.session.owner_id == caller.user_id || self.privileged) {
+        // Like renaming and ending: a `service` token (the bot's) reads and writes, and
+        // manages nothing.
+        if !(self.session.owner_id == caller.user_id || caller.role == Role::Admin) {
             return Err(ServiceError::Forbidden(
                 "only the group's owner or an admin may add or remove members",
             ));
