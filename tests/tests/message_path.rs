@@ -159,6 +159,17 @@ chat_e2e::on_both_stores! {
     a_reconnecting_client_resumes_from_its_last_seq => a_reconnecting_client_gets_what_it_missed_in_seq_order_then_live_messages, resuming_works_the_same_on_dynamodb;
 }
 
+/// The moto turn, for a suite on DynamoDB that counts: behind another suite, a write can
+/// outlast the SDK's attempt timeout, and its retry then counts once more on moto, which
+/// ignores the idempotency token DynamoDB honours.
+async fn moto_turn(on_dynamodb: bool) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if on_dynamodb {
+        Some(MOTO_IN_TURN.lock().await)
+    } else {
+        None
+    }
+}
+
 /// Waits, if the minute is nearly over, for the next: the per-minute limits count in
 /// fixed windows, and a check must not straddle two.
 async fn fresh_minute() {
@@ -180,13 +191,7 @@ async fn the_default_limits_hold(on_dynamodb: bool) {
         ("RATE_CONNECTION_PER_SECOND", "0.005"),
     ];
     let settings: &[(&str, &str)] = if on_dynamodb { &slow_refill } else { &[] };
-    // Behind another suite, a write can outlast the SDK's attempt timeout; its retry then
-    // counts once more on moto, which ignores the idempotency token DynamoDB honours.
-    let _turn = if on_dynamodb {
-        Some(MOTO_IN_TURN.lock().await)
-    } else {
-        None
-    };
+    let _turn = moto_turn(on_dynamodb).await;
     let Some(app) = spawn_app_with_limits(on_dynamodb, settings).await else {
         return;
     };
@@ -330,6 +335,7 @@ async fn the_default_rate_limits_hold_on_dynamodb_across_instances_state() {
 /// write: past the limit, the message is refused with `rate_limited`, nothing stored.
 async fn bot_replies_are_limited_per_user_per_day(on_dynamodb: bool) {
     let settings = [("RATE_BOT_REPLIES_PER_USER_PER_DAY", "1")];
+    let _turn = moto_turn(on_dynamodb).await;
     let Some(app) = spawn_app_with_limits(on_dynamodb, &settings).await else {
         return;
     };

@@ -339,12 +339,31 @@ impl MessageStore for EmbeddedStore {
         if append.sender_is_member && !is_member {
             return Err(StoreError::Conflict("the sender is not a member"));
         }
+        let attachment = match &message.attachment {
+            Some(sent) => Some(
+                state
+                    .attachments
+                    .get(&message.session_id)
+                    .filter(|files| files.contains_key(&sent.id))
+                    .map(|_| sent.id)
+                    .ok_or(StoreError::NotFound("attachment"))?,
+            ),
+            None => None,
+        };
         let messages = state.messages.entry(message.session_id).or_default();
         if messages.contains_key(&message.id) {
             return Err(StoreError::Conflict("the message id is taken"));
         }
         messages.insert(message.id, message.clone());
         state.seqs.insert(message.session_id, message.seq);
+        if let Some(file) = attachment.and_then(|id| {
+            state
+                .attachments
+                .get_mut(&message.session_id)
+                .and_then(|files| files.get_mut(&id))
+        }) {
+            file.state = AttachmentState::Ready;
+        }
         if let Some(count) = &append.window {
             state.count(count);
         }

@@ -85,6 +85,7 @@ cases![
     the_senders_bucket_is_read_and_written_with_the_message,
     a_connections_bucket_and_strikes_go_with_its_routing_item,
     a_window_counts_to_its_limit_then_starts_again,
+    a_message_sharing_a_file_makes_it_ready_in_its_own_write,
     a_business_secret_is_read_back_and_replaced_by_the_next,
     a_message_counted_against_a_full_window_is_refused_and_not_stored,
     the_feed_holds_the_last_seq_and_the_live_connections,
@@ -1728,6 +1729,53 @@ async fn the_feed_holds_the_last_seq_and_the_live_connections(store: Arc<dyn Sto
             .expect("a feed")
             .connections
             .is_empty()
+    );
+}
+
+async fn a_message_sharing_a_file_makes_it_ready_in_its_own_write(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let ann = user("ann");
+    let session = open_group(&store, &[&ann], now).await;
+    let file = attachment(&session, &ann, "f.png", now);
+    store.put_attachment(&file).await.expect("recorded");
+    let sharing = |file: &Attachment, at_ms| Message {
+        attachment: Some(Attachment {
+            state: AttachmentState::Ready,
+            ..file.clone()
+        }),
+        ..text(&session, &ann, "the file", at(now, at_ms))
+    };
+    let shared = append(&store, &sharing(&file, 1), true)
+        .await
+        .expect("posted");
+    assert!(matches!(shared, Posted::New(_)), "{shared:?}");
+    let read = store
+        .get_attachment(session.id, file.id)
+        .await
+        .expect("read");
+    assert_eq!(read.map(|f| f.state), Some(AttachmentState::Ready));
+
+    // A file with no record (never announced, or swept) is refused with the message.
+    let missing = attachment(&session, &ann, "gone.png", at(now, 2));
+    let orphan = sharing(&missing, 3);
+    let refused = append(&store, &orphan, true).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .get_message(session.id, orphan.id)
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_attachment(session.id, missing.id)
+            .await
+            .expect("read"),
+        None
     );
 }
 

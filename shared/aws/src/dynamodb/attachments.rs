@@ -1,12 +1,24 @@
 //! Attachments: the record of a file uploaded to a session, pending until it is ready.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::Update;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 
 use super::items::{AttachmentItem, attachment_key, attachment_sk, session_pk, to_value};
 use super::{ABSENT, DynamoStore};
 use chat_core::domain::{Attachment, AttachmentId, AttachmentState, Page, PageLimit, SessionId};
 use chat_core::paging::{attachment_cursor, first_after};
 use chat_core::ports::{AttachmentStore, StoreError, StoreResult};
+
+/// An attachment made ready, if it is there (an update would otherwise make a new item):
+/// on its own, or in the write of the message that shares it.
+pub(super) fn made_ready() -> StoreResult<UpdateBuilder> {
+    Ok(Update::builder()
+        .update_expression("SET #state = :ready")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":ready", to_value(&AttachmentState::Ready)?))
+}
 
 #[async_trait]
 impl AttachmentStore for DynamoStore {
@@ -44,12 +56,7 @@ impl AttachmentStore for DynamoStore {
         session: SessionId,
         id: AttachmentId,
     ) -> StoreResult<Attachment> {
-        let request = self
-            .update_request(attachment_key(session, id))
-            .update_expression("SET #state = :ready")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":ready", to_value(&AttachmentState::Ready)?);
+        let request = self.update_alone(attachment_key(session, id), made_ready()?)?;
         let item = self.updated::<AttachmentItem>(request).await?;
         item.map(|i| i.attachment)
             .ok_or(StoreError::NotFound("attachment"))

@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
+use super::attachments::made_ready;
 use super::errors::sdk_failure;
 use super::items::{
     BucketItem, ConnectionItem, DedupItem, FEED_PREFIX, HeadItem, Item, MemberItem, MessageItem,
-    SEQ_INDEX, SessionItem, connection_key, dedup_key, epoch_seconds, from_item, from_items,
-    head_key, member_key, membership_gsi1_sk, message_key, message_sk, n, reaction_entry, s,
-    session_key, session_pk, to_value, user_bucket_key, window_key,
+    SEQ_INDEX, SessionItem, attachment_key, connection_key, dedup_key, epoch_seconds, from_item,
+    from_items, head_key, member_key, membership_gsi1_sk, message_key, message_sk, n,
+    reaction_entry, s, session_key, session_pk, to_value, user_bucket_key, window_key,
 };
 use super::limits::counted;
 use super::{ABSENT, DynamoStore, IfSessionOpen, query_limit};
@@ -192,6 +193,16 @@ impl MessageStore for DynamoStore {
                 touch_member,
             )?);
         }
+        // The file a message shares is ready in the same write: never a sent file without
+        // its message, nor a message whose file stays pending.
+        let attachment_index = match &message.attachment {
+            Some(file) => {
+                let key = attachment_key(message.session_id, file.id);
+                writes.push(self.update_write(key, made_ready()?)?);
+                Some(writes.len() - 1)
+            }
+            None => None,
+        };
         let failed = match self.transact(writes).await? {
             Ok(()) => return Ok(Posted::New(message.clone())),
             Err(failed) => failed,
@@ -224,6 +235,9 @@ impl MessageStore for DynamoStore {
         }
         if window_index.is_some_and(|index| failed.contains(&index)) {
             return Err(StoreError::Full);
+        }
+        if attachment_index.is_some_and(|index| failed.contains(&index)) {
+            return Err(StoreError::NotFound("attachment"));
         }
         if failed.contains(&0) {
             // This very message may be stored already: a write reported lost that had in

@@ -247,28 +247,12 @@ impl ChatService {
             )
             .into());
         }
-        // Ready once the message is stored (`mark_sent`): a send refused or failed after
-        // this check must not share a file nobody was sent.
+        // Ready in the write that stores the message (`put_message`): a send refused or
+        // failed after this check must not share a file nobody was sent.
         Ok(Attachment {
             state: AttachmentState::Ready,
             ..attachment
         })
-    }
-
-    /// Marks a stored message's attachment ready: from now on it is shared (the timeline,
-    /// other members' downloads). If this fails the message is still whole, carrying its
-    /// attachment; only the file's own timeline entry is missing, so the send goes on.
-    pub(super) async fn mark_sent(&self, message: &Message) {
-        let Some(attachment) = &message.attachment else {
-            return;
-        };
-        if let Err(error) = self
-            .store
-            .mark_attachment_ready(message.session_id, attachment.id)
-            .await
-        {
-            tracing::warn!(error = %crate::ports::error_chain(&error), attachment = %attachment.id, "cannot mark a sent attachment ready");
-        }
     }
 
     /// The attachment as clients see it, with a download link.

@@ -282,8 +282,6 @@ impl ChatService {
                 Err(other) => return Err(other.into()),
             }
         };
-        // A duplicate too: the first send may have been stored without its mark.
-        self.mark_sent(posted.message()).await;
         if let Some(connection) = route.connection {
             let stored = posted.message();
             let ack = ServerFrame::MessageReceived {
