@@ -80,7 +80,7 @@ async fn rest_routes(app: &TestApp, costs: &mut Costs) {
         .post(
             "/sessions",
             &ann,
-            json!({"kind": "group", "members": ["bob"]}),
+            json!({"kind": "group", "members": ["bob"], "join_policy": "open"}),
         )
         .await;
     costs.record("POST /sessions (group)");
@@ -120,6 +120,11 @@ async fn rest_routes(app: &TestApp, costs: &mut Costs) {
     app.post(&format!("{base}/leave"), &app.user("cy"), json!({}))
         .await;
     costs.record("POST /sessions/{id}/leave");
+    app.post(&format!("{base}/members"), &ann, json!({"user_id": "dan"}))
+        .await;
+    costs.record("POST /sessions/{id}/members");
+    app.delete(&format!("{base}/members/dan"), &ann).await;
+    costs.record("DELETE /sessions/{id}/members/{user_id}");
     app.get(&format!("{base}/connections"), &ann).await;
     costs.record("GET /sessions/{id}/connections");
     let message = app.post_message(&session, &bob, "hello").await;
@@ -267,7 +272,9 @@ async fn files_and_bot(app: &TestApp, costs: &mut Costs) {
 /// A group of `size` members, each connected to it, all welcomed.
 async fn connected_group(app: &TestApp, size: usize) -> (String, Vec<(Caller, Socket)>) {
     let owner = app.user(&format!("owner-{size}"));
-    let session = app.create_session(&owner, json!({"kind": "group"})).await;
+    let session = app
+        .create_session(&owner, json!({"kind": "group", "join_policy": "open"}))
+        .await;
     let mut sockets = Vec::new();
     for i in 0..size {
         let member = if i == 0 {
@@ -293,7 +300,7 @@ async fn fan_out(app: &TestApp, size: usize) -> Duration {
         .map(|i| app.user(&format!("fan-{size}-{i}")))
         .collect();
     let session = app
-        .create_session(&users[0], json!({"kind": "group"}))
+        .create_session(&users[0], json!({"kind": "group", "join_policy": "open"}))
         .await;
     let mut sockets = Vec::new();
     for i in 0..size {
