@@ -166,9 +166,10 @@ async fn refusals_answer_the_contracts_statuses() {
         status(&fixture, event(None, json!({}), json!({}))).await,
         401
     );
+    // Someone else's direct session is hidden from eve: 404, as REST answers.
     assert_eq!(
         status(&fixture, event(Some("eve"), session.clone(), json!({}))).await,
-        403
+        404
     );
     assert_eq!(
         status(
