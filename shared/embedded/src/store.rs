@@ -81,6 +81,17 @@ impl State {
             .ok_or(StoreError::NotFound("message"))
     }
 
+    fn attachment_mut(
+        &mut self,
+        session: SessionId,
+        id: AttachmentId,
+    ) -> StoreResult<&mut Attachment> {
+        self.attachments
+            .get_mut(&session)
+            .and_then(|a| a.get_mut(&id))
+            .ok_or(StoreError::NotFound("attachment"))
+    }
+
     fn live_message_mut(&mut self, session: SessionId, id: MessageId) -> StoreResult<&mut Message> {
         let message = self.message_mut(session, id)?;
         if message.is_deleted() {
@@ -339,30 +350,17 @@ impl MessageStore for EmbeddedStore {
         if append.sender_is_member && !is_member {
             return Err(StoreError::Conflict("the sender is not a member"));
         }
-        let attachment = match &message.attachment {
-            Some(sent) => Some(
-                state
-                    .attachments
-                    .get(&message.session_id)
-                    .filter(|files| files.contains_key(&sent.id))
-                    .map(|_| sent.id)
-                    .ok_or(StoreError::NotFound("attachment"))?,
-            ),
-            None => None,
-        };
+        if let Some(sent) = &message.attachment {
+            state.attachment_mut(message.session_id, sent.id)?;
+        }
         let messages = state.messages.entry(message.session_id).or_default();
         if messages.contains_key(&message.id) {
             return Err(StoreError::Conflict("the message id is taken"));
         }
         messages.insert(message.id, message.clone());
         state.seqs.insert(message.session_id, message.seq);
-        if let Some(file) = attachment.and_then(|id| {
-            state
-                .attachments
-                .get_mut(&message.session_id)
-                .and_then(|files| files.get_mut(&id))
-        }) {
-            file.state = AttachmentState::Ready;
+        if let Some(sent) = &message.attachment {
+            state.attachment_mut(message.session_id, sent.id)?.state = AttachmentState::Ready;
         }
         if let Some(count) = &append.window {
             state.count(count);
@@ -566,11 +564,7 @@ impl AttachmentStore for EmbeddedStore {
         id: AttachmentId,
     ) -> StoreResult<Attachment> {
         let mut state = self.state();
-        let attachment = state
-            .attachments
-            .get_mut(&session)
-            .and_then(|a| a.get_mut(&id))
-            .ok_or(StoreError::NotFound("attachment"))?;
+        let attachment = state.attachment_mut(session, id)?;
         attachment.state = AttachmentState::Ready;
         Ok(attachment.clone())
     }

@@ -110,6 +110,7 @@ pub struct Left {
 }
 
 /// 201 with the group when the member is new, 200 when they already were one.
+#[derive(Serialize)]
 pub struct MemberAdded {
     pub session: SessionView,
     pub added: bool,
@@ -117,16 +118,7 @@ pub struct MemberAdded {
 
 impl IntoResponse for MemberAdded {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            session: &'a SessionView,
-            added: bool,
-        }
-        let body = Body {
-            session: &self.session,
-            added: self.added,
-        };
-        json_response(created_or_found(self.added), &body)
+        json_response(created_or_found(self.added), &self)
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DynamoStore;
 use super::errors::sdk_failure;
-use super::items::{business_secret_key, to_item};
+use super::items::{BUSINESS_SECRET, business_pk, business_secret_key, to_item};
 use chat_core::domain::{BusinessId, BusinessSecret};
 use chat_core::ports::{BusinessStore, StoreResult};
 
@@ -17,20 +17,24 @@ struct BusinessSecretItem {
     secret: BusinessSecret,
 }
 
+impl BusinessSecretItem {
+    fn new(secret: &BusinessSecret) -> Self {
+        Self {
+            pk: business_pk(&secret.business_id),
+            sk: BUSINESS_SECRET.to_owned(),
+            secret: secret.clone(),
+        }
+    }
+}
+
 #[async_trait]
 impl BusinessStore for DynamoStore {
     /// One PutItem, replacing the secret before it.
     async fn put_business_secret(&self, secret: &BusinessSecret) -> StoreResult<()> {
-        let mut item = to_item(&BusinessSecretItem {
-            pk: String::new(),
-            sk: String::new(),
-            secret: secret.clone(),
-        })?;
-        item.extend(business_secret_key(&secret.business_id));
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(to_item(&BusinessSecretItem::new(secret))?))
             .send()
             .await
             .map_err(|e| sdk_failure("PutItem", e))?;

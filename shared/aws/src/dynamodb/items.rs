@@ -153,8 +153,14 @@ pub(super) fn window_key(counter: &str, window: u64) -> Item {
 }
 
 pub(super) fn business_secret_key(business: &BusinessId) -> Item {
-    key(format!("BUSINESS#{business}"), "SECRET")
+    key(business_pk(business), BUSINESS_SECRET)
 }
+
+pub(super) fn business_pk(business: &BusinessId) -> String {
+    format!("BUSINESS#{business}")
+}
+
+pub(super) const BUSINESS_SECRET: &str = "SECRET";
 
 pub(super) fn reply_key(session: SessionId) -> Item {
     key(session_pk(session), REPLY)

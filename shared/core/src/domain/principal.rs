@@ -75,6 +75,16 @@ impl Principal {
         })
     }
 
+    /// A website visitor of `business`.
+    pub fn visitor(user_id: UserId, business: BusinessId) -> Self {
+        Self {
+            user_id,
+            role: Role::Visitor,
+            name: None,
+            org: Some(business),
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }

@@ -115,7 +115,7 @@ impl Access {
         }
         // Like renaming and ending: a `service` token (the bot's) reads and writes, and
         // manages nothing.
-        if !(self.session.owner_id == caller.user_id || caller.role == Role::Admin) {
+        if !(self.session.owner_id == caller.user_id || caller.is_admin()) {
             return Err(ServiceError::Forbidden(
                 "only the group's owner or an admin may add or remove members",
             ));

@@ -298,12 +298,10 @@ impl ChatService {
             {
                 p.clone()
             }
-            _ => Principal {
-                user_id: UserId::parse(&format!("visitor-{}", SessionId::new(now)))?,
-                role: Role::Visitor,
-                name: None,
-                org: Some(request.business_id.clone()),
-            },
+            _ => Principal::visitor(
+                UserId::parse(&format!("visitor-{}", SessionId::new(now)))?,
+                request.business_id.clone(),
+            ),
         };
         let spec = SessionSpec {
             business_id: Some(request.business_id),
@@ -340,12 +338,10 @@ impl ChatService {
                 "the customer proof does not verify for this business",
             ));
         }
-        Ok(Principal {
-            user_id: verified_customer_id(&request.business_id, customer),
-            role: Role::Visitor,
-            name: None,
-            org: Some(request.business_id.clone()),
-        })
+        Ok(Principal::visitor(
+            verified_customer_id(&request.business_id, customer),
+            request.business_id.clone(),
+        ))
     }
 
     /// An admin makes (or replaces) a business's customer-verification secret, shown once.
@@ -355,7 +351,7 @@ impl ChatService {
         caller: &Principal,
         business: BusinessId,
     ) -> ServiceResult<BusinessSecret> {
-        if caller.role != Role::Admin {
+        if !caller.is_admin() {
             return Err(ServiceError::Forbidden(
                 "only an admin sets a business's customer secret",
             ));
@@ -522,9 +518,7 @@ impl ChatService {
         if access.member.is_none() {
             return Ok(false);
         }
-        let removed = self.store.remove_member(id, &caller.user_id).await?;
-        self.unbind_member(&caller.user_id, id).await?;
-        Ok(removed)
+        self.drop_member(id, &caller.user_id).await
     }
 
     /// The owner or an admin adds `user` to a group; false when they already were a member.
@@ -556,6 +550,11 @@ impl ChatService {
                 "the owner cannot be removed; end the session instead",
             ));
         }
+        self.drop_member(id, user).await
+    }
+
+    /// Ends `user`'s membership, and their sockets' hearing of the session with it.
+    async fn drop_member(&self, id: SessionId, user: &UserId) -> ServiceResult<bool> {
         let removed = self.store.remove_member(id, user).await?;
         self.unbind_member(user, id).await?;
         Ok(removed)

@@ -371,14 +371,14 @@ impl ChatService {
         session: SessionId,
     ) -> ServiceResult<()> {
         let connections = self.fanout.connections(session).await?;
-        let theirs = connections.iter().filter(|c| c.principal.user_id == *user);
-        for connection in theirs.clone() {
+        let mut unbound = false;
+        for connection in connections.iter().filter(|c| c.principal.user_id == *user) {
             match self.store.bind_connection(&connection.id, None).await {
-                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Ok(_) | Err(StoreError::NotFound(_)) => unbound = true,
                 Err(error) => return Err(error.into()),
             }
         }
-        if theirs.count() == 0 {
+        if !unbound {
             return Ok(());
         }
         let online = online_users(&connections)
@@ -396,8 +396,7 @@ impl ChatService {
             .ok_or(ServiceError::Conflict("join a session first"))
     }
 
-    /// A `typing` frame: remembered for a few seconds; `typing_status` to the others.
-    /// A `typing` frame, in two store requests: the mark (which also says who the
+    /// A `typing` frame, remembered for a few seconds, in two store requests: the mark (which also says who the
     /// connection is and where it is bound), then the session's peers.
     pub async fn typing(
         &self,
