@@ -148,8 +148,18 @@ pub struct Parts {
 
 /// The local server on the embedded store (or `parts.store`), with `parts` in place.
 pub async fn spawn_app_with(parts: Parts) -> TestApp {
-    let mut options = options(None);
-    options.s3_endpoint = parts.s3_endpoint;
+    spawn_parts(options(None), parts).await
+}
+
+/// [`spawn_app_with`] on moto's DynamoDB and S3; `None` as [`spawn_app_on_dynamodb`] says.
+pub async fn spawn_app_with_on_dynamodb(parts: Parts) -> Option<TestApp> {
+    Some(spawn_parts(options(Some(dynamodb_endpoint()?)), parts).await)
+}
+
+async fn spawn_parts(mut options: Options, parts: Parts) -> TestApp {
+    if parts.s3_endpoint.is_some() {
+        options.s3_endpoint = parts.s3_endpoint;
+    }
     options.settings.extend(
         parts
             .settings
@@ -181,6 +191,7 @@ fn options(endpoint: Option<String>) -> Options {
         ws_idle_seconds: 600,
         ws_lifetime_seconds: 7200,
         blob_dir: None,
+        chatbots: Some(test_chatbots()),
         // The suites not about rate limits send faster than a person: they get room.
         // tests/tests/limits.rs runs the defaults.
         settings: ROOMY_LIMITS
@@ -189,6 +200,24 @@ fn options(endpoint: Option<String>) -> Options {
             .collect(),
         command: None,
     }
+}
+
+/// The chatbots every suite's server has besides the built-in `assistant`: `helper`.
+/// Written once per test process (its tests start servers concurrently).
+fn test_chatbots() -> std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path =
+            std::env::temp_dir().join(format!("chat-e2e-chatbots-{}.json", std::process::id()));
+        let chatbots = serde_json::json!([{
+            "id": "helper",
+            "name": "Helper",
+            "system_prompt": "You are a helpful assistant in a chat. Answer briefly and clearly."
+        }]);
+        std::fs::write(&path, chatbots.to_string()).expect("the chatbots file is written");
+        path
+    })
+    .clone()
 }
 
 /// Limits no suite but the limits' own reaches (and the repeated-text rule, which the

@@ -51,8 +51,8 @@ async fn a_chatbot_session_works_as_seed_003_documents(app: &TestApp) {
         (&info["session_id"], &info["chatbot_name"], &info["message"]),
         (
             &json!(session),
-            &json!("helper"),
-            &json!("Connected to helper. You can start chatting!")
+            &json!("Helper"),
+            &json!("Connected to Helper. You can start chatting!")
         )
     );
 
@@ -126,10 +126,10 @@ async fn the_seeds_javascript_example_runs_under_node() {
     ];
     let stdout = app.run_node(script, &env).await;
     for printed in [
-        "chatbot_name: 'helper'",
+        "chatbot_name: 'Helper'",
         "previous_messages: []",
         "Connected to chat",
-        "system: Connected to helper. You can start chatting!",
+        "system: Connected to Helper. You can start chatting!",
         "user: Hello, can you help me with my project?",
         "Message acknowledged:",
         "Assistant is responding...",

@@ -386,7 +386,7 @@ async fn the_chatbot_routes_work(app: &TestApp) {
             "session_id"
         ]
     );
-    assert_eq!(opened.body["chatbot_name"], "assistant");
+    assert_eq!(opened.body["chatbot_name"], "Assistant");
     let id = opened.body["session_id"]
         .as_str()
         .expect("an id")

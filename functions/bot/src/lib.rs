@@ -45,7 +45,7 @@ pub async fn settings(
             )),
         },
     };
-    BotSettings::configured(model, config)
+    BotSettings::new(model)
 }
 
 pub async fn handle(app: &App, job: Job) -> Result<(), Error> {

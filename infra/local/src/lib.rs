@@ -15,8 +15,9 @@ use chat_aws::{ApiGatewayPusher, DynamoStore, S3BlobStore, dynamodb};
 use chat_core::auth::{Authenticator, Claims, issue_hs256};
 use chat_core::compose::{Adapters, PusherFactory, Services};
 use chat_core::config::{Config, Environment, Source, optional};
-use chat_core::domain::Timestamp;
+use chat_core::domain::{Principal, Timestamp};
 use chat_core::ports::{BlobStore, Invoker, Job, NoKeySets, Pusher, Store, SystemClock};
+use chat_core::service::ChatService;
 use chat_embedded::{EmbeddedStore, LocalBlobStore};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -53,6 +54,10 @@ pub struct Options {
     /// Seconds a WebSocket may live (API Gateway: 2 hours).
     #[arg(long, default_value_t = 7200, hide = true)]
     pub ws_lifetime_seconds: u64,
+    /// A JSON array of chatbots to create or update at start (what `POST /chatbots`
+    /// takes); the default chatbot, `assistant`, exists without one.
+    #[arg(long, value_name = "FILE")]
+    pub chatbots: Option<std::path::PathBuf>,
     /// Where uploaded files are kept (a fresh temporary folder by default).
     #[arg(long, env = "CHAT_BLOB_DIR")]
     pub blob_dir: Option<std::path::PathBuf>,
@@ -189,6 +194,20 @@ pub enum StartError {
     Config(String),
 }
 
+/// Creates or updates the chatbots `path` lists, as an admin would over REST.
+async fn load_chatbots(chat: &ChatService, path: &std::path::Path) -> Result<(), StartError> {
+    let problem = |e: String| StartError::Config(format!("--chatbots {}: {e}", path.display()));
+    let json = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+    let admin = Principal::from_claims("chat-local", Some("admin"), None, None)
+        .map_err(|e| problem(e.to_string()))?;
+    for (id, settings) in chat_rest::parse_chatbot_file(&json).map_err(problem)? {
+        chat.put_chatbot(&admin, id.clone(), settings)
+            .await
+            .map_err(|e| problem(format!("chatbot {id}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Starts the servers; port 0 picks free ports (as the tests do).
 pub async fn start(options: Options) -> Result<Running, StartError> {
     start_with(options, Parts::default()).await
@@ -276,6 +295,10 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         router_handler(chat_rest::sessions(rest)),
         HttpApiOptions::default(),
     ));
+
+    if let Some(path) = &options.chatbots {
+        load_chatbots(&services().for_endpoint(&management), path).await?;
+    }
 
     let authenticator = Arc::new(Authenticator::new(
         config.auth_config(),

@@ -127,7 +127,12 @@ impl ChatModel for BedrockModel {
         let send = self
             .client
             .converse_stream()
-            .model_id(&self.model_id)
+            .model_id(
+                prompt
+                    .model
+                    .as_ref()
+                    .map_or(self.model_id.as_str(), |m| m.as_str()),
+            )
             .set_system(request.system)
             .set_messages(Some(request.messages))
             .inference_config(request.inference);
@@ -186,6 +191,7 @@ impl Request {
             .collect::<Result<_, _>>()?;
         let inference = InferenceConfiguration::builder()
             .max_tokens(i32::try_from(prompt.max_tokens).unwrap_or(i32::MAX))
+            .set_temperature(prompt.temperature.map(|t| t.as_f32()))
             .build();
         Ok(Self {
             system,
@@ -473,6 +479,8 @@ mod tests {
                 turn(Speaker::User, "bye"),
             ],
             max_tokens: 64,
+            model: None,
+            temperature: None,
         };
         assert_eq!(
             Request::new(&prompt).expect("a request"),
@@ -494,6 +502,8 @@ mod tests {
             system: " \n".into(),
             turns: vec![turn(Speaker::User, "hi")],
             max_tokens: u32::MAX,
+            model: None,
+            temperature: None,
         };
         let request = Request::new(&prompt).expect("a request");
         assert_eq!(request.system, None);
@@ -506,6 +516,8 @@ mod tests {
             system: "s".into(),
             turns: vec![turn(Speaker::Assistant, "hello"), turn(Speaker::User, " ")],
             max_tokens: 1,
+            model: None,
+            temperature: None,
         };
         assert!(matches!(Request::new(&prompt), Err(ModelError::Refused(_))));
     }

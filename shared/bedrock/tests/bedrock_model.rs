@@ -284,6 +284,8 @@ fn prompt() -> Prompt {
             turn(Speaker::User, "Greet the world"),
         ],
         max_tokens: 256,
+        model: None,
+        temperature: None,
     }
 }
 
@@ -347,6 +349,8 @@ async fn no_system_block_is_sent_for_an_empty_system_prompt() {
         system: String::new(),
         turns: vec![turn(Speaker::User, "Hi")],
         max_tokens: 10,
+        model: None,
+        temperature: None,
     };
     let stream = tokio::time::timeout(PATIENCE, model.reply(&prompt))
         .await

@@ -6,10 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, RateLimits};
-use crate::domain::ChatbotId;
 use crate::moderation::Moderator;
 use crate::ports::{BlobStore, Clock, Invoker, Pusher, Store};
-use crate::service::{ChatService, Files};
+use crate::service::{ChatService, ChatbotPolicy, Files};
 
 /// Makes a pusher for a management endpoint (a function may serve more than one API).
 pub type PusherFactory = Arc<dyn Fn(&str) -> Arc<dyn Pusher> + Send + Sync>;
@@ -34,7 +33,7 @@ pub struct Services {
     /// Overrides the endpoint events name (`WEBSOCKET_ENDPOINT`, e.g. behind a custom
     /// domain, whose events still post to the execute-api endpoint).
     fixed_endpoint: Option<String>,
-    default_chatbot: ChatbotId,
+    chatbots: ChatbotPolicy,
     rates: RateLimits,
     /// Built once from `MODERATION_*`; every service made here shares it.
     moderator: Arc<Moderator>,
@@ -50,7 +49,7 @@ impl Services {
         Self {
             files,
             fixed_endpoint: config.websocket_endpoint.clone(),
-            default_chatbot: config.default_chatbot.clone(),
+            chatbots: ChatbotPolicy::from_config(config),
             rates: config.limits.rates,
             moderator: Arc::new(Moderator::new(config.moderation.clone())),
             adapters,
@@ -97,7 +96,7 @@ impl Services {
         )
         .with_files(self.files.clone())
         .with_bot_invoker(adapters.bot_invoker.clone())
-        .with_default_chatbot(self.default_chatbot.clone())
+        .with_chatbots(self.chatbots.clone())
         .with_rates(self.rates)
         .with_moderator(self.moderator.clone());
         *current = Some((endpoint.to_owned(), service.clone()));

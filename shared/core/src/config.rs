@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::auth::{AuthSettings, KeySource};
-use crate::domain::{Bucket, ChatbotId, Dialect, UploadPolicy, Window};
+use crate::domain::{
+    Bucket, ChatbotId, Dialect, ModelCatalog, ModelName, SystemPrompt, UploadPolicy, Window,
+};
 use crate::moderation::{ModerationSettings, ProfanityPolicy, SpamPolicy};
 
 /// A configuration problem, naming the variable.
@@ -479,6 +481,32 @@ pub struct BotConfig {
     pub system_prompt: String,
     /// `BOT_MAX_TOKENS`: the longest reply, default 1024.
     pub max_tokens: u32,
+    /// `BOT_MODELS`: more models of the provider that chatbots may choose (comma-separated).
+    pub models: Vec<ModelName>,
+}
+
+impl BotConfig {
+    /// The provider's models chatbots may choose: the configured one first.
+    pub fn catalog(&self) -> ModelCatalog {
+        let (provider, default) = match &self.provider {
+            BotProvider::Echo => ("echo", None),
+            BotProvider::OpenAi { model, .. } => ("openai", Some(model)),
+            BotProvider::Bedrock { model_id } => ("bedrock", Some(model_id)),
+        };
+        let mut models: Vec<ModelName> = default
+            .and_then(|model| ModelName::parse(model).ok())
+            .into_iter()
+            .collect();
+        for model in &self.models {
+            if !models.contains(model) {
+                models.push(model.clone());
+            }
+        }
+        ModelCatalog {
+            provider: Some(provider.to_owned()),
+            models,
+        }
+    }
 }
 
 /// The bot's configuration from `BOT_PROVIDER` (`openai`, `bedrock` or `echo`) and the
@@ -514,12 +542,25 @@ pub fn bot(source: &impl Source) -> Result<Option<BotConfig>, ConfigError> {
     };
     Ok(Some(BotConfig {
         provider,
-        // Not trimmed: a prompt's own spacing is the operator's.
-        system_prompt: source
-            .get("BOT_SYSTEM_PROMPT")
-            .filter(|prompt| !prompt.trim().is_empty())
-            .unwrap_or_else(|| crate::service::BotSettings::DEFAULT_SYSTEM_PROMPT.to_owned()),
+        system_prompt: match source.get("BOT_SYSTEM_PROMPT") {
+            Some(prompt) if !prompt.trim().is_empty() => SystemPrompt::parse(&prompt)
+                .map_err(|e| ConfigError::new("BOT_SYSTEM_PROMPT", e.reason))?
+                .as_str()
+                .to_owned(),
+            _ => crate::service::BotSettings::DEFAULT_SYSTEM_PROMPT.to_owned(),
+        },
         max_tokens: parsed(source, "BOT_MAX_TOKENS", 1024, "a whole number")?,
+        models: optional(source, "BOT_MODELS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|model| !model.is_empty())
+                    .map(ModelName::parse)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|e| ConfigError::new("BOT_MODELS", e.reason))?
+            .unwrap_or_default(),
     }))
 }
 

@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use crate::moderation::Repetition;
 
 use crate::domain::{
-    ArrivalTime, Attachment, AttachmentId, BusinessId, BusinessSecret, Connection, ConnectionId,
-    Content, Cursor, JoinPolicy, Member, Message, MessageId, Order, Page, PageLimit, Reaction,
-    Session, SessionId, SessionStatus, Timestamp, Title, UserId, ValidationError,
+    ArrivalTime, Attachment, AttachmentId, BusinessId, BusinessSecret, Chatbot, ChatbotId,
+    Connection, ConnectionId, Content, Cursor, JoinPolicy, Member, Message, MessageId, ModelName,
+    Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Temperature, Timestamp,
+    Title, UserId, ValidationError,
 };
 
 /// What a store can answer besides success. Adapters map their own errors onto these,
@@ -434,6 +435,32 @@ pub trait BusinessStore: Send + Sync {
     ) -> StoreResult<Option<BusinessSecret>>;
 }
 
+/// How a chatbot record is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatbotWrite {
+    /// Only if no chatbot has the id.
+    Create,
+    /// Only if the stored record is still the one last updated at this time (an edit made
+    /// meanwhile is not overwritten).
+    Replace { updated_at: Timestamp },
+}
+
+/// The deployment's chatbots. Few (tens): all in one partition, listed with one Query.
+#[async_trait]
+pub trait ChatbotStore: Send + Sync {
+    /// Writes the record as `write` says; false when its condition does not hold. One write.
+    async fn put_chatbot(&self, chatbot: &Chatbot, write: ChatbotWrite) -> StoreResult<bool>;
+
+    /// One read.
+    async fn get_chatbot(&self, id: &ChatbotId) -> StoreResult<Option<Chatbot>>;
+
+    /// Every chatbot, by id.
+    async fn list_chatbots(&self) -> StoreResult<Vec<Chatbot>>;
+
+    /// False when there was none. One write.
+    async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool>;
+}
+
 /// Everything a store adapter provides, so one value can be handed to every service.
 pub trait Store:
     SessionStore
@@ -443,6 +470,7 @@ pub trait Store:
     + ReplyStore
     + LimitStore
     + BusinessStore
+    + ChatbotStore
 {
 }
 impl<
@@ -452,7 +480,8 @@ impl<
         + AttachmentStore
         + ReplyStore
         + LimitStore
-        + BusinessStore,
+        + BusinessStore
+        + ChatbotStore,
 > Store for T
 {
 }
@@ -625,6 +654,9 @@ pub struct Prompt {
     pub turns: Vec<Turn>,
     /// The most tokens the reply may have.
     pub max_tokens: u32,
+    /// The model to answer with, when not the adapter's configured one.
+    pub model: Option<ModelName>,
+    pub temperature: Option<Temperature>,
 }
 
 /// A piece of a reply as it streams.

@@ -8,9 +8,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use chat_core::domain::{
-    ArrivalTime, Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret,
-    ClientMsgId, Connection, ConnectionId, Cursor, Member, Message, MessageId, Order, Page,
-    PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp, UserId,
+    ArrivalTime, Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, Chatbot,
+    ChatbotId, ClientMsgId, Connection, ConnectionId, Cursor, Member, Message, MessageId, Order,
+    Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp, UserId,
 };
 use chat_core::moderation::Repetition;
 use chat_core::paging::{
@@ -18,10 +18,10 @@ use chat_core::paging::{
     message_cursor, seq_cursor, seq_start, split_page,
 };
 use chat_core::ports::{
-    Append, AttachmentStore, BusinessStore, ConnectionStore, Created, Edit, Feed, LimitStore,
-    MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey,
-    SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult, WindowCount,
-    check_new_session,
+    Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
+    Edit, Feed, LimitStore, MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore,
+    Sender, SenderKey, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult,
+    WindowCount, check_new_session,
 };
 
 #[derive(Default)]
@@ -49,6 +49,7 @@ struct State {
     /// Each counter's current window and count (an older window is simply replaced).
     windows: HashMap<String, (u64, u32)>,
     business_secrets: HashMap<BusinessId, BusinessSecret>,
+    chatbots: BTreeMap<ChatbotId, Chatbot>,
 }
 
 impl EmbeddedStore {
@@ -713,6 +714,36 @@ impl BusinessStore for EmbeddedStore {
         business: &BusinessId,
     ) -> StoreResult<Option<BusinessSecret>> {
         Ok(self.state().business_secrets.get(business).cloned())
+    }
+}
+
+#[async_trait]
+impl ChatbotStore for EmbeddedStore {
+    async fn put_chatbot(&self, chatbot: &Chatbot, write: ChatbotWrite) -> StoreResult<bool> {
+        let mut state = self.state();
+        let stored = state.chatbots.get(&chatbot.id);
+        let allowed = match write {
+            ChatbotWrite::Create => stored.is_none(),
+            ChatbotWrite::Replace { updated_at } => {
+                stored.is_some_and(|stored| stored.updated_at == updated_at)
+            }
+        };
+        if allowed {
+            state.chatbots.insert(chatbot.id.clone(), chatbot.clone());
+        }
+        Ok(allowed)
+    }
+
+    async fn get_chatbot(&self, id: &ChatbotId) -> StoreResult<Option<Chatbot>> {
+        Ok(self.state().chatbots.get(id).cloned())
+    }
+
+    async fn list_chatbots(&self) -> StoreResult<Vec<Chatbot>> {
+        Ok(self.state().chatbots.values().cloned().collect())
+    }
+
+    async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool> {
+        Ok(self.state().chatbots.remove(id).is_some())
     }
 }
 

@@ -69,7 +69,7 @@ async fn session_with_question() -> (
             &ann,
             chat_core::service::NewSession {
                 kind: Some(SessionKind::Bot),
-                chatbot_id: Some(ChatbotId::parse("helper").expect("id")),
+                chatbot_id: Some(ChatbotId::parse("assistant").expect("id")),
                 ..Default::default()
             },
         )

@@ -76,6 +76,8 @@ mod tests {
                 text: "hello there".into(),
             }],
             max_tokens: 100,
+            model: None,
+            temperature: None,
         };
         let model = EchoModel {
             word_delay: Duration::ZERO,

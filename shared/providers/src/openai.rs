@@ -175,6 +175,8 @@ struct ChatRequest<'a> {
     model: &'a str,
     messages: Vec<Message<'a>>,
     max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
     stream: bool,
     stream_options: StreamOptions,
 }
@@ -204,9 +206,11 @@ impl<'a> ChatRequest<'a> {
             content: &turn.text,
         });
         Self {
-            model,
+            // A chatbot's own model, else the one the adapter was configured with.
+            model: prompt.model.as_ref().map_or(model, |m| m.as_str()),
             messages: system.into_iter().chain(turns).collect(),
             max_tokens: prompt.max_tokens,
+            temperature: prompt.temperature.map(|t| t.as_f32()),
             stream: true,
             stream_options: StreamOptions {
                 include_usage: true,
@@ -566,6 +570,8 @@ mod tests {
                 },
             ],
             max_tokens: 64,
+            model: None,
+            temperature: None,
         };
         let json = serde_json::to_value(ChatRequest::new("m", &prompt)).expect("json");
         assert_eq!(

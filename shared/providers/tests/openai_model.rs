@@ -205,6 +205,8 @@ fn prompt() -> Prompt {
             },
         ],
         max_tokens: 256,
+        model: None,
+        temperature: None,
     }
 }
 

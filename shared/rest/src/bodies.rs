@@ -2,8 +2,8 @@
 
 use chat_core::domain::{
     AttachmentId, BusinessId, ChatbotId, ClientMsgId, Content, DepartmentId, DocumentId,
-    ExternalCustomerId, JoinPolicy, MessageKind, Reaction, SessionKind, SessionStatus, Title,
-    UserId, ValidationError,
+    ExternalCustomerId, JoinPolicy, Language, MessageKind, Reaction, SessionKind, SessionStatus,
+    TimeZoneName, Title, UserId, ValidationError,
 };
 use chat_core::ports::SessionPatch;
 use chat_core::protocol::AttachmentRef;
@@ -11,7 +11,7 @@ use chat_core::service::{NewMessage, NewSession, SupportRequest, UploadRequest};
 use serde::Deserialize;
 
 /// `null` and absent are different for `PATCH`: absent keeps, `null` clears.
-fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+pub(crate) fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
@@ -27,6 +27,8 @@ pub struct CreateSession {
     chatbot_id: Option<ChatbotId>,
     business_id: Option<BusinessId>,
     join_policy: Option<JoinPolicy>,
+    language: Option<Language>,
+    timezone: Option<TimeZoneName>,
 }
 
 impl CreateSession {
@@ -45,6 +47,8 @@ impl CreateSession {
             business_id: self.business_id,
             one_of_many: false,
             join_policy: self.join_policy,
+            language: self.language,
+            timezone: self.timezone,
         })
     }
 }
@@ -109,6 +113,8 @@ pub struct PostMessage {
     #[serde(default)]
     is_bot: bool,
     token_count: Option<u32>,
+    language: Option<Language>,
+    timezone: Option<TimeZoneName>,
 }
 
 impl From<PostMessage> for NewMessage {
@@ -121,6 +127,10 @@ impl From<PostMessage> for NewMessage {
             is_bot: body.is_bot,
             token_count: body.token_count,
             acknowledge: None,
+            preferences: chat_core::domain::ReplyPreferences {
+                language: body.language,
+                timezone: body.timezone,
+            },
         }
     }
 }

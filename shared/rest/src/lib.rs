@@ -8,6 +8,7 @@
 //! input into the API's error body ([`error`]); answers are typed ([`reply`]).
 
 mod bodies;
+mod chatbots;
 pub mod error;
 pub mod extract;
 pub mod reply;
@@ -32,6 +33,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+pub use chatbots::parse_chatbot_file;
 pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
 

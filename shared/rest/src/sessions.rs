@@ -79,6 +79,7 @@ pub fn routes() -> Router<Arc<State>> {
             "/sessions/{id}/messages/{mid}/reactions/{emoji}",
             allow("DELETE", delete(remove_reaction)),
         )
+        .merge(crate::chatbots::routes())
         .merge(crate::seeds::routes())
 }
 

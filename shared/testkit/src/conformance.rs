@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::domain::{
-    Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, ChatbotId, ClientMsgId,
-    Connection, ConnectionId, Content, CustomerSecret, Dialect, JoinPolicy, Member, MemberRole,
-    Message, MessageId, Order, PageLimit, Principal, Reaction, Role, Session, SessionId,
-    SessionKind, SessionSpec, SessionStatus, Timestamp, Title, UserId,
+    Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, Chatbot, ChatbotId,
+    ClientMsgId, Connection, ConnectionId, Content, CustomerSecret, Dialect, DisplayName, Greeting,
+    JoinPolicy, Member, MemberRole, Message, MessageId, ModelName, Order, PageLimit, Principal,
+    Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus, SystemPrompt,
+    Temperature, Timestamp, Title, UserId,
 };
 use chat_core::ports::{
-    Append, BucketUpdate, Created, Edit, MessageQuery, Posted, SenderKey, SessionPatch,
-    SessionQuery, Store, StoreError, StoreResult, WindowCount,
+    Append, BucketUpdate, ChatbotWrite, Created, Edit, MessageQuery, Posted, SenderKey,
+    SessionPatch, SessionQuery, Store, StoreError, StoreResult, WindowCount,
 };
 
 use std::future::Future;
@@ -87,6 +88,7 @@ cases![
     a_window_counts_to_its_limit_then_starts_again,
     a_message_sharing_a_file_makes_it_ready_in_its_own_write,
     a_business_secret_is_read_back_and_replaced_by_the_next,
+    a_chatbot_is_created_once_replaced_only_as_last_read_listed_and_deleted,
     a_message_counted_against_a_full_window_is_refused_and_not_stored,
     the_feed_holds_the_last_seq_and_the_live_connections,
     a_session_is_created_read_updated_and_ended,
@@ -1666,6 +1668,96 @@ async fn a_business_secret_is_read_back_and_replaced_by_the_next(store: Arc<dyn 
     let read = store.get_business_secret(&business).await.expect("read");
     assert_eq!(read, Some(second));
     assert_ne!(read.map(|s| s.secret), Some(first.secret));
+}
+
+async fn a_chatbot_is_created_once_replaced_only_as_last_read_listed_and_deleted(
+    store: Arc<dyn Store>,
+) {
+    let suffix = SessionId::new(Timestamp::now()).to_string().to_lowercase();
+    let chatbot = |id: &str, at: u64| Chatbot {
+        id: ChatbotId::parse(&format!("{id}-{suffix}")).expect("a valid id"),
+        name: DisplayName::parse("Helper").ok().flatten().expect("a name"),
+        system_prompt: SystemPrompt::parse("Answer briefly.").expect("a prompt"),
+        greeting: Some(Greeting::parse("Hello!").expect("a greeting")),
+        model: Some(ModelName::parse("gpt-4o-mini").expect("a model")),
+        max_tokens: 512,
+        temperature: Some(Temperature::parse(0.3).expect("a temperature")),
+        active: true,
+        created_at: Timestamp::from_unix_millis(1_000),
+        updated_at: Timestamp::from_unix_millis(at),
+    };
+    let first = chatbot("helper", 1_000);
+    assert_eq!(store.get_chatbot(&first.id).await.expect("read"), None);
+    assert!(
+        store
+            .put_chatbot(&first, ChatbotWrite::Create)
+            .await
+            .expect("written")
+    );
+    assert!(
+        !store
+            .put_chatbot(&first, ChatbotWrite::Create)
+            .await
+            .expect("refused"),
+        "an id is taken once"
+    );
+    assert_eq!(
+        store.get_chatbot(&first.id).await.expect("read"),
+        Some(first.clone())
+    );
+
+    let edited = Chatbot {
+        active: false,
+        greeting: None,
+        ..chatbot("helper", 2_000)
+    };
+    let stale = ChatbotWrite::Replace {
+        updated_at: Timestamp::from_unix_millis(999),
+    };
+    assert!(!store.put_chatbot(&edited, stale).await.expect("refused"));
+    let current = ChatbotWrite::Replace {
+        updated_at: first.updated_at,
+    };
+    assert!(store.put_chatbot(&edited, current).await.expect("written"));
+    assert!(
+        !store.put_chatbot(&edited, current).await.expect("refused"),
+        "a second edit from the same read loses"
+    );
+    assert_eq!(
+        store.get_chatbot(&first.id).await.expect("read"),
+        Some(edited.clone())
+    );
+    let missing = chatbot("nobody", 1_000);
+    assert!(
+        !store
+            .put_chatbot(
+                &missing,
+                ChatbotWrite::Replace {
+                    updated_at: missing.updated_at
+                }
+            )
+            .await
+            .expect("refused"),
+        "only a stored chatbot is replaced"
+    );
+
+    let other = chatbot("another", 1_000);
+    store
+        .put_chatbot(&other, ChatbotWrite::Create)
+        .await
+        .expect("written");
+    let listed: Vec<Chatbot> = store
+        .list_chatbots()
+        .await
+        .expect("listed")
+        .into_iter()
+        .filter(|c| c.id.as_str().ends_with(&suffix))
+        .collect();
+    assert_eq!(listed, vec![other.clone(), edited.clone()], "by id");
+
+    assert!(store.delete_chatbot(&first.id).await.expect("deleted"));
+    assert!(!store.delete_chatbot(&first.id).await.expect("gone"));
+    assert_eq!(store.get_chatbot(&first.id).await.expect("read"), None);
 }
 
 async fn a_window_counts_to_its_limit_then_starts_again(store: Arc<dyn Store>) {

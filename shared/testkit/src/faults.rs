@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::domain::{
-    Attachment, AttachmentId, BusinessId, BusinessSecret, Connection, ConnectionId, Member,
-    Message, MessageId, Page, PageLimit, Reaction, Session, SessionId, Timestamp, UserId,
+    Attachment, AttachmentId, BusinessId, BusinessSecret, Chatbot, ChatbotId, Connection,
+    ConnectionId, Member, Message, MessageId, Page, PageLimit, Reaction, Session, SessionId,
+    Timestamp, UserId,
 };
 use chat_core::ports::{
-    Append, AttachmentStore, BusinessStore, ConnectionStore, Created, Edit, Feed, LimitStore,
-    MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore, Sender, SenderKey,
-    SessionPatch, SessionQuery, SessionStore, Store, StoreError, StoreResult, WindowCount,
+    Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
+    Edit, Feed, LimitStore, MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore,
+    Sender, SenderKey, SessionPatch, SessionQuery, SessionStore, Store, StoreError, StoreResult,
+    WindowCount,
 };
 
 /// How a faulted operation answers.
@@ -384,6 +386,27 @@ impl BusinessStore for FaultyStore {
             self.inner.get_business_secret(business),
         )
         .await
+    }
+}
+
+#[async_trait]
+impl ChatbotStore for FaultyStore {
+    async fn put_chatbot(&self, chatbot: &Chatbot, write: ChatbotWrite) -> StoreResult<bool> {
+        self.run("put_chatbot", self.inner.put_chatbot(chatbot, write))
+            .await
+    }
+
+    async fn get_chatbot(&self, id: &ChatbotId) -> StoreResult<Option<Chatbot>> {
+        self.run("get_chatbot", self.inner.get_chatbot(id)).await
+    }
+
+    async fn list_chatbots(&self) -> StoreResult<Vec<Chatbot>> {
+        self.run("list_chatbots", self.inner.list_chatbots()).await
+    }
+
+    async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool> {
+        self.run("delete_chatbot", self.inner.delete_chatbot(id))
+            .await
     }
 }
 

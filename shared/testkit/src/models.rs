@@ -70,3 +70,61 @@ pub fn stream_body<G: Send + 'static>(steps: Vec<Step>, guard: G) -> axum::body:
     );
     axum::body::Body::from_stream(stream)
 }
+
+/// An OpenAI-compatible chat-completions server on a free loopback port that keeps every
+/// request body it gets and streams `reply` word by word: the end-to-end suites read
+/// what the model was asked (system text, turns, model, temperature) from it.
+pub struct RecordingModel {
+    pub base_url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl RecordingModel {
+    pub async fn start(reply: &str) -> Self {
+        use axum::extract::State;
+        type Kept = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+        let requests: Kept = Kept::default();
+        let words: Vec<String> = reply.split_inclusive(' ').map(str::to_owned).collect();
+        let answer = move |State(kept): State<Kept>,
+                           axum::Json(body): axum::Json<serde_json::Value>| {
+            let words = words.clone();
+            async move {
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+                let mut steps: Vec<Step> = words
+                    .iter()
+                    .map(|word| {
+                        let chunk = serde_json::json!({
+                            "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": null}]
+                        });
+                        Step::Send(format!("data: {chunk}\n\n").into_bytes())
+                    })
+                    .collect();
+                steps.push(Step::Send(b"data: [DONE]\n\n".to_vec()));
+                axum::response::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(stream_body(steps, ()))
+                    .expect("a response")
+            }
+        };
+        let router = axum::Router::new()
+            .route("/v1/chat/completions", axum::routing::post(answer))
+            .with_state(requests.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = listener.local_addr().expect("an address");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            base_url: format!("http://{address}/v1"),
+            requests,
+        }
+    }
+
+    /// Every request body so far, oldest first.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}

@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::internal;
 use chat_core::domain::{
-    Attachment, AttachmentId, BusinessId, ClientMsgId, Connection, ConnectionId, Dialect,
-    DisplayName, Member, Message, MessageId, MessageKind, Principal, Reaction, Reactions, Session,
-    SessionId, Timestamp, UserId,
+    Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, Connection, ConnectionId,
+    Dialect, DisplayName, Language, Member, Message, MessageId, MessageKind, Principal, Reaction,
+    Reactions, Session, SessionId, TimeZoneName, Timestamp, UserId,
 };
 use chat_core::paging::activity_position;
 use chat_core::ports::StoreResult;
@@ -161,6 +161,17 @@ pub(super) fn business_pk(business: &BusinessId) -> String {
 }
 
 pub(super) const BUSINESS_SECRET: &str = "SECRET";
+
+pub(super) const CHATBOTS_PK: &str = "CHATBOTS";
+pub(super) const CHATBOT_PREFIX: &str = "CHATBOT#";
+
+pub(super) fn chatbot_sk(id: &ChatbotId) -> String {
+    format!("{CHATBOT_PREFIX}{id}")
+}
+
+pub(super) fn chatbot_key(id: &ChatbotId) -> Item {
+    key(CHATBOTS_PK.to_owned(), chatbot_sk(id))
+}
 
 pub(super) fn reply_key(session: SessionId) -> Item {
     key(session_pk(session), REPLY)
@@ -319,6 +330,10 @@ pub(super) struct MessageItem {
     pub incomplete: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub moderated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZoneName>,
     pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
@@ -359,6 +374,8 @@ impl MessageItem {
             token_count: message.token_count,
             incomplete: message.incomplete,
             moderated: message.moderated,
+            language: message.language.clone(),
+            timezone: message.timezone.clone(),
             created_at: message.created_at,
             edited_at: message.edited_at,
             deleted_at: message.deleted_at,
@@ -389,6 +406,8 @@ impl MessageItem {
             token_count: self.token_count,
             incomplete: self.incomplete,
             moderated: self.moderated,
+            language: self.language,
+            timezone: self.timezone,
             created_at: self.created_at,
             edited_at: self.edited_at,
             deleted_at: self.deleted_at,

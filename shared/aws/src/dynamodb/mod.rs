@@ -7,6 +7,7 @@
 
 mod attachments;
 mod businesses;
+mod chatbots;
 mod connections;
 mod errors;
 mod items;

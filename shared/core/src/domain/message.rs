@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Attachment, ClientMsgId, Content, DisplayName, MessageId, Reaction, SessionId, Timestamp,
-    UserId,
+    Attachment, ClientMsgId, Content, DisplayName, Language, MessageId, Reaction, SessionId,
+    TimeZoneName, Timestamp, UserId,
 };
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,6 +45,12 @@ pub struct Message {
     /// script links taken out. Messages stored before moderation have none.
     #[serde(default)]
     pub moderated: bool,
+    /// The language the sender asked the bot to reply in (seed 001's `selectedLanguage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// The sender's time zone, for the bot's dates and times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZoneName>,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
@@ -107,6 +113,8 @@ impl Message {
             token_count: None,
             incomplete: false,
             moderated: false,
+            language: None,
+            timezone: None,
             created_at: now,
             edited_at: None,
             deleted_at: None,

@@ -3,6 +3,7 @@
 
 mod attachment;
 mod characters;
+mod chatbot;
 mod connection;
 mod customers;
 mod ids;
@@ -20,6 +21,7 @@ pub use attachment::{
 pub use characters::{
     CharacterProblem, TextShape, character_problem, check_characters, strip_unsafe_characters,
 };
+pub use chatbot::{Chatbot, ModelCatalog, ReplyPreferences, Temperature};
 pub use connection::{Connection, Dialect};
 pub use customers::{BusinessSecret, CustomerSecret, verified_customer_id};
 pub use ids::{
@@ -32,7 +34,10 @@ pub use principal::{Principal, Role};
 pub use session::{
     ActiveScope, JoinPolicy, Member, MemberRole, Session, SessionKind, SessionSpec, SessionStatus,
 };
-pub use text::{Content, DisplayName, Reaction, Title};
+pub use text::{
+    Content, DisplayName, Greeting, Language, ModelName, Reaction, SystemPrompt, TimeZoneName,
+    Title,
+};
 pub use time::Timestamp;
 
 /// Input that does not fit the domain, naming the field so a client can fix it.

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BusinessId, ChatbotId, DepartmentId, DisplayName, DocumentId, ExternalCustomerId, SessionId,
-    Timestamp, Title, UserId, ValidationError,
+    BusinessId, ChatbotId, DepartmentId, DisplayName, DocumentId, ExternalCustomerId, Language,
+    SessionId, TimeZoneName, Timestamp, Title, UserId, ValidationError,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,6 +52,9 @@ pub struct Session {
     pub status: SessionStatus,
     pub owner_id: UserId,
     pub chatbot_id: Option<ChatbotId>,
+    /// The chatbot's name when the session started (what seed 003 shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chatbot_name: Option<DisplayName>,
     pub business_id: Option<BusinessId>,
     pub document_id: Option<DocumentId>,
     #[serde(default)]
@@ -70,6 +73,12 @@ pub struct Session {
     /// Only groups are ever open; every other kind keeps the default.
     #[serde(default, skip_serializing_if = "JoinPolicy::is_invite")]
     pub join_policy: JoinPolicy,
+    /// The language the bot replies in (a message may ask for another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// The owner's time zone, for the bot's dates and times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZoneName>,
 }
 
 /// What a new session is made from; `Session::open` checks that it hangs together.
@@ -79,6 +88,7 @@ pub struct SessionSpec {
     pub owner_id: UserId,
     pub title: Option<Title>,
     pub chatbot_id: Option<ChatbotId>,
+    pub chatbot_name: Option<DisplayName>,
     pub business_id: Option<BusinessId>,
     pub document_id: Option<DocumentId>,
     pub department_id: Option<DepartmentId>,
@@ -86,6 +96,8 @@ pub struct SessionSpec {
     /// See [`Session::one_of_many`].
     pub one_of_many: bool,
     pub join_policy: JoinPolicy,
+    pub language: Option<Language>,
+    pub timezone: Option<TimeZoneName>,
 }
 
 /// The scope within which at most one session may be active (not ended) at a time.
@@ -109,12 +121,15 @@ impl SessionSpec {
             owner_id,
             title: None,
             chatbot_id: None,
+            chatbot_name: None,
             business_id: None,
             document_id: None,
             department_id: None,
             external_customer_id: None,
             one_of_many: false,
             join_policy: JoinPolicy::Invite,
+            language: None,
+            timezone: None,
         }
     }
 }
@@ -165,6 +180,7 @@ impl Session {
             status: SessionStatus::Active,
             owner_id: spec.owner_id,
             chatbot_id: spec.chatbot_id,
+            chatbot_name: spec.chatbot_name,
             business_id: spec.business_id,
             document_id: spec.document_id,
             department_id: spec.department_id,
@@ -175,6 +191,8 @@ impl Session {
             ended_at: None,
             one_of_many: spec.one_of_many,
             join_policy: spec.join_policy,
+            language: spec.language,
+            timezone: spec.timezone,
         })
     }
 

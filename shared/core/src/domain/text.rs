@@ -112,6 +112,200 @@ impl Reaction {
     }
 }
 
+/// Trimmed `value` of at most `max` characters, checked as `shape`; `None` when blank.
+fn bounded(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    shape: TextShape,
+) -> Result<Option<String>, ValidationError> {
+    let trimmed = value.trim();
+    check_characters(field, trimmed, shape)?;
+    if trimmed.chars().count() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
+/// A chatbot's instructions to its model: 1..=8,000 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemPrompt(String);
+
+impl SystemPrompt {
+    pub const MAX_CHARS: usize = 8_000;
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        bounded(
+            "system_prompt",
+            value,
+            Self::MAX_CHARS,
+            TextShape::Multiline,
+        )?
+        .map(Self)
+        .ok_or_else(|| ValidationError::new("system_prompt", "must not be empty"))
+    }
+}
+
+/// What a chatbot says first in a new session: 1..=1,000 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Greeting(String);
+
+impl Greeting {
+    pub const MAX_CHARS: usize = 1_000;
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        bounded("greeting", value, Self::MAX_CHARS, TextShape::Multiline)?
+            .map(Self)
+            .ok_or_else(|| ValidationError::new("greeting", "must not be empty"))
+    }
+}
+
+/// A model's id as its provider names it (`gpt-4o-mini`, `anthropic.claude-3-haiku-…`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModelName(String);
+
+impl ModelName {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let name = value.trim();
+        let shaped = !name.is_empty()
+            && name.len() <= Self::MAX_CHARS
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+".contains(c));
+        if shaped {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "model",
+                "must be a model id: letters, digits and - _ . : / @ +",
+            ))
+        }
+    }
+}
+
+impl SystemPrompt {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Greeting {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ModelName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The language a reply is asked in, as the client names it: a code (`hi`, `pt-BR`) or a
+/// name (`Hindi`), passed to the model as given.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Language(String);
+
+impl Language {
+    pub const MAX_CHARS: usize = 40;
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let name = value.trim();
+        check_characters("language", name, TextShape::SingleLine)?;
+        // Names in their own script carry combining marks (हिन्दी), which are not
+        // alphanumeric; ASCII punctuation, which prose needs, is what is kept out.
+        let shaped = !name.is_empty()
+            && name.chars().count() <= Self::MAX_CHARS
+            && name.chars().all(|c| {
+                c.is_alphanumeric()
+                    || "-_ ".contains(c)
+                    || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
+            });
+        if shaped {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "language",
+                "must be a language code or name (letters, digits, - _ and spaces, at most 40)",
+            ))
+        }
+    }
+}
+
+/// The caller's time zone: an IANA name (`Asia/Kolkata`), `UTC`, or an offset (`+05:30`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimeZoneName(String);
+
+impl TimeZoneName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let name = value.trim();
+        let shaped = !name.is_empty()
+            && name.len() <= Self::MAX_CHARS
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_-+:".contains(c));
+        if shaped {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "timezone",
+                "must be a time zone name such as Europe/Paris, UTC, or an offset such as +05:30",
+            ))
+        }
+    }
+
+    /// The offset from UTC in minutes when the name is `UTC`/`GMT` or an offset
+    /// (`+05:30`, `-0800`, `UTC+2`); `None` for a region name, which the model converts.
+    pub fn fixed_offset_minutes(&self) -> Option<i32> {
+        let upper = self.0.to_ascii_uppercase();
+        let rest = upper
+            .strip_prefix("UTC")
+            .or_else(|| upper.strip_prefix("GMT"))
+            .unwrap_or(&upper);
+        if rest.is_empty() {
+            return Some(0);
+        }
+        let (sign, digits) = match rest.as_bytes()[0] {
+            b'+' => (1, &rest[1..]),
+            b'-' => (-1, &rest[1..]),
+            _ => return None,
+        };
+        let digits: String = digits.chars().filter(|c| *c != ':').collect();
+        if digits.is_empty() || digits.len() > 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let (hours, minutes) = if digits.len() <= 2 {
+            (digits.parse::<i32>().ok()?, 0)
+        } else {
+            let split = digits.len() - 2;
+            (
+                digits[..split].parse::<i32>().ok()?,
+                digits[split..].parse::<i32>().ok()?,
+            )
+        };
+        (hours <= 14 && minutes < 60).then_some(sign * (hours * 60 + minutes))
+    }
+}
+
+impl Language {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TimeZoneName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 macro_rules! string_newtype_impls {
     ($($name:ident),*) => {$(
         impl fmt::Display for $name {
@@ -127,7 +321,17 @@ macro_rules! string_newtype_impls {
         }
     )*};
 }
-string_newtype_impls!(Content, Title, DisplayName, Reaction);
+string_newtype_impls!(
+    Content,
+    Title,
+    DisplayName,
+    Reaction,
+    SystemPrompt,
+    Greeting,
+    ModelName,
+    Language,
+    TimeZoneName
+);
 
 /// Deserializes through `parse`, so stored or received values obey the same rules.
 macro_rules! deserialize_via_parse {
@@ -143,6 +347,11 @@ macro_rules! deserialize_via_parse {
 deserialize_via_parse!(
     Content => |v| Self::parse(&v),
     Reaction => |v| Self::parse(&v),
+    SystemPrompt => |v| Self::parse(&v),
+    Greeting => |v| Self::parse(&v),
+    ModelName => |v| Self::parse(&v),
+    Language => |v| Self::parse(&v),
+    TimeZoneName => |v| Self::parse(&v),
     Title => |v| Self::parse(&v)
         .and_then(|t| t.ok_or_else(|| ValidationError::new("title", "must not be blank"))),
     DisplayName => |v| Self::parse(&v)

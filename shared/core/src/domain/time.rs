@@ -51,6 +51,20 @@ impl Timestamp {
         self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
     }
 
+    /// The wall-clock time `offset_minutes` east of UTC, for a person to read, e.g.
+    /// `Wednesday 2026-12-02 13:14 (UTC+05:30)`.
+    pub fn local_time(&self, offset_minutes: i32) -> String {
+        let local = self.0 + chrono::Duration::minutes(i64::from(offset_minutes));
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let offset = offset_minutes.unsigned_abs();
+        format!(
+            "{} (UTC{sign}{:02}:{:02})",
+            local.format("%A %Y-%m-%d %H:%M"),
+            offset / 60,
+            offset % 60
+        )
+    }
+
     pub fn plus(&self, duration: Duration) -> Self {
         Self::from_unix_millis(self.unix_millis().saturating_add(millis(duration)))
     }
@@ -86,6 +100,14 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_times_read_as_a_person_would_in_that_offset() {
+        let noon = Timestamp::from_unix_millis(1_764_676_800_000); // 2025-12-02T12:00:00Z
+        assert_eq!(noon.local_time(0), "Tuesday 2025-12-02 12:00 (UTC+00:00)");
+        assert_eq!(noon.local_time(330), "Tuesday 2025-12-02 17:30 (UTC+05:30)");
+        assert_eq!(noon.local_time(-780), "Monday 2025-12-01 23:00 (UTC-13:00)");
+    }
 
     #[test]
     fn timestamps_print_as_rfc3339_utc_with_milliseconds() {

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use super::{FrameError, MAX_FRAME_BYTES};
 use crate::domain::{
-    AttachmentId, ClientMsgId, Content, MessageId, MessageKind, PageLimit, Reaction, SessionId,
-    UserId, ValidationError,
+    AttachmentId, ClientMsgId, Content, Language, MessageId, MessageKind, PageLimit, Reaction,
+    ReplyPreferences, SessionId, TimeZoneName, UserId, ValidationError,
 };
 
 /// What a client asks for over the WebSocket, with every field parsed into the domain.
@@ -73,6 +73,8 @@ pub struct SendFrame {
     /// Makes the send idempotent per user and session.
     pub client_msg_id: Option<ClientMsgId>,
     pub attachment: Option<AttachmentRef>,
+    /// `language` (or seed 001's `selectedLanguage`) and `timezone`, for the bot's reply.
+    pub preferences: ReplyPreferences,
 }
 
 /// The file a file or image message carries, as the client named it.
@@ -248,6 +250,7 @@ fn send_canonical(fields: Fields<'_>) -> Result<ClientFrame, FrameError> {
         kind,
         client_msg_id: fields.opt("client_msg_id", ClientMsgId::parse)?,
         attachment,
+        preferences: preferences(fields)?,
     };
     send.checked("content", "attachment_id")
 }
@@ -260,6 +263,7 @@ fn send_file(fields: Fields<'_>) -> Result<ClientFrame, FrameError> {
         kind: MessageKind::File,
         client_msg_id: fields.opt("client_msg_id", ClientMsgId::parse)?,
         attachment: fields.opt("file", AttachmentRef::parse)?,
+        preferences: preferences(fields)?,
     };
     send.checked("content", "file")
 }
@@ -271,27 +275,53 @@ fn send_file(fields: Fields<'_>) -> Result<ClientFrame, FrameError> {
 fn send_message_shaped(fields: Fields<'_>) -> Result<ClientFrame, FrameError> {
     let kind = fields.opt("message_type", parse_kind)?.unwrap_or_default();
     let client_msg_id = fields.opt("client_msg_id", ClientMsgId::parse)?;
+    let preferences = preferences(fields)?;
     let send = match kind {
         MessageKind::Text => SendFrame {
             content: Some(fields.req("message", Content::parse)?),
             kind,
             client_msg_id,
             attachment: None,
+            preferences,
         },
         MessageKind::File | MessageKind::Image if fields.has("file") => SendFrame {
             content: fields.opt("message", Content::parse)?,
             kind,
             client_msg_id,
             attachment: fields.opt("file", AttachmentRef::parse)?,
+            preferences,
         },
         MessageKind::File | MessageKind::Image => SendFrame {
             content: None,
             kind,
             client_msg_id,
             attachment: Some(fields.req("message", AttachmentRef::parse)?),
+            preferences,
         },
     };
     send.checked("message", "file")
+}
+
+/// `language` or seed 001's `selectedLanguage`, and `timezone`; a blank one is absent.
+fn preferences(fields: Fields<'_>) -> Result<ReplyPreferences, FrameError> {
+    let given = |name: &'static str| -> Result<bool, FrameError> {
+        Ok(fields.opt_str(name)?.is_some_and(|v| !v.trim().is_empty()))
+    };
+    let language_field = if given("language")? {
+        "language"
+    } else {
+        "selectedLanguage"
+    };
+    Ok(ReplyPreferences {
+        language: match given(language_field)? {
+            true => fields.opt(language_field, Language::parse)?,
+            false => None,
+        },
+        timezone: match given("timezone")? {
+            true => fields.opt("timezone", TimeZoneName::parse)?,
+            false => None,
+        },
+    })
 }
 
 fn parse_kind(value: &str) -> Result<MessageKind, ValidationError> {
@@ -444,6 +474,7 @@ mod tests {
             kind,
             client_msg_id: None,
             attachment,
+            preferences: ReplyPreferences::default(),
         })
     }
     fn text(body: &str) -> ClientFrame {
@@ -460,6 +491,7 @@ mod tests {
             kind: MessageKind::Text,
             client_msg_id: Some(ClientMsgId::parse("c-1").expect("valid id")),
             attachment: None,
+            preferences: ReplyPreferences::default(),
         });
         let rows: Vec<(&str, Value, ClientFrame)> = vec![
             // Canonical actions.

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::{CloseCode, ErrorCode, FrameError};
 use crate::domain::{
     Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, DepartmentId, DisplayName,
-    DocumentId, ExternalCustomerId, JoinPolicy, Member, MemberRole, Message, MessageId,
-    MessageKind, Reactions, Session, SessionId, SessionKind, SessionStatus, Timestamp, Title,
-    UserId,
+    DocumentId, ExternalCustomerId, JoinPolicy, Language, Member, MemberRole, Message, MessageId,
+    MessageKind, Reactions, Session, SessionId, SessionKind, SessionStatus, TimeZoneName,
+    Timestamp, Title, UserId,
 };
 
 /// Every frame the server sends; each has `type`.
@@ -347,6 +347,8 @@ pub struct SessionSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chatbot_id: Option<ChatbotId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chatbot_name: Option<DisplayName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_id: Option<BusinessId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_id: Option<DocumentId>,
@@ -362,6 +364,10 @@ pub struct SessionSummary {
     /// Groups only: `invite` or `open`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_policy: Option<JoinPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZoneName>,
 }
 
 impl SessionSummary {
@@ -373,6 +379,7 @@ impl SessionSummary {
             status: session.status,
             owner_id: session.owner_id.clone(),
             chatbot_id: session.chatbot_id.clone(),
+            chatbot_name: session.chatbot_name.clone(),
             business_id: session.business_id.clone(),
             document_id: session.document_id.clone(),
             department_id: session.department_id.clone(),
@@ -382,6 +389,8 @@ impl SessionSummary {
             last_activity_at: session.last_activity_at,
             ended_at: session.ended_at,
             join_policy: (session.kind == SessionKind::Group).then_some(session.join_policy),
+            language: session.language.clone(),
+            timezone: session.timezone.clone(),
         }
     }
 }
@@ -411,12 +420,20 @@ impl SessionView {
         }
     }
 
-    /// What seed 003 calls the chatbot: the bot member's name, else the chatbot's id.
+    /// What seed 003 calls the chatbot: its record's name when the session started, else
+    /// the bot member's name, else the chatbot's id.
     pub fn chatbot_name(&self) -> String {
-        self.members
-            .iter()
-            .filter(|member| member.role == MemberRole::Bot)
-            .find_map(|member| member.name.as_ref().map(|name| name.as_str().to_owned()))
+        let bot_member = || {
+            self.members
+                .iter()
+                .filter(|member| member.role == MemberRole::Bot)
+                .find_map(|member| member.name.as_ref().map(|name| name.as_str().to_owned()))
+        };
+        self.summary
+            .chatbot_name
+            .as_ref()
+            .map(|name| name.as_str().to_owned())
+            .or_else(bot_member)
             .or_else(|| {
                 self.summary
                     .chatbot_id

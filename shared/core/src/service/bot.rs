@@ -8,20 +8,21 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::{ChatService, ServiceError, ServiceResult};
-use crate::domain::{Connection, Message, MessageId, MessageKind, Session, SessionId, UserId};
+use crate::domain::{
+    Chatbot, Connection, Language, Message, MessageId, MessageKind, Session, SessionId,
+    TimeZoneName, Timestamp, UserId,
+};
 use crate::ports::{
     ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
 };
 use crate::protocol::{ErrorCode, ServerFrame};
 
-/// How the bot answers.
+/// How the bot answers: the model adapter; each chatbot's record says what it is asked.
 #[derive(Clone)]
 pub struct BotSettings {
     pub model: Arc<dyn ChatModel>,
-    pub system_prompt: String,
     /// Roughly how many tokens of history the prompt may carry (4 characters a token).
     pub history_tokens: usize,
-    pub max_reply_tokens: u32,
 }
 
 impl BotSettings {
@@ -31,18 +32,7 @@ impl BotSettings {
     pub fn new(model: Arc<dyn ChatModel>) -> Self {
         Self {
             model,
-            system_prompt: Self::DEFAULT_SYSTEM_PROMPT.to_owned(),
             history_tokens: 3_000,
-            max_reply_tokens: 1_024,
-        }
-    }
-
-    /// `model` asked as the configuration says.
-    pub fn configured(model: Arc<dyn ChatModel>, config: &crate::config::BotConfig) -> Self {
-        Self {
-            system_prompt: config.system_prompt.clone(),
-            max_reply_tokens: config.max_tokens,
-            ..Self::new(model)
         }
     }
 }
@@ -138,8 +128,11 @@ impl ChatService {
         if session.is_ended() {
             return Ok(());
         }
+        let chatbot = self.session_chatbot(&session).await?;
         let response_id = self.claim_reply_slot(session_id).await?;
-        let ending = self.stream_reply(bot, &session, trigger, response_id).await;
+        let ending = self
+            .stream_reply(bot, &chatbot, &session, trigger, response_id)
+            .await;
         // Free the slot before the session hears the reply ended, so a message sent right
         // after it is answered at once.
         if let Err(error) = self.store.finish_reply(session_id, response_id).await {
@@ -175,11 +168,12 @@ impl ChatService {
     async fn stream_reply(
         &self,
         bot: &BotSettings,
+        chatbot: &Chatbot,
         session: &Session,
         trigger: MessageId,
         response_id: MessageId,
     ) -> ServiceResult<Vec<ServerFrame>> {
-        let prompt = self.prompt(bot, session.id, trigger).await?;
+        let prompt = self.prompt(bot, chatbot, session, trigger).await?;
         self.broadcast(session.id, ServerFrame::ResponseStart { response_id })
             .await;
         let mut out = Outgoing::new(session.id, response_id);
@@ -268,6 +262,7 @@ impl ChatService {
         }
         let bot = bot_user(session)?;
         let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
+        message.sender_name = session.chatbot_name.clone();
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
         message.incomplete = matches!(ending, Ending::Failed(_));
         message.moderated = moderated;
@@ -296,19 +291,36 @@ impl ChatService {
         })
     }
 
-    /// The system prompt and the latest messages up to the trigger, within the budget.
+    /// The session's chatbot, able to answer: its record (or the built-in default), active.
+    async fn session_chatbot(&self, session: &Session) -> ServiceResult<Chatbot> {
+        let id = session
+            .chatbot_id
+            .clone()
+            .unwrap_or_else(|| self.default_chatbot().clone());
+        match self.chatbot(&id).await? {
+            Some(chatbot) if chatbot.active => Ok(chatbot),
+            Some(_) => Err(ServiceError::Conflict("this chatbot is switched off")),
+            None => Err(ServiceError::NotFound("chatbot")),
+        }
+    }
+
+    /// The chatbot's instructions and the latest messages up to the trigger, within the
+    /// budget, asked of the chatbot's model as its record says.
     async fn prompt(
         &self,
         bot: &BotSettings,
-        session: SessionId,
+        chatbot: &Chatbot,
+        session: &Session,
         trigger: MessageId,
     ) -> ServiceResult<Prompt> {
+        let session_id = session.id;
         let query = MessageQuery {
             limit: crate::domain::PageLimit::new(HISTORY_MESSAGES)?,
             before: trigger.successor(),
             ..Default::default()
         };
-        let newest_first = self.store.list_messages(session, &query).await?.items;
+        let newest_first = self.store.list_messages(session_id, &query).await?.items;
+        let asked = newest_first.iter().find(|m| m.id == trigger);
         let mut budget = bot.history_tokens;
         let mut turns = Vec::new();
         for message in newest_first.iter().filter(|m| !m.is_deleted()) {
@@ -331,11 +343,56 @@ impl ChatService {
             turns.push(Turn { speaker, text });
         }
         turns.reverse();
+        let reply_in = ReplyContext {
+            language: asked
+                .and_then(|m| m.language.as_ref())
+                .or(session.language.as_ref()),
+            timezone: asked
+                .and_then(|m| m.timezone.as_ref())
+                .or(session.timezone.as_ref()),
+            now: self.clock.now(),
+        };
+        // A model the deployment no longer offers falls back to its default one.
+        let model = chatbot
+            .model
+            .clone()
+            .filter(|model| self.model_catalog().check(model).is_ok());
         Ok(Prompt {
-            system: bot.system_prompt.clone(),
+            system: reply_in.instructions(chatbot.system_prompt.as_str()),
             turns,
-            max_tokens: bot.max_reply_tokens,
+            max_tokens: chatbot.max_tokens,
+            model,
+            temperature: chatbot.temperature,
         })
+    }
+}
+
+/// What the caller asked the reply in, added to the chatbot's instructions.
+struct ReplyContext<'a> {
+    language: Option<&'a Language>,
+    timezone: Option<&'a TimeZoneName>,
+    now: Timestamp,
+}
+
+impl ReplyContext<'_> {
+    fn instructions(&self, system_prompt: &str) -> String {
+        let mut system = system_prompt.to_owned();
+        if let Some(language) = self.language {
+            system.push_str(&format!(
+                "\n\nReply in the language \"{language}\", whatever language the messages are in."
+            ));
+        }
+        if let Some(zone) = self.timezone {
+            // A region's offset needs the time zone database: the model converts it.
+            let now = self
+                .now
+                .local_time(zone.fixed_offset_minutes().unwrap_or(0));
+            system.push_str(&format!(
+                "\n\nThe user's time zone is {zone}; it is now {now}. Give dates and times in \
+                 the user's time zone."
+            ));
+        }
+        system
     }
 }
 
@@ -423,7 +480,7 @@ fn complete_words(pending: &str) -> usize {
 }
 
 /// Who a session's bot replies as: its chatbot, or `bot`.
-fn bot_user(session: &Session) -> ServiceResult<UserId> {
+pub(super) fn bot_user(session: &Session) -> ServiceResult<UserId> {
     let name = session.chatbot_id.as_ref().map_or("bot", |c| c.as_str());
     Ok(UserId::parse(name)?)
 }

@@ -4,6 +4,7 @@
 mod access;
 mod attachments;
 mod bot;
+mod chatbots;
 mod error;
 mod fanout;
 mod posting;
@@ -17,6 +18,7 @@ pub use attachments::{
     UPLOAD_URL_LIFETIME, UploadRequest,
 };
 pub use bot::BotSettings;
+pub use chatbots::{ChatbotPolicy, ChatbotSettings};
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use posting::ConnectionSender;
@@ -25,9 +27,10 @@ pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 use crate::config::RateLimits;
 use crate::domain::{
     BusinessId, BusinessSecret, ChatbotId, ClientMsgId, Connection, Content, CustomerSecret,
-    DepartmentId, DocumentId, ExternalCustomerId, JoinPolicy, Member, MemberRole, Message,
-    MessageId, MessageKind, Page, PageLimit, Principal, Reaction, Role, Session, SessionId,
-    SessionKind, SessionSpec, Title, UserId, ValidationError, verified_customer_id,
+    DepartmentId, DocumentId, ExternalCustomerId, JoinPolicy, Language, Member, MemberRole,
+    Message, MessageId, MessageKind, Page, PageLimit, Principal, Reaction, ReplyPreferences, Role,
+    Session, SessionId, SessionKind, SessionSpec, TimeZoneName, Title, UserId, ValidationError,
+    verified_customer_id,
 };
 use crate::moderation::Moderator;
 use crate::ports::{
@@ -57,6 +60,9 @@ pub struct NewSession {
     pub one_of_many: bool,
     /// Groups only; invite-only when not given.
     pub join_policy: Option<JoinPolicy>,
+    /// What the bot replies in, and the time zone its dates are in.
+    pub language: Option<Language>,
+    pub timezone: Option<TimeZoneName>,
 }
 
 /// A session opened (or found already open) with its latest messages, oldest first.
@@ -95,6 +101,8 @@ pub struct NewMessage {
     pub token_count: Option<u32>,
     /// The connection to acknowledge with `message_received` before the broadcast.
     pub acknowledge: Option<Connection>,
+    /// What the sender asks the bot's reply in.
+    pub preferences: ReplyPreferences,
 }
 
 impl NewMessage {
@@ -107,6 +115,7 @@ impl NewMessage {
             is_bot: false,
             token_count: None,
             acknowledge: None,
+            preferences: ReplyPreferences::default(),
         }
     }
 }
@@ -123,9 +132,9 @@ pub struct ChatService {
     files: Option<Files>,
     /// Starts bot replies; absent, messages in bot sessions get none.
     bot_invoker: Option<Arc<dyn Invoker>>,
-    /// The chatbot of the AI chat a bare `ai` connection is bound to (the deployment's
-    /// `DEFAULT_CHATBOT_ID`).
-    default_chatbot: Option<ChatbotId>,
+    /// The models chatbots may use, and the default chatbot (`DEFAULT_CHATBOT_ID`): the
+    /// one of the AI chat a bare `ai` connection is bound to.
+    chatbots: ChatbotPolicy,
     rates: RateLimits,
     /// Reviews every message text before it is stored: sends, edits, bot replies.
     moderator: Arc<Moderator>,
@@ -140,7 +149,9 @@ impl ChatService {
             fanout,
             files: None,
             bot_invoker: None,
-            default_chatbot: None,
+            chatbots: ChatbotPolicy::with_default(
+                ChatbotId::parse("assistant").expect("a valid id"),
+            ),
             rates: RateLimits::default(),
             moderator: Arc::new(Moderator::default()),
         }
@@ -160,12 +171,9 @@ impl ChatService {
         Self { moderator, ..self }
     }
 
-    /// The same service binding bare AI chat connections to `chatbot`.
-    pub fn with_default_chatbot(self, chatbot: ChatbotId) -> Self {
-        Self {
-            default_chatbot: Some(chatbot),
-            ..self
-        }
+    /// The same service with the deployment's chatbot policy.
+    pub fn with_chatbots(self, chatbots: ChatbotPolicy) -> Self {
+        Self { chatbots, ..self }
     }
 
     /// The same service starting bot replies through `invoker`.
@@ -184,11 +192,6 @@ impl ChatService {
     /// Whether attachments can be uploaded (a blob store is configured).
     pub fn stores_files(&self) -> bool {
         self.files.is_some()
-    }
-
-    /// The deployment's default chatbot (`DEFAULT_CHATBOT_ID`), if it names one.
-    pub fn default_chatbot(&self) -> Option<&ChatbotId> {
-        self.default_chatbot.as_ref()
     }
 
     pub fn fanout(&self) -> &Fanout {
@@ -243,9 +246,17 @@ impl ChatService {
             }
             _ => {}
         }
+        // A session with a chatbot starts only with an active one, named as it is now.
+        let chatbot = match &request.chatbot_id {
+            Some(id) => Some(self.active_chatbot(id).await?),
+            None => None,
+        };
         let spec = SessionSpec {
             title: request.title,
+            chatbot_name: chatbot.as_ref().map(|c| c.name.clone()),
             chatbot_id: request.chatbot_id,
+            language: request.language,
+            timezone: request.timezone,
             business_id: request.business_id,
             document_id: request.document_id,
             one_of_many: request.one_of_many && kind == SessionKind::Bot,
@@ -266,7 +277,13 @@ impl ChatService {
                 .into_iter()
                 .map(|user| Member::new(session.id, user, MemberRole::Member, None, now)),
         );
-        self.open(session, members).await
+        let mut opened = self.open(session, members).await?;
+        if let (true, Some(greeting)) = (opened.created, chatbot.and_then(|c| c.greeting)) {
+            opened
+                .previous_messages
+                .push(self.greet(&opened.details.session, &greeting).await?);
+        }
+        Ok(opened)
     }
 
     /// Starts or resumes the visitor's one active support session with the business. A

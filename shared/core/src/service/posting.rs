@@ -127,6 +127,7 @@ impl ChatService {
             is_bot: false,
             token_count: None,
             acknowledge: None,
+            preferences: send.preferences,
         };
         let message = self.compose(caller, id, &request).await?;
         let route = Route {
@@ -211,6 +212,8 @@ impl ChatService {
         message.is_bot = request.is_bot;
         message.token_count = request.token_count;
         message.moderated = moderated;
+        message.language = request.preferences.language.clone();
+        message.timezone = request.preferences.timezone.clone();
         Ok(message)
     }
 

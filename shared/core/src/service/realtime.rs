@@ -58,10 +58,7 @@ impl ChatService {
 
     /// The caller's one active bot session with the default chatbot, started if none is.
     async fn ai_chat(&self, caller: &Principal) -> ServiceResult<SessionId> {
-        let chatbot = self
-            .default_chatbot
-            .clone()
-            .ok_or_else(|| ServiceError::Unavailable("no default chatbot is configured".into()))?;
+        let chatbot = self.default_chatbot().clone();
         let request = NewSession {
             kind: Some(SessionKind::Bot),
             chatbot_id: Some(chatbot),

@@ -144,11 +144,7 @@ async fn create_chat(
     Json(body): Json<CreateChat>,
 ) -> Result<Response> {
     let owner = acting_as(&caller, &body.user_id)?;
-    let chatbot = app
-        .chat
-        .default_chatbot()
-        .cloned()
-        .ok_or_else(|| ServiceError::Unavailable("no default chatbot is configured".into()))?;
+    let chatbot = app.chat.default_chatbot().clone();
     let request = NewSession {
         kind: Some(SessionKind::Bot),
         title: title(body.title.as_deref())?,

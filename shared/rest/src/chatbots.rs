@@ -1,0 +1,198 @@
+//! `/chatbots`: admins create, change and remove chatbots; every signed-in caller lists
+//! the active ones (without their instructions, which are the operator's).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State as With;
+use axum::response::Response;
+use axum::routing::get;
+use chat_core::domain::{
+    Chatbot, ChatbotId, DisplayName, Greeting, ModelName, Principal, SystemPrompt, Temperature,
+    Timestamp, ValidationError,
+};
+use chat_core::service::{ChatService, ChatbotSettings};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::bodies::present;
+use crate::error::ApiError;
+use crate::extract::{Caller, ChatbotPath, Json};
+use crate::reply::json_response;
+use crate::{State, allow};
+
+type Result<T> = std::result::Result<T, ApiError>;
+type App = With<Arc<State>>;
+
+pub fn routes() -> Router<Arc<State>> {
+    Router::new()
+        .route("/chatbots", allow("GET, POST", get(list).post(create)))
+        .route(
+            "/chatbots/{id}",
+            allow("GET, PATCH, DELETE", get(read).patch(update).delete(remove)),
+        )
+}
+
+/// A chatbot's fields as `POST` (with `id`) and `PATCH` take them.
+#[derive(Deserialize)]
+struct ChatbotBody {
+    id: Option<ChatbotId>,
+    name: Option<DisplayName>,
+    system_prompt: Option<SystemPrompt>,
+    #[serde(default, deserialize_with = "present")]
+    greeting: Option<Option<Greeting>>,
+    provider: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    model: Option<Option<ModelName>>,
+    max_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    temperature: Option<Option<Temperature>>,
+    active: Option<bool>,
+}
+
+impl ChatbotBody {
+    fn settings(
+        self,
+    ) -> std::result::Result<(Option<ChatbotId>, ChatbotSettings), ValidationError> {
+        let settings = ChatbotSettings {
+            name: self.name,
+            system_prompt: self.system_prompt,
+            greeting: self.greeting,
+            provider: self.provider,
+            model: self.model,
+            max_tokens: self.max_tokens.map(Chatbot::check_max_tokens).transpose()?,
+            temperature: self.temperature,
+            active: self.active,
+        };
+        Ok((self.id, settings))
+    }
+}
+
+/// The chatbots a file lists (chat-local's `--chatbots`): a JSON array of what `POST
+/// /chatbots` takes.
+pub fn parse_chatbot_file(
+    json: &str,
+) -> std::result::Result<Vec<(ChatbotId, ChatbotSettings)>, String> {
+    let bodies: Vec<ChatbotBody> =
+        serde_json::from_str(json).map_err(|e| format!("not a JSON array of chatbots: {e}"))?;
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(at, body)| {
+            let (id, settings) = body.settings().map_err(|e| format!("chatbot {at}: {e}"))?;
+            let id = id.ok_or_else(|| format!("chatbot {at}: id is required"))?;
+            Ok((id, settings))
+        })
+        .collect()
+}
+
+/// A chatbot as an admin sees it: every setting, and the provider it answers through.
+#[derive(Serialize)]
+struct AdminView<'a> {
+    #[serde(flatten)]
+    chatbot: &'a Chatbot,
+    provider: Option<&'a str>,
+    /// The model it answers with: its own, or the deployment's default.
+    effective_model: Option<&'a str>,
+}
+
+/// A chatbot as everyone else sees it.
+#[derive(Serialize)]
+struct PublicView<'a> {
+    id: &'a ChatbotId,
+    name: &'a DisplayName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    greeting: Option<&'a Greeting>,
+    updated_at: Timestamp,
+}
+
+/// The view the caller may have of `chatbot`, as JSON.
+fn view(chat: &ChatService, caller: &Principal, chatbot: &Chatbot) -> serde_json::Value {
+    let value = if caller.is_admin() {
+        let catalog = chat.model_catalog();
+        serde_json::to_value(AdminView {
+            chatbot,
+            provider: catalog.provider.as_deref(),
+            effective_model: chatbot
+                .model
+                .as_ref()
+                .or(catalog.models.first())
+                .map(ModelName::as_str),
+        })
+    } else {
+        serde_json::to_value(PublicView {
+            id: &chatbot.id,
+            name: &chatbot.name,
+            greeting: chatbot.greeting.as_ref(),
+            updated_at: chatbot.updated_at,
+        })
+    };
+    value.unwrap_or_default()
+}
+
+fn answer(
+    status: StatusCode,
+    chat: &ChatService,
+    caller: &Principal,
+    chatbot: &Chatbot,
+) -> Response {
+    json_response(status, &view(chat, caller, chatbot))
+}
+
+async fn list(With(app): App, Caller(caller): Caller) -> Result<Response> {
+    let chatbots = app.chat.list_chatbots(&caller).await?;
+    let items: Vec<_> = chatbots
+        .iter()
+        .map(|chatbot| view(&app.chat, &caller, chatbot))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "items": items }),
+    ))
+}
+
+async fn create(
+    With(app): App,
+    Caller(caller): Caller,
+    Json(body): Json<ChatbotBody>,
+) -> Result<Response> {
+    let (id, settings) = body.settings()?;
+    let id = id.ok_or_else(|| ValidationError::new("id", "is required"))?;
+    let chatbot = app.chat.create_chatbot(&caller, id, settings).await?;
+    Ok(answer(StatusCode::CREATED, &app.chat, &caller, &chatbot))
+}
+
+async fn read(
+    With(app): App,
+    ChatbotPath(id): ChatbotPath,
+    Caller(caller): Caller,
+) -> Result<Response> {
+    let chatbot = app.chat.get_chatbot(&caller, &id).await?;
+    Ok(answer(StatusCode::OK, &app.chat, &caller, &chatbot))
+}
+
+async fn update(
+    With(app): App,
+    ChatbotPath(id): ChatbotPath,
+    Caller(caller): Caller,
+    Json(body): Json<ChatbotBody>,
+) -> Result<Response> {
+    let (renamed, settings) = body.settings()?;
+    if renamed.is_some_and(|new| new != id) {
+        return Err(ValidationError::new("id", "cannot be changed").into());
+    }
+    let chatbot = app.chat.update_chatbot(&caller, &id, settings).await?;
+    Ok(answer(StatusCode::OK, &app.chat, &caller, &chatbot))
+}
+
+async fn remove(
+    With(app): App,
+    ChatbotPath(id): ChatbotPath,
+    Caller(caller): Caller,
+) -> Result<Response> {
+    app.chat.delete_chatbot(&caller, &id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "deleted": true, "id": id }),
+    ))
+}
