@@ -2,24 +2,23 @@
 //! start only with an active one, and its record (name, greeting, instructions, model,
 //! temperature) and the reply's language and time zone reach the model. On both stores.
 
-use chat_e2e::{
-    Parts, TestApp, spawn_app, spawn_app_on_dynamodb, spawn_app_with, spawn_app_with_on_dynamodb,
-};
+use chat_e2e::{Parts, TestApp, spawn_app_with, spawn_app_with_on_dynamodb};
 use chat_testkit::models::RecordingModel;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn each_store(check: impl AsyncFn(TestApp)) {
-    check(spawn_app().await).await;
-    if let Some(app) = spawn_app_on_dynamodb().await {
+/// `check` against the local server made of `parts`, on the embedded store and on moto.
+async fn each_store(parts: impl Fn() -> Parts, check: impl AsyncFn(TestApp)) {
+    check(spawn_app_with(parts()).await).await;
+    if let Some(app) = spawn_app_with_on_dynamodb(parts()).await {
         check(app).await;
     }
 }
 
 /// The local server asking `model` (an OpenAI-compatible stand-in), with two models to
-/// choose from, on the embedded store and on moto.
-async fn each_store_with(model: &RecordingModel, check: impl AsyncFn(TestApp)) {
-    let parts = || Parts {
+/// choose from.
+fn asking(model: &RecordingModel) -> Parts {
+    Parts {
         settings: vec![
             ("BOT_PROVIDER", "openai".to_owned()),
             ("OPENAI_BASE_URL", model.base_url.clone()),
@@ -27,10 +26,6 @@ async fn each_store_with(model: &RecordingModel, check: impl AsyncFn(TestApp)) {
             ("BOT_MODELS", "large-model".to_owned()),
         ],
         ..Parts::default()
-    };
-    check(spawn_app_with(parts()).await).await;
-    if let Some(app) = spawn_app_with_on_dynamodb(parts()).await {
-        check(app).await;
     }
 }
 
@@ -56,7 +51,7 @@ fn ids(reply: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn an_admin_creates_changes_and_deletes_chatbots_and_users_see_only_the_active_ones() {
-    each_store(async |app: TestApp| {
+    each_store(Parts::default, async |app: TestApp| {
         let admin = app.caller("root", "admin", None);
         let ann = app.user("ann");
 
@@ -157,7 +152,7 @@ async fn an_admin_creates_changes_and_deletes_chatbots_and_users_see_only_the_ac
 
 #[tokio::test]
 async fn a_new_session_is_greeted_by_its_chatbot_under_the_chatbots_name() {
-    each_store(async |app: TestApp| {
+    each_store(Parts::default, async |app: TestApp| {
         let admin = app.caller("root", "admin", None);
         let ann = app.user("ann");
         assert_eq!(
@@ -207,7 +202,7 @@ fn last_request(model: &RecordingModel) -> Value {
 #[tokio::test]
 async fn the_chatbots_instructions_model_and_temperature_and_the_asked_language_reach_the_model() {
     let model = RecordingModel::start("Namaste, here you are.").await;
-    each_store_with(&model, async |app: TestApp| {
+    each_store(|| asking(&model), async |app: TestApp| {
         let admin = app.caller("root", "admin", None);
         let ann = app.user("ann");
         let mut chatbot = tutor();

@@ -27,10 +27,6 @@ impl Content {
         }
         Ok(Self(trimmed.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A session title: at most 200 characters once trimmed; empty means untitled.
@@ -42,19 +38,7 @@ impl Title {
 
     /// `None` for a blank title, which the session shows as untitled.
     pub fn parse(value: &str) -> Result<Option<Self>, ValidationError> {
-        let trimmed = value.trim();
-        check_characters("title", trimmed, TextShape::Multiline)?;
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new(
-                "title",
-                format!("must be at most {} characters", Self::MAX_CHARS),
-            ));
-        }
-        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+        Ok(bounded("title", value, Self::MAX_CHARS, TextShape::Multiline)?.map(Self))
     }
 }
 
@@ -67,19 +51,7 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(value: &str) -> Result<Option<Self>, ValidationError> {
-        let trimmed = value.trim();
-        check_characters("name", trimmed, TextShape::SingleLine)?;
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new(
-                "name",
-                format!("must be at most {} characters", Self::MAX_CHARS),
-            ));
-        }
-        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+        Ok(bounded("name", value, Self::MAX_CHARS, TextShape::SingleLine)?.map(Self))
     }
 }
 
@@ -106,10 +78,6 @@ impl Reaction {
             Err(invalid())
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// Trimmed `value` of at most `max` characters, checked as `shape`; `None` when blank.
@@ -128,6 +96,22 @@ fn bounded(
         ));
     }
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
+/// Trimmed `value`, when it is 1..=`max` characters each `allowed`; else `reason`.
+fn named(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    reason: &'static str,
+) -> Result<String, ValidationError> {
+    let name = value.trim();
+    if !name.is_empty() && name.chars().count() <= max && name.chars().all(allowed) {
+        Ok(name.to_owned())
+    } else {
+        Err(ValidationError::new(field, reason))
+    }
 }
 
 /// A chatbot's instructions to its model: 1..=8,000 characters.
@@ -171,38 +155,14 @@ impl ModelName {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        let name = value.trim();
-        let shaped = !name.is_empty()
-            && name.len() <= Self::MAX_CHARS
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+".contains(c));
-        if shaped {
-            Ok(Self(name.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                "model",
-                "must be a model id: letters, digits and - _ . : / @ +",
-            ))
-        }
-    }
-}
-
-impl SystemPrompt {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Greeting {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl ModelName {
-    pub fn as_str(&self) -> &str {
-        &self.0
+        named(
+            "model",
+            value,
+            Self::MAX_CHARS,
+            |c| c.is_ascii_alphanumeric() || "-_.:/@+".contains(c),
+            "must be a model id: letters, digits and - _ . : / @ +",
+        )
+        .map(Self)
     }
 }
 
@@ -215,25 +175,21 @@ impl Language {
     pub const MAX_CHARS: usize = 40;
 
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        let name = value.trim();
-        check_characters("language", name, TextShape::SingleLine)?;
+        check_characters("language", value.trim(), TextShape::SingleLine)?;
         // Names in their own script carry combining marks (हिन्दी), which are not
         // alphanumeric; ASCII punctuation, which prose needs, is what is kept out.
-        let shaped = !name.is_empty()
-            && name.chars().count() <= Self::MAX_CHARS
-            && name.chars().all(|c| {
+        named(
+            "language",
+            value,
+            Self::MAX_CHARS,
+            |c| {
                 c.is_alphanumeric()
                     || "-_ ".contains(c)
                     || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
-            });
-        if shaped {
-            Ok(Self(name.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                "language",
-                "must be a language code or name (letters, digits, - _ and spaces, at most 40)",
-            ))
-        }
+            },
+            "must be a language code or name (letters, digits, - _ and spaces, at most 40)",
+        )
+        .map(Self)
     }
 }
 
@@ -245,20 +201,14 @@ impl TimeZoneName {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        let name = value.trim();
-        let shaped = !name.is_empty()
-            && name.len() <= Self::MAX_CHARS
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_-+:".contains(c));
-        if shaped {
-            Ok(Self(name.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                "timezone",
-                "must be a time zone name such as Europe/Paris, UTC, or an offset such as +05:30",
-            ))
-        }
+        named(
+            "timezone",
+            value,
+            Self::MAX_CHARS,
+            |c| c.is_ascii_alphanumeric() || "/_-+:".contains(c),
+            "must be a time zone name such as Europe/Paris, UTC, or an offset such as +05:30",
+        )
+        .map(Self)
     }
 
     /// The offset from UTC in minutes when the name is `UTC`/`GMT` or an offset
@@ -294,20 +244,14 @@ impl TimeZoneName {
     }
 }
 
-impl Language {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TimeZoneName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 macro_rules! string_newtype_impls {
     ($($name:ident),*) => {$(
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

@@ -11,7 +11,7 @@ use crate::domain::{
     Chatbot, ChatbotId, DisplayName, Greeting, Message, MessageId, ModelCatalog, ModelName,
     Principal, Session, SystemPrompt, Temperature, Timestamp, ValidationError,
 };
-use crate::ports::ChatbotWrite;
+use crate::ports::{ChatbotWrite, Feed};
 
 /// What the deployment allows its chatbots, and its built-in default chatbot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,8 +205,8 @@ impl ChatService {
             },
             None => ChatbotWrite::Create,
         };
-        let current = stored
-            .or_else(|| (*id == self.chatbots.builtin.id).then(|| self.chatbots.builtin.clone()))
+        let current = self
+            .or_builtin(id, stored)
             .ok_or(ServiceError::NotFound("chatbot"))?;
         let mut chatbot = settings.apply(current, &self.chatbots.catalog)?;
         // Strictly later, so the next change's condition tells the two versions apart.
@@ -237,8 +237,8 @@ impl ChatService {
         }
     }
 
-    /// Stores the chatbot's greeting as the first message of its new session. Two requests
-    /// (the session's feed, the write).
+    /// Stores the chatbot's greeting as the first message of its new session: one write,
+    /// since a session just made has no messages and no connections to read.
     pub(super) async fn greet(
         &self,
         session: &Session,
@@ -253,8 +253,12 @@ impl ChatService {
             now,
         );
         message.sender_name = session.chatbot_name.clone();
-        let feed = self.feed(session.id).await?;
-        let (stored, _) = self.append_reply(message, feed).await?;
+        let empty = Feed {
+            last_seq: 0,
+            wants_bot: Some(session.wants_bot()),
+            connections: Vec::new(),
+        };
+        let (stored, _) = self.append_reply(message, empty).await?;
         Ok(stored.message().clone())
     }
 
@@ -278,8 +282,12 @@ impl ChatService {
     /// The chatbot's record, or the built-in one for the default id. One read.
     pub(super) async fn chatbot(&self, id: &ChatbotId) -> ServiceResult<Option<Chatbot>> {
         let stored = self.store.get_chatbot(id).await?;
-        Ok(stored
-            .or_else(|| (*id == self.chatbots.builtin.id).then(|| self.chatbots.builtin.clone())))
+        Ok(self.or_builtin(id, stored))
+    }
+
+    /// `stored`, or, when there is no record of the default chatbot, the built-in one.
+    fn or_builtin(&self, id: &ChatbotId, stored: Option<Chatbot>) -> Option<Chatbot> {
+        stored.or_else(|| (*id == self.chatbots.builtin.id).then(|| self.chatbots.builtin.clone()))
     }
 
     /// The chatbot a new session may be started with: unknown and inactive ones are 404.
