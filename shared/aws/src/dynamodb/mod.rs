@@ -89,9 +89,18 @@ impl DynamoStore {
         )
     }
 
-    /// Like `new`, counting every request the store sends.
+    /// Like `new`, counting every request the store sends. It waits for a slow endpoint
+    /// rather than timing an attempt out and retrying it: a count measures the design,
+    /// not how loaded the emulator under it was.
     pub fn counted(client: &Client, table: impl Into<String>, counter: RequestCounter) -> Self {
-        Self::with_config(client, table, |config| config.interceptor(counter))
+        let patient = aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .operation_attempt_timeout(std::time::Duration::from_secs(60))
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .build();
+        Self::with_config(client, table, |config| {
+            config.interceptor(counter).timeout_config(patient)
+        })
     }
 
     fn with_config(
