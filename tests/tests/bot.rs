@@ -144,3 +144,87 @@ async fn a_message_posted_over_rest_in_a_bot_session_is_answered_over_the_socket
     let (_, text) = reply_frames(&mut socket, "response_complete").await;
     assert!(text.ends_with("You said: hello from REST"), "{text}");
 }
+
+/// The frames of the reply in progress that `socket` gets from now until
+/// `response_complete`: each reply frame's type, in order, and the chunks' text.
+async fn rest_of_reply(socket: &mut Socket) -> (Vec<String>, String, Value) {
+    let mut kinds = Vec::new();
+    let mut text = String::new();
+    loop {
+        let frame = socket.next().await;
+        let kind = frame["type"].as_str().unwrap_or_default().to_owned();
+        if !kind.starts_with("response_") {
+            continue;
+        }
+        if kind == "response_chunk" {
+            text.push_str(frame["chunk"].as_str().expect("a chunk"));
+        }
+        kinds.push(kind);
+        if frame["type"] == "response_complete" {
+            return (kinds, text, frame);
+        }
+    }
+}
+
+/// A connection coming to a bot session mid-reply, however it comes (connecting to the
+/// session, a `join`, a `resume` after a reconnect), hears the reply start once, gets the
+/// text so far as one chunk, then the rest: its chunks add up to the stored reply exactly,
+/// nothing doubled or missing. On both stores.
+#[tokio::test]
+async fn connections_that_come_mid_reply_get_the_text_so_far_then_the_rest_and_nothing_twice() {
+    reply_in_progress_reaches_whoever_comes(spawn_app().await).await;
+    if let Some(app) = chat_e2e::spawn_app_on_dynamodb().await {
+        reply_in_progress_reaches_whoever_comes(app).await;
+    }
+}
+
+async fn reply_in_progress_reaches_whoever_comes(app: TestApp) {
+    let (session, mut first) = bot_session(&app).await;
+    let ann = app.user("ann");
+    let long = "and then ".repeat(150);
+    first
+        .send(json!({"action": "send", "content": long.trim()}))
+        .await;
+    let asked = first.next_of("chat_message").await;
+    first.next_of("response_chunk").await;
+    first.next_of("response_chunk").await;
+
+    let mut connected = app.connect(&ann, Some(&session)).await;
+    connected.next_of("chat_history").await;
+    let mut joined = app.connect(&ann, None).await;
+    joined
+        .send(json!({"action": "join", "session_id": session}))
+        .await;
+    joined.next_of("chat_history").await;
+    let mut resumed = app.connect(&ann, None).await;
+    let seq = asked["message"]["seq"].as_u64().expect("a seq");
+    resumed
+        .send(json!({"action": "resume", "session_id": session, "after_seq": seq}))
+        .await;
+
+    let (_, _, complete) = rest_of_reply(&mut first).await;
+    let stored = complete["message"]["content"]
+        .as_str()
+        .expect("content")
+        .to_owned();
+    for (how, socket) in [
+        ("connecting", &mut connected),
+        ("joining", &mut joined),
+        ("resuming", &mut resumed),
+    ] {
+        let (kinds, text, _) = rest_of_reply(socket).await;
+        assert_eq!(
+            kinds.first().map(String::as_str),
+            Some("response_start"),
+            "{how}"
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "response_start").count(),
+            1,
+            "{how}: {kinds:?}"
+        );
+        assert!(kinds.len() > 3, "{how} came mid-reply: {kinds:?}");
+        assert_eq!(text, stored, "{how}: the chunks add up to the reply");
+    }
+    assert!(stored.len() > 500, "a long reply: {}", stored.len());
+}

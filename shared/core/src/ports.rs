@@ -494,6 +494,10 @@ pub struct ReplyInProgress {
     pub started_at: Timestamp,
     /// A member asked it to stop; the bot stops at its next check.
     pub stop_requested: bool,
+    /// Connections that came to the session while the reply streamed: at its next check
+    /// the bot sends each the reply so far, then the rest with everyone.
+    #[serde(default)]
+    pub joiners: std::collections::BTreeSet<ConnectionId>,
 }
 
 /// Where the bot and the `stop` frame (different functions) meet.
@@ -513,6 +517,10 @@ pub trait ReplyStore: Send + Sync {
 
     /// Asks the reply in progress to stop: its id, or `None` when there is none.
     async fn request_stop(&self, session: SessionId) -> StoreResult<Option<MessageId>>;
+
+    /// Puts the connection on the reply's list of joiners: false (and nothing written)
+    /// when no reply is in progress. One write.
+    async fn join_reply(&self, session: SessionId, connection: &ConnectionId) -> StoreResult<bool>;
 
     /// Frees the slot if `response_id` still holds it.
     async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()>;

@@ -768,6 +768,7 @@ impl ReplyStore for EmbeddedStore {
             response_id,
             started_at: now,
             stop_requested: false,
+            joiners: Default::default(),
         };
         state.replies.insert(session, reply);
         Ok(true)
@@ -782,6 +783,15 @@ impl ReplyStore for EmbeddedStore {
             reply.stop_requested = true;
             reply.response_id
         }))
+    }
+
+    async fn join_reply(&self, session: SessionId, connection: &ConnectionId) -> StoreResult<bool> {
+        Ok(self
+            .state()
+            .replies
+            .get_mut(&session)
+            .map(|reply| reply.joiners.insert(connection.clone()))
+            .is_some())
     }
 
     async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()> {

@@ -114,6 +114,7 @@ cases![
     one_active_support_session_per_visitor_and_business_holds_under_concurrent_creation,
     a_client_message_id_makes_sending_idempotent_under_concurrency,
     one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale,
+    connections_join_only_a_reply_in_progress_and_a_new_reply_starts_with_none,
     a_file_message_keeps_its_attachment,
 ];
 
@@ -1904,4 +1905,59 @@ async fn a_message_counted_against_a_full_window_is_refused_and_not_stored(store
         None
     );
     assert!(!store.count_in_window(&count).await.expect("full"));
+}
+
+async fn connections_join_only_a_reply_in_progress_and_a_new_reply_starts_with_none(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::now();
+    let session = SessionId::new(now);
+    let (ann, bob) = (
+        ConnectionId::parse("conn-ann").expect("an id"),
+        ConnectionId::parse("conn-bob").expect("an id"),
+    );
+    assert!(
+        !store.join_reply(session, &ann).await.expect("no reply"),
+        "there is no reply to join"
+    );
+    assert_eq!(store.get_reply(session).await.expect("read"), None);
+
+    let stale_before = now.minus(Duration::from_secs(60));
+    let first = MessageId::new(now);
+    assert!(
+        store
+            .start_reply(session, first, now, stale_before)
+            .await
+            .expect("start")
+    );
+    for joiner in [&ann, &bob, &ann] {
+        assert!(store.join_reply(session, joiner).await.expect("joined"));
+    }
+    let reply = store
+        .get_reply(session)
+        .await
+        .expect("read")
+        .expect("in progress");
+    assert_eq!(
+        reply.joiners.into_iter().collect::<Vec<_>>(),
+        vec![ann.clone(), bob.clone()]
+    );
+
+    // A reply that takes over a stale slot has no joiners of the one before.
+    let second = MessageId::new(at(now, 1));
+    assert!(
+        store
+            .start_reply(session, second, at(now, 1), at(now, 1))
+            .await
+            .expect("replaced")
+    );
+    let reply = store
+        .get_reply(session)
+        .await
+        .expect("read")
+        .expect("in progress");
+    assert_eq!((reply.response_id, reply.joiners.len()), (second, 0));
+    store.finish_reply(session, second).await.expect("finished");
+    assert!(!store.join_reply(session, &bob).await.expect("no reply"));
+    assert_eq!(store.get_reply(session).await.expect("read"), None);
 }

@@ -436,6 +436,11 @@ impl ReplyStore for FaultyStore {
             .await
     }
 
+    async fn join_reply(&self, session: SessionId, connection: &ConnectionId) -> StoreResult<bool> {
+        self.run("join_reply", self.inner.join_reply(session, connection))
+            .await
+    }
+
     async fn finish_reply(&self, session: SessionId, response_id: MessageId) -> StoreResult<()> {
         self.run(
             "finish_reply",

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use super::DynamoStore;
 use super::errors::conditional;
 use super::items::{reply_key, to_value};
-use chat_core::domain::{MessageId, SessionId, Timestamp};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chat_core::domain::{ConnectionId, MessageId, SessionId, Timestamp};
 use chat_core::ports::{ReplyInProgress, ReplyStore, StoreResult};
 
 /// How long a slot outlives a bot that died mid-reply, until TTL removes it.
@@ -26,7 +27,8 @@ impl ReplyStore for DynamoStore {
         let request = self
             .update_request(reply_key(session))
             .update_expression(
-                "SET response_id = :rid, started_at = :now, stop_requested = :no, expires_at = :ttl",
+                "SET response_id = :rid, started_at = :now, stop_requested = :no, expires_at = :ttl \
+                 REMOVE joiners",
             )
             .condition_expression("attribute_not_exists(pk) OR started_at < :stale")
             .expression_attribute_values(":rid", to_value(&response_id)?)
@@ -51,6 +53,19 @@ impl ReplyStore for DynamoStore {
             .expression_attribute_values(":yes", to_value(&true)?);
         let reply = self.updated::<ReplyInProgress>(request).await?;
         Ok(reply.map(|r| r.response_id))
+    }
+
+    /// One UpdateItem adding to a string set, conditioned on a reply being in progress.
+    async fn join_reply(&self, session: SessionId, connection: &ConnectionId) -> StoreResult<bool> {
+        let request = self
+            .update_request(reply_key(session))
+            .update_expression("ADD joiners :joiner")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(
+                ":joiner",
+                AttributeValue::Ss(vec![connection.as_str().to_owned()]),
+            );
+        Ok(self.conditional_update(request).await?.is_ok())
     }
 
     /// One DeleteItem, conditioned on the slot still being this reply's.

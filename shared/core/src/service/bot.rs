@@ -2,6 +2,7 @@
 //! function); the reply streams to every connection in batches and is stored when it ends,
 //! is stopped, or breaks off.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,8 +10,8 @@ use futures::StreamExt;
 
 use super::{ChatService, ServiceError, ServiceResult};
 use crate::domain::{
-    Chatbot, Connection, Language, Message, MessageId, MessageKind, Session, SessionId,
-    TimeZoneName, Timestamp, UserId,
+    Chatbot, Connection, ConnectionId, Language, Message, MessageId, MessageKind, Session,
+    SessionId, TimeZoneName, Timestamp, UserId,
 };
 use crate::ports::{
     ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
@@ -48,9 +49,6 @@ const MODEL_SILENCE: Duration = Duration::from_secs(30);
 const STALE_REPLY: Duration = Duration::from_secs(10 * 60);
 /// How long a reply waits for the one before it to finish.
 const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
-/// How long a reply keeps its list of who is connected before reading it again: someone
-/// who joins mid-reply hears the rest of it within this.
-const AUDIENCE_FRESHNESS: Duration = Duration::from_secs(2);
 /// How many recent messages the prompt is built from (then cut to the token budget).
 const HISTORY_MESSAGES: usize = 50;
 
@@ -174,9 +172,8 @@ impl ChatService {
         response_id: MessageId,
     ) -> ServiceResult<Vec<ServerFrame>> {
         let prompt = self.prompt(bot, chatbot, session, trigger).await?;
-        self.broadcast(session.id, ServerFrame::ResponseStart { response_id })
-            .await;
         let mut out = Outgoing::new(session.id, response_id);
+        out.start(self).await;
         let ending = match bot.model.reply(&prompt).await {
             Ok(stream) => self.relay(stream, &mut out).await,
             Err(error) => Ending::Failed(error),
@@ -210,7 +207,7 @@ impl ChatService {
                 }
                 _ = check.tick() => {
                     out.flush(self, false).await;
-                    if self.stop_requested(out.session).await {
+                    if out.check(self).await {
                         break Ending::Stopped;
                     }
                     if last_heard.elapsed() > MODEL_SILENCE {
@@ -222,16 +219,6 @@ impl ChatService {
         drop(stream);
         out.flush(self, true).await;
         ending
-    }
-
-    async fn stop_requested(&self, session: SessionId) -> bool {
-        match self.store.get_reply(session).await {
-            Ok(reply) => reply.is_some_and(|r| r.stop_requested),
-            Err(error) => {
-                tracing::warn!(error = %crate::ports::error_chain(&error), "cannot check for a stop request");
-                false
-            }
-        }
     }
 
     /// Stores the reply (all of it, or what arrived before a stop or failure): the frames
@@ -406,9 +393,11 @@ struct Outgoing {
     output_tokens: Option<u32>,
     /// Whether moderation changed any of what was sent.
     moderated: bool,
-    /// The session's connections, read again every few seconds rather than per chunk.
+    /// Who hears the reply: the session's connections when it started, and those that
+    /// joined since (read once each, not per chunk).
     audience: Vec<Connection>,
-    audience_read: Option<tokio::time::Instant>,
+    /// Every connection told of the reply, including any that joined and then went away.
+    served: BTreeSet<ConnectionId>,
 }
 
 impl Outgoing {
@@ -421,8 +410,74 @@ impl Outgoing {
             output_tokens: None,
             moderated: false,
             audience: Vec::new(),
-            audience_read: None,
+            served: BTreeSet::new(),
         }
+    }
+
+    /// Reads who is connected (after the reply's slot was taken: a connection bound later
+    /// joins the reply instead) and tells them it starts.
+    async fn start(&mut self, service: &ChatService) {
+        match service.fanout.connections(self.session).await {
+            Ok(connections) => self.audience = connections,
+            Err(error) => {
+                tracing::warn!(error = %crate::ports::error_chain(&error), "cannot list the session's connections")
+            }
+        }
+        self.served = self.audience.iter().map(|c| c.id.clone()).collect();
+        let start = ServerFrame::ResponseStart {
+            response_id: self.response_id,
+        };
+        service.fanout.send_all(&self.audience, &start).await;
+    }
+
+    /// Reads the reply's slot: true when someone asked it to stop. Connections that
+    /// joined since the last check get the start and the text so far as one chunk, in
+    /// order, and the rest of the reply with everyone.
+    async fn check(&mut self, service: &ChatService) -> bool {
+        let reply = match service.store.get_reply(self.session).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::warn!(error = %crate::ports::error_chain(&error), "cannot check the reply's slot");
+                return false;
+            }
+        };
+        let Some(reply) = reply.filter(|r| r.response_id == self.response_id) else {
+            return false;
+        };
+        let joined: BTreeSet<ConnectionId> =
+            reply.joiners.difference(&self.served).cloned().collect();
+        if !joined.is_empty() {
+            self.catch_up(service, joined).await;
+        }
+        reply.stop_requested
+    }
+
+    async fn catch_up(&mut self, service: &ChatService, joined: BTreeSet<ConnectionId>) {
+        let connections = match service.fanout.connections(self.session).await {
+            Ok(connections) => connections,
+            Err(error) => {
+                // They are caught up at the next check.
+                tracing::warn!(error = %crate::ports::error_chain(&error), "cannot list the session's connections");
+                return;
+            }
+        };
+        let joining: Vec<Connection> = connections
+            .into_iter()
+            .filter(|c| joined.contains(&c.id))
+            .collect();
+        self.served.extend(joined);
+        let start = ServerFrame::ResponseStart {
+            response_id: self.response_id,
+        };
+        service.fanout.send_all(&joining, &start).await;
+        if !self.sent.is_empty() {
+            let so_far = ServerFrame::ResponseChunk {
+                response_id: self.response_id,
+                chunk: self.sent.clone(),
+            };
+            service.fanout.send_all(&joining, &so_far).await;
+        }
+        self.audience.extend(joining);
     }
 
     /// Sends what has gathered as one `response_chunk`, moderated, adding it to what was
@@ -436,20 +491,6 @@ impl Outgoing {
         };
         if ready == 0 {
             return;
-        }
-        if self
-            .audience_read
-            .is_none_or(|read| read.elapsed() > AUDIENCE_FRESHNESS)
-        {
-            match service.fanout.connections(self.session).await {
-                Ok(connections) => {
-                    self.audience = connections;
-                    self.audience_read = Some(tokio::time::Instant::now());
-                }
-                Err(error) => {
-                    tracing::warn!(error = %crate::ports::error_chain(&error), "cannot list the session's connections")
-                }
-            }
         }
         let rest = self.pending.split_off(ready);
         let reviewed = service

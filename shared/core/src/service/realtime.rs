@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{ChatService, NewSession, ServiceError, ServiceResult, online_users};
 use crate::domain::{
-    Connection, ConnectionId, Dialect, Member, MessageId, Page, PageLimit, Principal, SessionId,
-    SessionKind, UserId, ValidationError,
+    Connection, ConnectionId, Dialect, Member, MessageId, Page, PageLimit, Principal, Session,
+    SessionId, SessionKind, UserId, ValidationError,
 };
 use crate::ports::{MessageQuery, PushError, StoreError};
 use crate::protocol::{ServerFrame, SessionView, render};
@@ -85,10 +85,11 @@ impl ChatService {
     /// bind without becoming members. A caller who may not is refused as a REST read is:
     /// 403 for a group, 404 for any other session, and before the session's state is
     /// looked at, so neither the refusal nor a 410 tells a hidden session from no session.
-    async fn admit(&self, caller: &Principal, session: SessionId) -> ServiceResult<()> {
+    async fn admit(&self, caller: &Principal, session: SessionId) -> ServiceResult<Session> {
         let access = self.access(caller, session).await?;
         if access.member.is_some() || access.is_privileged() {
-            return access.require_open();
+            access.require_open()?;
+            return Ok(access.session);
         }
         if !access.can_join(caller) {
             access.require_read(caller)?;
@@ -105,7 +106,7 @@ impl ChatService {
             self.clock.now(),
         );
         self.store.add_member(&member).await?;
-        Ok(())
+        Ok(access.session)
     }
 
     /// The job `$connect` starts: once the socket is open, `session_info` then
@@ -120,7 +121,7 @@ impl ChatService {
         let Some(session) = connection.session_id else {
             return Ok(());
         };
-        let (info, history) = self.welcome_frames(&connection, session).await?;
+        let (session, info, history) = self.welcome_frames(&connection, session).await?;
         let now = self.clock.now();
         let payloads: Vec<String> = [&info, &history]
             .into_iter()
@@ -136,7 +137,8 @@ impl ChatService {
                 Err(error) => return Err(error.into()),
             }
         }
-        self.announce_joined(&connection, session).await
+        self.join_reply(&session, id).await;
+        self.announce_joined(&connection, session.id).await
     }
 
     /// Posts `payload` to a connection whose handshake may still be running, retrying
@@ -166,7 +168,7 @@ impl ChatService {
         &self,
         connection: &Connection,
         session: SessionId,
-    ) -> ServiceResult<(ServerFrame, ServerFrame)> {
+    ) -> ServiceResult<(Session, ServerFrame, ServerFrame)> {
         let details = self
             .details(
                 self.store
@@ -188,7 +190,20 @@ impl ChatService {
         let history = self
             .history_frame(session, None, PageLimit::DEFAULT)
             .await?;
-        Ok((info, history))
+        Ok((details.session, info, history))
+    }
+
+    /// A connection that comes to a bot session while a reply streams joins the reply:
+    /// at its next check the bot sends it the text so far, then the rest. Called once the
+    /// connection's welcome or catch-up is sent, so the reply's frames come after it. A
+    /// failure costs the joiner only the reply's stream: `response_complete` still comes.
+    async fn join_reply(&self, session: &Session, connection: &ConnectionId) {
+        if !session.wants_bot() {
+            return;
+        }
+        if let Err(error) = self.store.join_reply(session.id, connection).await {
+            tracing::warn!(error = %crate::ports::error_chain(&error), "cannot join the reply in progress");
+        }
     }
 
     /// A page of history older than `before` (the latest when `None`), oldest first; its
@@ -231,9 +246,10 @@ impl ChatService {
             .store
             .bind_connection(&connection.id, Some(session))
             .await?;
-        let (info, history) = self.welcome_frames(&bound, session).await?;
+        let (joined, info, history) = self.welcome_frames(&bound, session).await?;
         self.reply(&bound, &info).await?;
         self.reply(&bound, &history).await?;
+        self.join_reply(&joined, &bound.id).await;
         self.announce_joined(&bound, session).await?;
         Ok(bound)
     }
@@ -249,7 +265,7 @@ impl ChatService {
         session: SessionId,
         after_seq: u64,
     ) -> ServiceResult<Connection> {
-        self.admit(&connection.principal, session).await?;
+        let resumed = self.admit(&connection.principal, session).await?;
         let moved = connection.session_id != Some(session);
         if moved && connection.session_id.is_some() {
             self.leave_connection(connection).await?;
@@ -287,6 +303,7 @@ impl ChatService {
                 ));
             }
         }
+        self.join_reply(&resumed, &bound.id).await;
         if moved {
             self.announce_joined(&bound, session).await?;
         }
