@@ -156,6 +156,14 @@ pub async fn spawn_app_with_on_dynamodb(parts: Parts) -> Option<TestApp> {
     Some(spawn_parts(options(Some(dynamodb_endpoint()?)), parts).await)
 }
 
+/// `check` against the local server made of `parts`, on the embedded store and on moto.
+pub async fn each_store(parts: impl Fn() -> Parts, check: impl AsyncFn(TestApp)) {
+    check(spawn_app_with(parts()).await).await;
+    if let Some(app) = spawn_app_with_on_dynamodb(parts()).await {
+        check(app).await;
+    }
+}
+
 async fn spawn_parts(mut options: Options, parts: Parts) -> TestApp {
     if parts.s3_endpoint.is_some() {
         options.s3_endpoint = parts.s3_endpoint;

@@ -1,7 +1,7 @@
 //! Bot replies end to end through the local server, on the echo model: a reply streams in
 //! chunks that add up to the stored message, and a long one is stopped.
 
-use chat_e2e::{Socket, TestApp, spawn_app};
+use chat_e2e::{Parts, Socket, TestApp, spawn_app};
 use serde_json::{Value, json};
 
 /// Ann's bot session, and her socket in it past the welcome.
@@ -172,10 +172,7 @@ async fn rest_of_reply(socket: &mut Socket) -> (Vec<String>, String, Value) {
 /// nothing doubled or missing. On both stores.
 #[tokio::test]
 async fn connections_that_come_mid_reply_get_the_text_so_far_then_the_rest_and_nothing_twice() {
-    reply_in_progress_reaches_whoever_comes(spawn_app().await).await;
-    if let Some(app) = chat_e2e::spawn_app_on_dynamodb().await {
-        reply_in_progress_reaches_whoever_comes(app).await;
-    }
+    chat_e2e::each_store(Parts::default, reply_in_progress_reaches_whoever_comes).await;
 }
 
 async fn reply_in_progress_reaches_whoever_comes(app: TestApp) {

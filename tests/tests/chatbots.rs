@@ -2,18 +2,10 @@
 //! start only with an active one, and its record (name, greeting, instructions, model,
 //! temperature) and the reply's language and time zone reach the model. On both stores.
 
-use chat_e2e::{Parts, TestApp, spawn_app_with, spawn_app_with_on_dynamodb};
+use chat_e2e::{Parts, TestApp, each_store};
 use chat_testkit::models::RecordingModel;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// `check` against the local server made of `parts`, on the embedded store and on moto.
-async fn each_store(parts: impl Fn() -> Parts, check: impl AsyncFn(TestApp)) {
-    check(spawn_app_with(parts()).await).await;
-    if let Some(app) = spawn_app_with_on_dynamodb(parts()).await {
-        check(app).await;
-    }
-}
 
 /// The local server asking `model` (an OpenAI-compatible stand-in), with two models to
 /// choose from.

@@ -169,6 +169,9 @@ pub struct RateLimits {
     pub connects_per_user: Window,
     /// `RATE_BOT_REPLIES_PER_USER_PER_DAY` (200): bot replies a user's messages start.
     pub bot_replies_per_user: Window,
+    /// `RATE_BOT_TOKENS_PER_USER_PER_DAY` (200,000): the tokens a user's bot replies may
+    /// come to in a UTC day; once reached, messages to a bot are refused until the next.
+    pub bot_tokens_per_user: u64,
 }
 
 impl RateLimits {
@@ -225,6 +228,14 @@ impl RateLimits {
                 "RATE_BOT_REPLIES_PER_USER_PER_DAY",
                 defaults.bot_replies_per_user,
             )?,
+            bot_tokens_per_user: parsed(
+                source,
+                "RATE_BOT_TOKENS_PER_USER_PER_DAY",
+                std::num::NonZeroU64::new(defaults.bot_tokens_per_user)
+                    .unwrap_or(std::num::NonZeroU64::MIN),
+                "a whole number of at least 1",
+            )?
+            .get(),
         })
     }
 }
@@ -252,6 +263,7 @@ impl Default for RateLimits {
                 limit: 200,
                 period: Duration::from_secs(24 * 60 * 60),
             },
+            bot_tokens_per_user: 200_000,
         }
     }
 }

@@ -11,9 +11,9 @@ use crate::moderation::Repetition;
 
 use crate::domain::{
     ArrivalTime, Attachment, AttachmentId, BusinessId, BusinessSecret, Chatbot, ChatbotId,
-    Connection, ConnectionId, Content, Cursor, JoinPolicy, Member, Message, MessageId, ModelName,
-    Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Temperature, Timestamp,
-    Title, UserId, ValidationError,
+    Connection, ConnectionId, Content, Cursor, Day, JoinPolicy, Member, Message, MessageId,
+    ModelName, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Temperature,
+    Timestamp, Title, Usage, UserId, ValidationError,
 };
 
 /// What a store can answer besides success. Adapters map their own errors onto these,
@@ -198,6 +198,8 @@ pub struct Sender {
     pub user_bucket: Option<ArrivalTime>,
     /// What the user sent last, kept beside the bucket.
     pub repetition: Option<Repetition>,
+    /// The tokens the user's bot replies came to today (the day of the `now` read at).
+    pub tokens_today: u64,
 }
 
 /// What the message path reads of a session in one request: the last seq given, and the
@@ -238,6 +240,17 @@ pub struct Append {
     /// A window the send counts against, in the same write (the sender's bot replies
     /// today, in a session with a bot): refused with `Full` when it is full.
     pub window: Option<WindowCount>,
+    /// A bot reply's tokens, added to the usage of who asked, in the same write.
+    pub usage: Option<UsageCharge>,
+}
+
+/// A bot reply's cost, charged to the user whose message it answers, on the day it is
+/// stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageCharge {
+    pub user: UserId,
+    pub day: Day,
+    pub tokens: u64,
 }
 
 impl Append {
@@ -250,6 +263,7 @@ impl Append {
             repetition: None,
             connection_bucket: None,
             window: None,
+            usage: None,
         }
     }
 }
@@ -461,6 +475,22 @@ pub trait ChatbotStore: Send + Sync {
     async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool>;
 }
 
+/// What the bot's replies cost, per user and day (written with each reply, see
+/// [`Append::usage`]).
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// One read; `None` when the user had no bot reply that day.
+    async fn get_usage(&self, user: &UserId, day: Day) -> StoreResult<Option<Usage>>;
+
+    /// The day's usage by user id, after `after`, a page at a time: one Query.
+    async fn list_usage(
+        &self,
+        day: Day,
+        after: Option<&UserId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Usage>>;
+}
+
 /// Everything a store adapter provides, so one value can be handed to every service.
 pub trait Store:
     SessionStore
@@ -471,6 +501,7 @@ pub trait Store:
     + LimitStore
     + BusinessStore
     + ChatbotStore
+    + UsageStore
 {
 }
 impl<
@@ -481,7 +512,8 @@ impl<
         + ReplyStore
         + LimitStore
         + BusinessStore
-        + ChatbotStore,
+        + ChatbotStore
+        + UsageStore,
 > Store for T
 {
 }

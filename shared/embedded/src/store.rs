@@ -3,14 +3,15 @@
 //! atomic, which gives the same guarantees DynamoDB's conditions and transactions give.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use chat_core::domain::{
     ArrivalTime, Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, Chatbot,
-    ChatbotId, ClientMsgId, Connection, ConnectionId, Cursor, Member, Message, MessageId, Order,
-    Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp, UserId,
+    ChatbotId, ClientMsgId, Connection, ConnectionId, Cursor, Day, Member, Message, MessageId,
+    Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp, Usage, UserId,
 };
 use chat_core::moderation::Repetition;
 use chat_core::paging::{
@@ -21,7 +22,7 @@ use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
     Edit, Feed, LimitStore, MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore,
     Sender, SenderKey, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult,
-    WindowCount, check_new_session,
+    UsageStore, WindowCount, check_new_session,
 };
 
 #[derive(Default)]
@@ -50,6 +51,8 @@ struct State {
     windows: HashMap<String, (u64, u32)>,
     business_secrets: HashMap<BusinessId, BusinessSecret>,
     chatbots: BTreeMap<ChatbotId, Chatbot>,
+    /// Each day's usage by user, in user order as a day's page lists it.
+    usage: BTreeMap<Day, BTreeMap<UserId, Usage>>,
 }
 
 impl EmbeddedStore {
@@ -369,6 +372,16 @@ impl MessageStore for EmbeddedStore {
         if let Some(key) = dedup_key {
             state.client_ids.insert(key, message.id);
         }
+        if let Some(charge) = &append.usage {
+            let usage = state
+                .usage
+                .entry(charge.day)
+                .or_default()
+                .entry(charge.user.clone())
+                .or_insert_with(|| Usage::none(charge.user.clone(), charge.day));
+            usage.tokens += charge.tokens;
+            usage.replies += 1;
+        }
         if let Some(update) = &append.user_bucket {
             state.user_buckets.insert(update.owner.clone(), update.next);
             if let Some(repetition) = append.repetition {
@@ -424,6 +437,11 @@ impl MessageStore for EmbeddedStore {
             connection,
             user_bucket: state.user_buckets.get(user).copied(),
             repetition: state.repetitions.get(user).copied(),
+            tokens_today: state
+                .usage
+                .get(&Day::of(now))
+                .and_then(|day| day.get(user))
+                .map_or(0, |usage| usage.tokens),
         })
     }
 
@@ -744,6 +762,38 @@ impl ChatbotStore for EmbeddedStore {
 
     async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool> {
         Ok(self.state().chatbots.remove(id).is_some())
+    }
+}
+
+#[async_trait]
+impl UsageStore for EmbeddedStore {
+    async fn get_usage(&self, user: &UserId, day: Day) -> StoreResult<Option<Usage>> {
+        Ok(self
+            .state()
+            .usage
+            .get(&day)
+            .and_then(|users| users.get(user))
+            .cloned())
+    }
+
+    async fn list_usage(
+        &self,
+        day: Day,
+        after: Option<&UserId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Usage>> {
+        let state = self.state();
+        let Some(users) = state.usage.get(&day) else {
+            return Ok(Page::empty());
+        };
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let fetched: Vec<Usage> = users
+            .range::<UserId, _>((start, Bound::Unbounded))
+            .take(limit.get() + 1)
+            .map(|(_, usage)| usage.clone())
+            .collect();
+        let (items, next_cursor) = split_page(fetched, limit.get(), Usage::cursor);
+        Ok(Page { items, next_cursor })
     }
 }
 

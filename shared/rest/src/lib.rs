@@ -15,6 +15,7 @@ pub mod reply;
 mod seeds;
 mod sessions;
 pub mod uploads;
+mod usage;
 
 use std::sync::Arc;
 

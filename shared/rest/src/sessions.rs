@@ -80,6 +80,7 @@ pub fn routes() -> Router<Arc<State>> {
             allow("DELETE", delete(remove_reaction)),
         )
         .merge(crate::chatbots::routes())
+        .merge(crate::usage::routes())
         .merge(crate::seeds::routes())
 }
 

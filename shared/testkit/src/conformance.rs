@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use chat_core::domain::{
     Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, Chatbot, ChatbotId,
-    ClientMsgId, Connection, ConnectionId, Content, CustomerSecret, Dialect, DisplayName, Greeting,
-    JoinPolicy, Member, MemberRole, Message, MessageId, ModelName, Order, PageLimit, Principal,
-    Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus, SystemPrompt,
-    Temperature, Timestamp, Title, UserId,
+    ClientMsgId, Connection, ConnectionId, Content, CustomerSecret, Day, Dialect, DisplayName,
+    Greeting, JoinPolicy, Member, MemberRole, Message, MessageId, ModelName, Order, PageLimit,
+    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus,
+    SystemPrompt, Temperature, Timestamp, Title, Usage, UserId,
 };
 use chat_core::ports::{
     Append, BucketUpdate, ChatbotWrite, Created, Edit, MessageQuery, Posted, SenderKey,
-    SessionPatch, SessionQuery, Store, StoreError, StoreResult, WindowCount,
+    SessionPatch, SessionQuery, Store, StoreError, StoreResult, UsageCharge, WindowCount,
 };
 
 use std::future::Future;
@@ -115,6 +115,7 @@ cases![
     a_client_message_id_makes_sending_idempotent_under_concurrency,
     one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale,
     connections_join_only_a_reply_in_progress_and_a_new_reply_starts_with_none,
+    a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_by_user,
     a_file_message_keeps_its_attachment,
 ];
 
@@ -1960,4 +1961,102 @@ async fn connections_join_only_a_reply_in_progress_and_a_new_reply_starts_with_n
     store.finish_reply(session, second).await.expect("finished");
     assert!(!store.join_reply(session, &bob).await.expect("no reply"));
     assert_eq!(store.get_reply(session).await.expect("read"), None);
+}
+
+async fn a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_by_user(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::parse("2001-02-03T10:00:00Z").expect("a time");
+    let day = Day::of(now);
+    let (ann, bob) = (unique_user("ann"), unique_user("bob"));
+    let session = open_group(&store, &[&ann, &bob], now).await;
+    let charge = |user: &UserId, tokens| Append {
+        usage: Some(UsageCharge {
+            user: user.clone(),
+            day,
+            tokens,
+        }),
+        ..Append::after(0)
+    };
+    let bot = user("bot");
+    let replies = [(&ann, 120), (&bob, 7), (&ann, 30)];
+    for ((asker, tokens), seq) in replies.into_iter().zip(0..) {
+        let mut reply = text(&session, &bot, "an answer", at(now, seq));
+        reply.seq = seq + 1;
+        let append = Append {
+            after_seq: seq,
+            ..charge(asker, tokens)
+        };
+        store.put_message(&reply, &append).await.expect("stored");
+    }
+    // A write refused as stale charges nothing.
+    let mut late = text(&session, &bot, "too late", at(now, 9));
+    late.seq = 1;
+    assert!(matches!(
+        store.put_message(&late, &charge(&ann, 1_000)).await,
+        Err(StoreError::Stale(_))
+    ));
+
+    let anns = store
+        .get_usage(&ann, day)
+        .await
+        .expect("read")
+        .expect("used");
+    assert_eq!((anns.tokens, anns.replies, anns.day), (150, 2, day));
+    let other_day = Day::of(at(now, 24 * 3_600_000));
+    assert_eq!(store.get_usage(&ann, other_day).await.expect("read"), None);
+
+    let member = |user: &UserId| SenderKey::Member {
+        session: session.id,
+        user: user.clone(),
+    };
+    let read = store.read_sender(&member(&ann), at(now, 60_000)).await;
+    assert_eq!(read.expect("read").tokens_today, 150);
+    let tomorrow = at(now, 24 * 3_600_000);
+    let read = store.read_sender(&member(&ann), tomorrow).await;
+    assert_eq!(read.expect("read").tokens_today, 0, "a new day starts at 0");
+
+    // The day's users, one page at a time, in id order.
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_usage(day, after.as_ref(), PageLimit::new(1).expect("a limit"))
+            .await
+            .expect("a page");
+        listed.extend(
+            page.items
+                .iter()
+                .filter(|u| [&ann, &bob].contains(&&u.user_id))
+                .cloned(),
+        );
+        match page.next_cursor {
+            Some(cursor) => after = Some(Usage::after_cursor(&cursor).expect("ours")),
+            None => break,
+        }
+    }
+    let mut expected = vec![
+        Usage {
+            tokens: 150,
+            replies: 2,
+            ..Usage::none(ann.clone(), day)
+        },
+        Usage {
+            tokens: 7,
+            replies: 1,
+            ..Usage::none(bob.clone(), day)
+        },
+    ];
+    expected.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    assert_eq!(listed, expected);
+    let empty = store
+        .list_usage(other_day, None, PageLimit::DEFAULT)
+        .await
+        .expect("a page");
+    assert!(
+        empty
+            .items
+            .iter()
+            .all(|u| u.user_id != ann && u.user_id != bob)
+    );
 }

@@ -11,14 +11,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chat_core::domain::{
     Attachment, AttachmentId, BusinessId, BusinessSecret, Chatbot, ChatbotId, Connection,
-    ConnectionId, Member, Message, MessageId, Page, PageLimit, Reaction, Session, SessionId,
-    Timestamp, UserId,
+    ConnectionId, Day, Member, Message, MessageId, Page, PageLimit, Reaction, Session, SessionId,
+    Timestamp, Usage, UserId,
 };
 use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
     Edit, Feed, LimitStore, MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore,
     Sender, SenderKey, SessionPatch, SessionQuery, SessionStore, Store, StoreError, StoreResult,
-    WindowCount,
+    UsageStore, WindowCount,
 };
 
 /// How a faulted operation answers.
@@ -406,6 +406,23 @@ impl ChatbotStore for FaultyStore {
 
     async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool> {
         self.run("delete_chatbot", self.inner.delete_chatbot(id))
+            .await
+    }
+}
+
+#[async_trait]
+impl UsageStore for FaultyStore {
+    async fn get_usage(&self, user: &UserId, day: Day) -> StoreResult<Option<Usage>> {
+        self.run("get_usage", self.inner.get_usage(user, day)).await
+    }
+
+    async fn list_usage(
+        &self,
+        day: Day,
+        after: Option<&UserId>,
+        limit: PageLimit,
+    ) -> StoreResult<Page<Usage>> {
+        self.run("list_usage", self.inner.list_usage(day, after, limit))
             .await
     }
 }

@@ -100,7 +100,7 @@ pub(super) fn membership_gsi1_sk(last_activity_at: Timestamp, session: SessionId
     activity_position(last_activity_at, session)
 }
 
-fn key(pk: String, sk: impl Into<String>) -> Item {
+pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([
         ("pk".to_owned(), AttributeValue::S(pk)),
         ("sk".to_owned(), AttributeValue::S(sk.into())),

@@ -13,9 +13,10 @@ use super::items::{
     reaction_entry, s, session_key, session_pk, to_value, user_bucket_key, window_key,
 };
 use super::limits::counted;
+use super::usage::{UsageItem, charged, usage_key};
 use super::{ABSENT, DynamoStore, IfSessionOpen, query_limit};
 use chat_core::domain::{
-    Bucket, Message, MessageId, Order, Page, PageLimit, Reaction, SessionId, Timestamp, UserId,
+    Bucket, Day, Message, MessageId, Order, Page, PageLimit, Reaction, SessionId, Timestamp, UserId,
 };
 use chat_core::paging::{MessageRange, message_cursor, seq_cursor, seq_start, split_page};
 use chat_core::ports::{
@@ -179,6 +180,9 @@ impl MessageStore for DynamoStore {
             }
             None => None,
         };
+        if let Some(charge) = &append.usage {
+            writes.push(self.update_write(usage_key(&charge.user, charge.day), charged(charge)?)?);
+        }
         if append.sender_is_member {
             let touch_member = Update::builder()
                 .update_expression("SET last_activity_at = :at, gsi1sk = :position")
@@ -255,8 +259,8 @@ impl MessageStore for DynamoStore {
         Err(StoreError::Conflict("the sender is not a member"))
     }
 
-    /// One BatchGetItem: the session, the membership and the user's bucket, or the
-    /// connection and the user's bucket.
+    /// One BatchGetItem: the session, the membership, the user's bucket and usage today,
+    /// or the connection, the user's bucket and usage today.
     async fn read_sender(&self, sender: &SenderKey, now: Timestamp) -> StoreResult<Sender> {
         let (keys, user) = match sender {
             SenderKey::Member { session, user } => (
@@ -266,13 +270,17 @@ impl MessageStore for DynamoStore {
             SenderKey::Connection { id, user } => (vec![connection_key(id)], user),
         };
         let bucket_key = user_bucket_key(user);
+        let today_key = usage_key(user, Day::of(now));
         let mut wanted = keys.clone();
         wanted.push(bucket_key.clone());
+        wanted.push(today_key.clone());
         let mut found = Sender::default();
         for item in self.batch_get(wanted).await? {
             let at =
                 |key: &Item| key.get("pk") == item.get("pk") && key.get("sk") == item.get("sk");
-            if at(&bucket_key) {
+            if at(&today_key) {
+                found.tokens_today = from_item::<UsageItem>(item)?.usage.tokens;
+            } else if at(&bucket_key) {
                 let bucket: BucketItem = from_item(item)?;
                 found.repetition = bucket.repetition();
                 found.user_bucket = Some(bucket.bucket);

@@ -17,6 +17,7 @@ mod metrics;
 mod replies;
 mod sessions;
 mod table;
+mod usage;
 
 pub use items::DEDUP_TTL;
 pub use metrics::RequestCounter;

@@ -13,6 +13,7 @@ mod principal;
 mod session;
 mod text;
 mod time;
+mod usage;
 
 pub use attachment::{
     Attachment, AttachmentState, MAX_FILE_NAME_CHARS, SizeRefusal, UploadPolicy,
@@ -39,6 +40,7 @@ pub use text::{
     Title,
 };
 pub use time::Timestamp;
+pub use usage::{Day, Usage};
 
 /// Input that does not fit the domain, naming the field so a client can fix it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -10,11 +10,12 @@ use futures::StreamExt;
 
 use super::{ChatService, ServiceError, ServiceResult};
 use crate::domain::{
-    Chatbot, Connection, ConnectionId, Language, Message, MessageId, MessageKind, Session,
+    Chatbot, Connection, ConnectionId, Day, Language, Message, MessageId, MessageKind, Session,
     SessionId, TimeZoneName, Timestamp, UserId,
 };
 use crate::ports::{
     ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
+    UsageCharge,
 };
 use crate::protocol::{ErrorCode, ServerFrame};
 
@@ -171,14 +172,15 @@ impl ChatService {
         trigger: MessageId,
         response_id: MessageId,
     ) -> ServiceResult<Vec<ServerFrame>> {
-        let prompt = self.prompt(bot, chatbot, session, trigger).await?;
+        let (prompt, asker) = self.prompt(bot, chatbot, session, trigger).await?;
         let mut out = Outgoing::new(session.id, response_id);
         out.start(self).await;
         let ending = match bot.model.reply(&prompt).await {
             Ok(stream) => self.relay(stream, &mut out).await,
             Err(error) => Ending::Failed(error),
         };
-        self.store_reply(session, response_id, out, ending).await
+        self.store_reply(session, response_id, out, ending, asker)
+            .await
     }
 
     /// Passes the model's stream on in batches until it ends, fails, falls silent or is
@@ -221,15 +223,17 @@ impl ChatService {
         ending
     }
 
-    /// Stores the reply (all of it, or what arrived before a stop or failure): the frames
-    /// that tell the session how it ended. The chunks sent add up exactly to the content,
-    /// moderated as it was sent.
+    /// Stores the reply (all of it, or what arrived before a stop or failure), its tokens
+    /// added to the usage of who asked in the same write: the frames that tell the
+    /// session how it ended. The chunks sent add up exactly to the content, moderated as
+    /// it was sent.
     async fn store_reply(
         &self,
         session: &Session,
         response_id: MessageId,
         out: Outgoing,
         ending: Ending,
+        asker: Option<UserId>,
     ) -> ServiceResult<Vec<ServerFrame>> {
         let Outgoing {
             sent: text,
@@ -253,8 +257,13 @@ impl ChatService {
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
         message.incomplete = matches!(ending, Ending::Failed(_));
         message.moderated = moderated;
+        let usage = asker.map(|user| UsageCharge {
+            user,
+            day: Day::of(message.created_at),
+            tokens: message.token_count.map_or(0, u64::from),
+        });
         let feed = self.feed(session.id).await?;
-        let (stored, _) = self.append_reply(message, feed).await?;
+        let (stored, _) = self.append_reply(message, feed, usage).await?;
         let view = self.view(stored.message()).await;
         let token_count = stored.message().token_count;
         Ok(match ending {
@@ -292,14 +301,15 @@ impl ChatService {
     }
 
     /// The chatbot's instructions and the latest messages up to the trigger, within the
-    /// budget, asked of the chatbot's model as its record says.
+    /// budget, asked of the chatbot's model as its record says; and who asked (the
+    /// trigger's sender, whom the reply is charged to).
     async fn prompt(
         &self,
         bot: &BotSettings,
         chatbot: &Chatbot,
         session: &Session,
         trigger: MessageId,
-    ) -> ServiceResult<Prompt> {
+    ) -> ServiceResult<(Prompt, Option<UserId>)> {
         let session_id = session.id;
         let query = MessageQuery {
             limit: crate::domain::PageLimit::new(HISTORY_MESSAGES)?,
@@ -344,13 +354,15 @@ impl ChatService {
             .model
             .clone()
             .filter(|model| self.model_catalog().check(model).is_ok());
-        Ok(Prompt {
+        let asker = asked.filter(|m| !m.is_bot).map(|m| m.sender_id.clone());
+        let prompt = Prompt {
             system: reply_in.instructions(chatbot.system_prompt.as_str()),
             turns,
             max_tokens: chatbot.max_tokens,
             model,
             temperature: chatbot.temperature,
-        })
+        };
+        Ok((prompt, asker))
     }
 }
 

@@ -258,7 +258,7 @@ impl ChatService {
             wants_bot: Some(session.wants_bot()),
             connections: Vec::new(),
         };
-        let (stored, _) = self.append_reply(message, empty).await?;
+        let (stored, _) = self.append_reply(message, empty, None).await?;
         Ok(stored.message().clone())
     }
 

@@ -9,6 +9,7 @@ mod error;
 mod fanout;
 mod posting;
 mod realtime;
+mod usage;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use posting::ConnectionSender;
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
+pub use usage::UsageReport;
 
 use crate::config::RateLimits;
 use crate::domain::{

@@ -8,11 +8,11 @@
 
 use crate::config::RateLimits;
 use crate::domain::{
-    ArrivalTime, Bucket, Connection, ConnectionId, Limited, Message, MessageKind, Principal, Role,
-    SessionId, Timestamp, UserId, ValidationError,
+    ArrivalTime, Bucket, Connection, ConnectionId, Day, Limited, Message, MessageKind, Principal,
+    Role, SessionId, Timestamp, UserId, ValidationError,
 };
 use crate::ports::{
-    Append, BucketUpdate, Feed, Posted, Sender, SenderKey, StoreError, WindowCount,
+    Append, BucketUpdate, Feed, Posted, Sender, SenderKey, StoreError, UsageCharge, WindowCount,
 };
 use crate::protocol::{SendFrame, ServerFrame};
 
@@ -39,6 +39,8 @@ async fn pause_before_retry(attempt: usize) {
 pub struct ConnectionSender {
     pub connection: Connection,
     pub user_bucket: Option<ArrivalTime>,
+    /// What the user's bot replies came to today.
+    pub tokens_today: u64,
 }
 
 /// How one send is written: whose buckets it draws on, and who is told.
@@ -73,6 +75,7 @@ impl ChatService {
         Ok(ConnectionSender {
             connection,
             user_bucket: sender.user_bucket,
+            tokens_today: sender.tokens_today,
         })
     }
 
@@ -144,6 +147,7 @@ impl ChatService {
         let read = Sender {
             connection: Some(connection.clone()),
             user_bucket: sender.user_bucket,
+            tokens_today: sender.tokens_today,
             ..Sender::default()
         };
         match self.send(message, read, &route).await {
@@ -235,9 +239,13 @@ impl ChatService {
                 .await?
                 .is_some_and(|s| s.wants_bot()),
         };
+        let to_bot = wants_bot && !message.is_bot;
+        if to_bot {
+            self.require_token_budget(sender.tokens_today)?;
+        }
         // A message to a bot counts against the sender's bot replies today, in the write.
         let bot_window = self.rates.bot_replies_per_user;
-        let window = (wants_bot && !message.is_bot).then(|| {
+        let window = to_bot.then(|| {
             let (index, ends_at) = bot_window.at(self.clock.now());
             WindowCount {
                 key: format!("bot#{}", route.caller.user_id),
@@ -304,6 +312,22 @@ impl ChatService {
             }
         }
         Ok(posted)
+    }
+
+    /// Refuses a message to a bot once the sender's bot replies today came to their daily
+    /// tokens (read with the sender: it costs no request). Replies already running may
+    /// take a user past it; the next message waits for the next day.
+    fn require_token_budget(&self, tokens_today: u64) -> ServiceResult<()> {
+        if tokens_today < self.rates.bot_tokens_per_user {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        Err(ServiceError::RateLimited {
+            what: "bot tokens today",
+            retry_after: crate::domain::Window::refusal(Day::of(now).next_starts_at(), now)
+                .retry_after,
+            closes: false,
+        })
     }
 
     /// The buckets this send draws on, as they will be after it, and the user's run of
@@ -406,14 +430,15 @@ impl ChatService {
         &self,
         mut message: Message,
         mut feed: Feed,
+        usage: Option<UsageCharge>,
     ) -> ServiceResult<(Posted, Feed)> {
         for attempt in 1..=ATTEMPTS {
             message.seq = feed.last_seq + 1;
-            match self
-                .store
-                .put_message(&message, &Append::after(feed.last_seq))
-                .await
-            {
+            let append = Append {
+                usage: usage.clone(),
+                ..Append::after(feed.last_seq)
+            };
+            match self.store.put_message(&message, &append).await {
                 Ok(posted) => return Ok((posted, feed)),
                 Err(StoreError::Stale(_)) => {
                     pause_before_retry(attempt).await;
