@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod compose;
 pub mod config;
+pub mod documents;
 pub mod domain;
 pub mod moderation;
 pub mod paging;

@@ -491,6 +491,64 @@ pub trait UsageStore: Send + Sync {
     ) -> StoreResult<Page<Usage>>;
 }
 
+/// A piece of a file shared in a session, as the index keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DocumentChunk {
+    pub attachment_id: AttachmentId,
+    pub file_name: String,
+    /// Its place in the file, from 0.
+    pub n: u32,
+    pub text: String,
+}
+
+/// A chunk a term occurs in, and how much the term weighs there (BM25's term-frequency
+/// part, in thousandths: see `documents::impact`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Posting {
+    pub attachment_id: AttachmentId,
+    pub n: u32,
+    pub impact: u32,
+}
+
+/// A file to index: its chunks, in order, each with its terms' impacts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedDocument {
+    pub attachment_id: AttachmentId,
+    pub file_name: String,
+    pub chunks: Vec<(String, std::collections::BTreeMap<String, u32>)>,
+}
+
+/// The index of the files shared in each session, which its bot replies draw on.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// Stores the document's chunks and a posting for each of their terms under the
+    /// session, and counts its chunks in the session's total, once: false (and nothing
+    /// counted twice) when the file was indexed before.
+    async fn index_document(
+        &self,
+        session: SessionId,
+        document: &IndexedDocument,
+    ) -> StoreResult<bool>;
+
+    /// How many chunks the session's files have. One read.
+    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64>;
+
+    /// The term's `limit` weightiest postings in the session, weightiest first. One Query.
+    async fn postings(
+        &self,
+        session: SessionId,
+        term: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Posting>>;
+
+    /// The chunks at these places, in no particular order. One read (up to 100).
+    async fn get_chunks(
+        &self,
+        session: SessionId,
+        places: &[(AttachmentId, u32)],
+    ) -> StoreResult<Vec<DocumentChunk>>;
+}
+
 /// Everything a store adapter provides, so one value can be handed to every service.
 pub trait Store:
     SessionStore
@@ -502,6 +560,7 @@ pub trait Store:
     + BusinessStore
     + ChatbotStore
     + UsageStore
+    + DocumentStore
 {
 }
 impl<
@@ -513,7 +572,8 @@ impl<
         + LimitStore
         + BusinessStore
         + ChatbotStore
-        + UsageStore,
+        + UsageStore
+        + DocumentStore,
 > Store for T
 {
 }

@@ -20,9 +20,10 @@ use chat_core::paging::{
 };
 use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
-    Edit, Feed, LimitStore, MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore,
-    Sender, SenderKey, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult,
-    UsageStore, WindowCount, check_new_session,
+    DocumentChunk, DocumentStore, Edit, Feed, IndexedDocument, LimitStore, MessageQuery,
+    MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
+    SessionQuery, SessionStore, StoreError, StoreResult, UsageStore, WindowCount,
+    check_new_session,
 };
 
 #[derive(Default)]
@@ -53,6 +54,16 @@ struct State {
     chatbots: BTreeMap<ChatbotId, Chatbot>,
     /// Each day's usage by user, in user order as a day's page lists it.
     usage: BTreeMap<Day, BTreeMap<UserId, Usage>>,
+    documents: HashMap<SessionId, DocumentIndex>,
+}
+
+/// A session's indexed files.
+#[derive(Default)]
+struct DocumentIndex {
+    chunks: BTreeMap<(AttachmentId, u32), DocumentChunk>,
+    /// Each term's postings, weightiest first.
+    postings: HashMap<String, BTreeSet<(std::cmp::Reverse<u32>, AttachmentId, u32)>>,
+    indexed: BTreeSet<AttachmentId>,
 }
 
 impl EmbeddedStore {
@@ -762,6 +773,84 @@ impl ChatbotStore for EmbeddedStore {
 
     async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool> {
         Ok(self.state().chatbots.remove(id).is_some())
+    }
+}
+
+#[async_trait]
+impl DocumentStore for EmbeddedStore {
+    async fn index_document(
+        &self,
+        session: SessionId,
+        document: &IndexedDocument,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        let index = state.documents.entry(session).or_default();
+        if !index.indexed.insert(document.attachment_id) {
+            return Ok(false);
+        }
+        for (n, (text, impacts)) in (0u32..).zip(&document.chunks) {
+            let chunk = DocumentChunk {
+                attachment_id: document.attachment_id,
+                file_name: document.file_name.clone(),
+                n,
+                text: text.clone(),
+            };
+            index.chunks.insert((document.attachment_id, n), chunk);
+            for (term, impact) in impacts {
+                index.postings.entry(term.clone()).or_default().insert((
+                    std::cmp::Reverse(*impact),
+                    document.attachment_id,
+                    n,
+                ));
+            }
+        }
+        Ok(true)
+    }
+
+    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64> {
+        Ok(self
+            .state()
+            .documents
+            .get(&session)
+            .map_or(0, |index| index.chunks.len() as u64))
+    }
+
+    async fn postings(
+        &self,
+        session: SessionId,
+        term: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Posting>> {
+        let state = self.state();
+        let postings = state
+            .documents
+            .get(&session)
+            .and_then(|index| index.postings.get(term));
+        Ok(postings
+            .into_iter()
+            .flatten()
+            .take(limit)
+            .map(|&(impact, attachment_id, n)| Posting {
+                attachment_id,
+                n,
+                impact: impact.0,
+            })
+            .collect())
+    }
+
+    async fn get_chunks(
+        &self,
+        session: SessionId,
+        places: &[(AttachmentId, u32)],
+    ) -> StoreResult<Vec<DocumentChunk>> {
+        let state = self.state();
+        let Some(index) = state.documents.get(&session) else {
+            return Ok(Vec::new());
+        };
+        Ok(places
+            .iter()
+            .filter_map(|place| index.chunks.get(place).cloned())
+            .collect())
     }
 }
 

@@ -13,8 +13,9 @@ use chat_core::domain::{
     SystemPrompt, Temperature, Timestamp, Title, Usage, UserId,
 };
 use chat_core::ports::{
-    Append, BucketUpdate, ChatbotWrite, Created, Edit, MessageQuery, Posted, SenderKey,
-    SessionPatch, SessionQuery, Store, StoreError, StoreResult, UsageCharge, WindowCount,
+    Append, BucketUpdate, ChatbotWrite, Created, Edit, IndexedDocument, MessageQuery, Posted,
+    SenderKey, SessionPatch, SessionQuery, Store, StoreError, StoreResult, UsageCharge,
+    WindowCount,
 };
 
 use std::future::Future;
@@ -116,6 +117,7 @@ cases![
     one_bot_reply_at_a_time_holds_the_slot_until_it_finishes_or_goes_stale,
     connections_join_only_a_reply_in_progress_and_a_new_reply_starts_with_none,
     a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_by_user,
+    a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_first,
     a_file_message_keeps_its_attachment,
 ];
 
@@ -2058,5 +2060,112 @@ async fn a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_b
             .items
             .iter()
             .all(|u| u.user_id != ann && u.user_id != bob)
+    );
+}
+
+async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_first(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::now();
+    let (session, elsewhere) = (SessionId::new(now), SessionId::new(now));
+    let (manual, notes) = (AttachmentId::new(now), AttachmentId::new(at(now, 1)));
+    let impacts = |pairs: &[(&str, u32)]| -> std::collections::BTreeMap<String, u32> {
+        pairs.iter().map(|(t, i)| ((*t).to_owned(), *i)).collect()
+    };
+    let document = IndexedDocument {
+        attachment_id: manual,
+        file_name: "manual.txt".to_owned(),
+        chunks: vec![
+            (
+                "The boiler code is 7731.".to_owned(),
+                impacts(&[("boiler", 900), ("code", 400)]),
+            ),
+            (
+                "Reset the boiler twice.".to_owned(),
+                impacts(&[("boiler", 1_300), ("reset", 1_300)]),
+            ),
+        ],
+    };
+    assert_eq!(store.indexed_chunks(session).await.expect("read"), 0);
+    assert!(
+        store
+            .index_document(session, &document)
+            .await
+            .expect("indexed")
+    );
+    assert!(
+        !store
+            .index_document(session, &document)
+            .await
+            .expect("read"),
+        "a file is indexed once"
+    );
+    assert_eq!(store.indexed_chunks(session).await.expect("read"), 2);
+    let other = IndexedDocument {
+        attachment_id: notes,
+        file_name: "notes.md".to_owned(),
+        chunks: vec![("boiler".to_owned(), impacts(&[("boiler", 1_000)]))],
+    };
+    assert!(
+        store
+            .index_document(session, &other)
+            .await
+            .expect("indexed")
+    );
+    assert_eq!(store.indexed_chunks(session).await.expect("read"), 3);
+
+    let boiler = store.postings(session, "boiler", 20).await.expect("read");
+    let places: Vec<(AttachmentId, u32, u32)> = boiler
+        .iter()
+        .map(|p| (p.attachment_id, p.n, p.impact))
+        .collect();
+    assert_eq!(
+        places,
+        vec![(manual, 1, 1_300), (notes, 0, 1_000), (manual, 0, 900)]
+    );
+    assert_eq!(
+        store
+            .postings(session, "boiler", 1)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .postings(session, "boil", 20)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        store
+            .postings(elsewhere, "boiler", 20)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    let mut found = store
+        .get_chunks(session, &[(manual, 0), (notes, 0), (notes, 7)])
+        .await
+        .expect("read");
+    found.sort_by_key(|c| (c.attachment_id, c.n));
+    assert_eq!(
+        found
+            .iter()
+            .map(|c| (c.file_name.as_str(), c.text.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("manual.txt", "The boiler code is 7731."),
+            ("notes.md", "boiler")
+        ]
+    );
+    assert!(
+        store
+            .get_chunks(elsewhere, &[(manual, 0)])
+            .await
+            .expect("read")
+            .is_empty()
     );
 }

@@ -16,9 +16,9 @@ use chat_core::domain::{
 };
 use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
-    Edit, Feed, LimitStore, MessageQuery, MessageStore, Posted, ReplyInProgress, ReplyStore,
-    Sender, SenderKey, SessionPatch, SessionQuery, SessionStore, Store, StoreError, StoreResult,
-    UsageStore, WindowCount,
+    DocumentChunk, DocumentStore, Edit, Feed, IndexedDocument, LimitStore, MessageQuery,
+    MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
+    SessionQuery, SessionStore, Store, StoreError, StoreResult, UsageStore, WindowCount,
 };
 
 /// How a faulted operation answers.
@@ -406,6 +406,45 @@ impl ChatbotStore for FaultyStore {
 
     async fn delete_chatbot(&self, id: &ChatbotId) -> StoreResult<bool> {
         self.run("delete_chatbot", self.inner.delete_chatbot(id))
+            .await
+    }
+}
+
+#[async_trait]
+impl DocumentStore for FaultyStore {
+    async fn index_document(
+        &self,
+        session: SessionId,
+        document: &IndexedDocument,
+    ) -> StoreResult<bool> {
+        self.run(
+            "index_document",
+            self.inner.index_document(session, document),
+        )
+        .await
+    }
+
+    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64> {
+        self.run("indexed_chunks", self.inner.indexed_chunks(session))
+            .await
+    }
+
+    async fn postings(
+        &self,
+        session: SessionId,
+        term: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Posting>> {
+        self.run("postings", self.inner.postings(session, term, limit))
+            .await
+    }
+
+    async fn get_chunks(
+        &self,
+        session: SessionId,
+        places: &[(AttachmentId, u32)],
+    ) -> StoreResult<Vec<DocumentChunk>> {
+        self.run("get_chunks", self.inner.get_chunks(session, places))
             .await
     }
 }

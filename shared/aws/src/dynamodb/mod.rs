@@ -9,6 +9,7 @@ mod attachments;
 mod businesses;
 mod chatbots;
 mod connections;
+mod documents;
 mod errors;
 mod items;
 mod limits;
@@ -28,7 +29,8 @@ use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::builders::{ConditionCheckBuilder, DeleteBuilder, UpdateBuilder};
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    ConditionCheck, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem,
+    WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -329,6 +331,47 @@ impl DynamoStore {
             }
         }
         Ok(found)
+    }
+
+    /// Items written, in one BatchWriteItem per 25, retrying what DynamoDB left
+    /// unprocessed (only throttling leaves any).
+    async fn batch_put(&self, items: Vec<Item>) -> StoreResult<()> {
+        for chunk in items.chunks(25) {
+            let mut pending = chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .map_err(internal)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_failure("BatchWriteItem", e))?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    if attempt >= TRANSACTION_ATTEMPTS {
+                        return Err(StoreError::Unavailable(
+                            "BatchWriteItem left items unprocessed".into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every item of a partition whose sort key starts with `prefix`, across result pages.

@@ -1,0 +1,194 @@
+//! The index of the files shared in a session, in the partition `DOCS#<sid>`:
+//!
+//! - `C#<aid>#<n>`: chunk `n` of a file, its text;
+//! - `T#<term>#<weight>#<aid>#<n>`: a posting, `weight` the term's impact in the chunk
+//!   counted down from 9,999,999 so a Query of `T#<term>#` reads the weightiest first;
+//! - `DOC#<aid>`: the file is indexed (its chunks counted once);
+//! - `STATS`: the session's chunk count.
+//!
+//! Indexing writes a file's chunks and postings with BatchWriteItem (idempotent puts), then
+//! the marker and the count in one transaction. A reply reads `STATS` (GetItem), at most
+//! eight terms' heads (a Query each, 20 items) and five chunks (BatchGetItem): its cost
+//! does not grow with the documents.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::Update;
+use serde::{Deserialize, Serialize};
+
+use super::errors::sdk_failure;
+use super::items::{Item, from_items, key, n, s, to_item};
+use super::{ABSENT, DynamoStore, query_limit};
+use chat_core::domain::{AttachmentId, SessionId};
+use chat_core::ports::{DocumentChunk, DocumentStore, IndexedDocument, Posting, StoreResult};
+
+const STATS: &str = "STATS";
+/// Impacts are below this (BM25's term part is under 2.2, kept in thousandths).
+const IMPACT_CEILING: u32 = 9_999_999;
+
+fn docs_pk(session: SessionId) -> String {
+    format!("DOCS#{session}")
+}
+
+fn chunk_sk(attachment: AttachmentId, n: u32) -> String {
+    format!("C#{attachment}#{n:06}")
+}
+
+fn term_prefix(term: &str) -> String {
+    format!("T#{term}#")
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChunkItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    chunk: DocumentChunk,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PostingItem {
+    pk: String,
+    sk: String,
+    attachment_id: AttachmentId,
+    n: u32,
+    impact: u32,
+}
+
+#[derive(Serialize)]
+struct IndexedMarker {
+    pk: String,
+    sk: String,
+    file_name: String,
+    chunks: u64,
+}
+
+/// Any item, read only to see it is there.
+#[derive(Deserialize)]
+struct Present {}
+
+#[derive(Deserialize)]
+struct StatsItem {
+    #[serde(default)]
+    chunks: u64,
+}
+
+#[async_trait]
+impl DocumentStore for DynamoStore {
+    /// A GetItem of the marker; BatchWriteItems of 25 (the chunks and postings); then
+    /// one TransactWriteItems (the marker, conditioned on its absence, and the count).
+    async fn index_document(
+        &self,
+        session: SessionId,
+        document: &IndexedDocument,
+    ) -> StoreResult<bool> {
+        let pk = docs_pk(session);
+        let marker_key = key(pk.clone(), format!("DOC#{}", document.attachment_id));
+        if self.get::<Present>(marker_key).await?.is_some() {
+            return Ok(false);
+        }
+        let mut items: Vec<Item> = Vec::new();
+        for (n, (text, impacts)) in (0u32..).zip(&document.chunks) {
+            items.push(to_item(&ChunkItem {
+                pk: pk.clone(),
+                sk: chunk_sk(document.attachment_id, n),
+                chunk: DocumentChunk {
+                    attachment_id: document.attachment_id,
+                    file_name: document.file_name.clone(),
+                    n,
+                    text: text.clone(),
+                },
+            })?);
+            for (term, impact) in impacts {
+                let weight = IMPACT_CEILING - (*impact).min(IMPACT_CEILING);
+                items.push(to_item(&PostingItem {
+                    pk: pk.clone(),
+                    sk: format!(
+                        "{}{weight:07}#{}#{n:06}",
+                        term_prefix(term),
+                        document.attachment_id
+                    ),
+                    attachment_id: document.attachment_id,
+                    n,
+                    impact: *impact,
+                })?);
+            }
+        }
+        self.batch_put(items).await?;
+        let chunks = document.chunks.len() as u64;
+        let marker = self.put_write(
+            &IndexedMarker {
+                pk: pk.clone(),
+                sk: format!("DOC#{}", document.attachment_id),
+                file_name: document.file_name.clone(),
+                chunks,
+            },
+            Some(ABSENT),
+        )?;
+        let count = Update::builder()
+            .update_expression("ADD chunks :chunks")
+            .expression_attribute_values(":chunks", n(i64::try_from(chunks).unwrap_or(i64::MAX)));
+        let count = self.update_write(key(pk, STATS), count)?;
+        // Another indexing of the same file got there first: it counted the chunks.
+        Ok(self.transact(vec![marker, count]).await?.is_ok())
+    }
+
+    /// One GetItem.
+    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64> {
+        Ok(self
+            .get::<StatsItem>(key(docs_pk(session), STATS))
+            .await?
+            .map_or(0, |stats| stats.chunks))
+    }
+
+    /// One Query of `limit` items.
+    async fn postings(
+        &self,
+        session: SessionId,
+        term: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Posting>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(docs_pk(session)))
+            .expression_attribute_values(":prefix", s(term_prefix(term)))
+            .limit(query_limit(limit))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("Query", e))?;
+        let items: Vec<PostingItem> = from_items(output.items)?;
+        Ok(items
+            .into_iter()
+            .map(|item| Posting {
+                attachment_id: item.attachment_id,
+                n: item.n,
+                impact: item.impact,
+            })
+            .collect())
+    }
+
+    /// One BatchGetItem.
+    async fn get_chunks(
+        &self,
+        session: SessionId,
+        places: &[(AttachmentId, u32)],
+    ) -> StoreResult<Vec<DocumentChunk>> {
+        if places.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: BTreeMap<String, Item> = places
+            .iter()
+            .map(|&(attachment, n)| {
+                let sk = chunk_sk(attachment, n);
+                (sk.clone(), key(docs_pk(session), sk))
+            })
+            .collect();
+        let found: Vec<ChunkItem> =
+            from_items(Some(self.batch_get(keys.into_values().collect()).await?))?;
+        Ok(found.into_iter().map(|item| item.chunk).collect())
+    }
+}
