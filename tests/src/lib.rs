@@ -156,6 +156,20 @@ pub async fn spawn_app_with_on_dynamodb(parts: Parts) -> Option<TestApp> {
     Some(spawn_parts(options(Some(dynamodb_endpoint()?)), parts).await)
 }
 
+/// The local server asking the OpenAI-compatible server at `base_url` (a test's stand-in),
+/// with two models to choose from.
+pub fn asking(base_url: &str) -> Parts {
+    Parts {
+        settings: vec![
+            ("BOT_PROVIDER", "openai".to_owned()),
+            ("OPENAI_BASE_URL", base_url.to_owned()),
+            ("OPENAI_MODEL", "small-model".to_owned()),
+            ("BOT_MODELS", "large-model".to_owned()),
+        ],
+        ..Parts::default()
+    }
+}
+
 /// `check` against the local server made of `parts`, on the embedded store and on moto.
 pub async fn each_store(parts: impl Fn() -> Parts, check: impl AsyncFn(TestApp)) {
     check(spawn_app_with(parts()).await).await;

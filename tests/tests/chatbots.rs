@@ -2,24 +2,10 @@
 //! start only with an active one, and its record (name, greeting, instructions, model,
 //! temperature) and the reply's language and time zone reach the model. On both stores.
 
-use chat_e2e::{Parts, TestApp, each_store};
+use chat_e2e::{Parts, TestApp, asking, each_store};
 use chat_testkit::models::RecordingModel;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// The local server asking `model` (an OpenAI-compatible stand-in), with two models to
-/// choose from.
-fn asking(model: &RecordingModel) -> Parts {
-    Parts {
-        settings: vec![
-            ("BOT_PROVIDER", "openai".to_owned()),
-            ("OPENAI_BASE_URL", model.base_url.clone()),
-            ("OPENAI_MODEL", "small-model".to_owned()),
-            ("BOT_MODELS", "large-model".to_owned()),
-        ],
-        ..Parts::default()
-    }
-}
 
 fn tutor() -> Value {
     json!({
@@ -194,7 +180,7 @@ fn last_request(model: &RecordingModel) -> Value {
 #[tokio::test]
 async fn the_chatbots_instructions_model_and_temperature_and_the_asked_language_reach_the_model() {
     let model = RecordingModel::start("Namaste, here you are.").await;
-    each_store(|| asking(&model), async |app: TestApp| {
+    each_store(|| asking(&model.base_url), async |app: TestApp| {
         let admin = app.caller("root", "admin", None);
         let ann = app.user("ann");
         let mut chatbot = tutor();

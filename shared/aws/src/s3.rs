@@ -171,6 +171,25 @@ impl BlobStore for S3BlobStore {
             .map(|_| ())
             .map_err(|e| failure(&e))
     }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(failure(&err)),
+        };
+        let bytes = output.body.collect().await.map_err(|e| failure(&e))?;
+        Ok(Some(bytes.into_bytes().to_vec()))
+    }
 }
 
 fn failure(err: &(impl std::error::Error + 'static)) -> BlobError {

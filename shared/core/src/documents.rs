@@ -20,19 +20,37 @@ pub const MAX_DOCUMENT_CHARS: usize = 2_000_000;
 /// Markdown, CSV and HTML (its markup dropped). `None` for any other type, or bytes that
 /// are not UTF-8.
 pub fn extract_text(content_type: &str, bytes: &[u8]) -> Option<String> {
+    let reading = reading(content_type)?;
+    let text = std::str::from_utf8(bytes).ok()?;
+    let text = match reading {
+        Reading::Text => text.to_owned(),
+        Reading::Html => html_text(text),
+    };
+    Some(text.chars().take(MAX_DOCUMENT_CHARS).collect())
+}
+
+/// Whether the bot can read files of this media type.
+pub fn is_readable(content_type: &str) -> bool {
+    reading(content_type).is_some()
+}
+
+enum Reading {
+    Text,
+    Html,
+}
+
+fn reading(content_type: &str) -> Option<Reading> {
     let media = content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    let text = std::str::from_utf8(bytes).ok()?;
-    let text = match media.as_str() {
-        "text/plain" | "text/markdown" | "text/x-markdown" | "text/csv" => text.to_owned(),
-        "text/html" | "application/xhtml+xml" => html_text(text),
-        _ => return None,
-    };
-    Some(text.chars().take(MAX_DOCUMENT_CHARS).collect())
+    match media.as_str() {
+        "text/plain" | "text/markdown" | "text/x-markdown" | "text/csv" => Some(Reading::Text),
+        "text/html" | "application/xhtml+xml" => Some(Reading::Html),
+        _ => None,
+    }
 }
 
 /// HTML's text: tags dropped (a block tag leaves a line break), `script` and `style`

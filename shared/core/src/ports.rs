@@ -730,6 +730,10 @@ pub trait BlobStore: Send + Sync {
 
     /// Stores bytes received through the API (the small-file path).
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
+
+    /// The object's bytes, or `None` if nothing was uploaded under the key (what the bot
+    /// reads to index a shared file).
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
 }
 
 /// Who said a turn of a conversation sent to a model.

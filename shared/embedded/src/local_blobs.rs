@@ -339,6 +339,14 @@ impl BlobStore for LocalBlobStore {
             .await
             .map_err(io)
     }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        let path = self.path(key)?;
+        if read_type(&path).await?.is_none() {
+            return Ok(None);
+        }
+        tokio::fs::read(&path).await.map(Some).map_err(io)
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use super::errors::internal;
 use chat_core::domain::{
     Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, Connection, ConnectionId,
     Dialect, DisplayName, Language, Member, Message, MessageId, MessageKind, Principal, Reaction,
-    Reactions, Session, SessionId, TimeZoneName, Timestamp, UserId,
+    Reactions, Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
 };
 use chat_core::paging::activity_position;
 use chat_core::ports::StoreResult;
@@ -334,6 +334,8 @@ pub(super) struct MessageItem {
     pub language: Option<Language>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<TimeZoneName>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
     pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
@@ -376,6 +378,7 @@ impl MessageItem {
             moderated: message.moderated,
             language: message.language.clone(),
             timezone: message.timezone.clone(),
+            sources: message.sources.clone(),
             created_at: message.created_at,
             edited_at: message.edited_at,
             deleted_at: message.deleted_at,
@@ -408,6 +411,7 @@ impl MessageItem {
             moderated: self.moderated,
             language: self.language,
             timezone: self.timezone,
+            sources: self.sources,
             created_at: self.created_at,
             edited_at: self.edited_at,
             deleted_at: self.deleted_at,

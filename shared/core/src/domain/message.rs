@@ -5,9 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Attachment, ClientMsgId, Content, DisplayName, Language, MessageId, Reaction, SessionId,
-    TimeZoneName, Timestamp, UserId,
+    Attachment, AttachmentId, ClientMsgId, Content, DisplayName, Language, MessageId, Reaction,
+    SessionId, TimeZoneName, Timestamp, UserId,
 };
+
+/// A file a bot reply drew on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub attachment_id: AttachmentId,
+    pub file_name: String,
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +58,9 @@ pub struct Message {
     /// The sender's time zone, for the bot's dates and times.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<TimeZoneName>,
+    /// A bot reply's: the files it drew on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
@@ -115,6 +125,7 @@ impl Message {
             moderated: false,
             language: None,
             timezone: None,
+            sources: Vec::new(),
             created_at: now,
             edited_at: None,
             deleted_at: None,

@@ -232,6 +232,9 @@ pub struct MessageView {
     /// Set when moderation changed the content (profanity masked).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub moderated: bool,
+    /// A bot reply's: the files shared in the session it drew on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::domain::Source>,
 }
 
 impl MessageView {
@@ -273,6 +276,11 @@ impl MessageView {
             incomplete: message.incomplete,
             // A tombstone shows no content, so nothing of it was moderated.
             moderated: message.moderated && !deleted,
+            sources: if deleted {
+                Vec::new()
+            } else {
+                message.sources.clone()
+            },
         }
     }
 

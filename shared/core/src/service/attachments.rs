@@ -57,7 +57,7 @@ pub struct Timeline {
 }
 
 impl ChatService {
-    fn files(&self) -> ServiceResult<&Files> {
+    pub(super) fn files(&self) -> ServiceResult<&Files> {
         self.files.as_ref().ok_or_else(|| {
             ServiceError::Unavailable("no blob store is configured (ATTACHMENTS_BUCKET)".into())
         })

@@ -11,11 +11,11 @@ use futures::StreamExt;
 use super::{ChatService, ServiceError, ServiceResult};
 use crate::domain::{
     Chatbot, Connection, ConnectionId, Day, Language, Message, MessageId, MessageKind, Session,
-    SessionId, TimeZoneName, Timestamp, UserId,
+    SessionId, Source, TimeZoneName, Timestamp, UserId,
 };
 use crate::ports::{
-    ChatModel, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn,
-    UsageCharge,
+    ChatModel, DocumentChunk, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream,
+    Speaker, Turn, UsageCharge,
 };
 use crate::protocol::{ErrorCode, ServerFrame};
 
@@ -172,14 +172,14 @@ impl ChatService {
         trigger: MessageId,
         response_id: MessageId,
     ) -> ServiceResult<Vec<ServerFrame>> {
-        let (prompt, asker) = self.prompt(bot, chatbot, session, trigger).await?;
+        let asked = self.prompt(bot, chatbot, session, trigger).await?;
         let mut out = Outgoing::new(session.id, response_id);
         out.start(self).await;
-        let ending = match bot.model.reply(&prompt).await {
+        let ending = match bot.model.reply(&asked.prompt).await {
             Ok(stream) => self.relay(stream, &mut out).await,
             Err(error) => Ending::Failed(error),
         };
-        self.store_reply(session, response_id, out, ending, asker)
+        self.store_reply(session, response_id, out, ending, asked)
             .await
     }
 
@@ -233,7 +233,7 @@ impl ChatService {
         response_id: MessageId,
         out: Outgoing,
         ending: Ending,
-        asker: Option<UserId>,
+        asked: Asked,
     ) -> ServiceResult<Vec<ServerFrame>> {
         let Outgoing {
             sent: text,
@@ -257,7 +257,8 @@ impl ChatService {
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
         message.incomplete = matches!(ending, Ending::Failed(_));
         message.moderated = moderated;
-        let usage = asker.map(|user| UsageCharge {
+        message.sources = asked.sources;
+        let usage = asked.asker.map(|user| UsageCharge {
             user,
             day: Day::of(message.created_at),
             tokens: message.token_count.map_or(0, u64::from),
@@ -300,16 +301,17 @@ impl ChatService {
         }
     }
 
-    /// The chatbot's instructions and the latest messages up to the trigger, within the
-    /// budget, asked of the chatbot's model as its record says; and who asked (the
-    /// trigger's sender, whom the reply is charged to).
+    /// The chatbot's instructions, the excerpts of the session's files that bear on the
+    /// question, and the latest messages up to the trigger, within the budget, asked of
+    /// the chatbot's model as its record says. A file the trigger shares is indexed
+    /// first, so the reply to it can draw on it.
     async fn prompt(
         &self,
         bot: &BotSettings,
         chatbot: &Chatbot,
         session: &Session,
         trigger: MessageId,
-    ) -> ServiceResult<(Prompt, Option<UserId>)> {
+    ) -> ServiceResult<Asked> {
         let session_id = session.id;
         let query = MessageQuery {
             limit: crate::domain::PageLimit::new(HISTORY_MESSAGES)?,
@@ -355,15 +357,86 @@ impl ChatService {
             .clone()
             .filter(|model| self.model_catalog().check(model).is_ok());
         let asker = asked.filter(|m| !m.is_bot).map(|m| m.sender_id.clone());
+        let excerpts = self.excerpts(session_id, asked).await;
+        let mut system = reply_in.instructions(chatbot.system_prompt.as_str());
+        system.push_str(&excerpts_section(&excerpts));
         let prompt = Prompt {
-            system: reply_in.instructions(chatbot.system_prompt.as_str()),
+            system,
             turns,
             max_tokens: chatbot.max_tokens,
             model,
             temperature: chatbot.temperature,
         };
-        Ok((prompt, asker))
+        Ok(Asked {
+            prompt,
+            asker,
+            sources: sources(&excerpts),
+        })
     }
+
+    /// The session's excerpts that bear on the message, after indexing the file it
+    /// shares. A failure of either costs the reply only the documents.
+    async fn excerpts(&self, session: SessionId, asked: Option<&Message>) -> Vec<DocumentChunk> {
+        let Some(asked) = asked else {
+            return Vec::new();
+        };
+        if let Some(file) = &asked.attachment
+            && let Err(error) = self.index_shared_file(session, file).await
+        {
+            tracing::warn!(error = %crate::ports::error_chain(&error), "cannot index the shared file");
+        }
+        self.relevant_chunks(session, &asked.content)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(error = %crate::ports::error_chain(&error), "cannot read the session's documents");
+                Vec::new()
+            })
+    }
+}
+
+/// What the model is asked, who asked it (whom the reply is charged to: the trigger's
+/// sender), and the files the prompt's excerpts come from.
+struct Asked {
+    prompt: Prompt,
+    asker: Option<UserId>,
+    sources: Vec<Source>,
+}
+
+/// The excerpts as the system prompt carries them, each named by its file and part.
+fn excerpts_section(excerpts: &[DocumentChunk]) -> String {
+    if excerpts.is_empty() {
+        return String::new();
+    }
+    let mut section = String::from(
+        "\n\nExcerpts of files shared in this chat follow. Answer from them where they bear \
+         on the question, and name the file you drew on.",
+    );
+    for chunk in excerpts {
+        section.push_str(&format!(
+            "\n\n[{}, part {}]\n{}",
+            chunk.file_name,
+            chunk.n + 1,
+            chunk.text
+        ));
+    }
+    section
+}
+
+/// Each file the excerpts come from, once, in their order.
+fn sources(excerpts: &[DocumentChunk]) -> Vec<Source> {
+    let mut sources: Vec<Source> = Vec::new();
+    for chunk in excerpts {
+        if !sources
+            .iter()
+            .any(|s| s.attachment_id == chunk.attachment_id)
+        {
+            sources.push(Source {
+                attachment_id: chunk.attachment_id,
+                file_name: chunk.file_name.clone(),
+            });
+        }
+    }
+    sources
 }
 
 /// What the caller asked the reply in, added to the chatbot's instructions.

@@ -5,6 +5,7 @@ mod access;
 mod attachments;
 mod bot;
 mod chatbots;
+mod documents;
 mod error;
 mod fanout;
 mod posting;

@@ -1,0 +1,159 @@
+//! Files shared in a bot session are indexed when the bot takes up their message, and each
+//! reply's prompt carries the excerpts that bear on its question: a fact only one file
+//! holds reaches the model, the reply names that file in `sources`, and another session's
+//! bot never sees it. On both stores, with the OpenAI-compatible stand-in.
+
+use chat_e2e::{Caller, FilePart, TestApp, asking, each_store};
+use chat_testkit::models::RecordingModel;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const FACT: &str = "The guest wifi password is zebra-orchid-42.";
+
+/// A handbook of many paragraphs, the fact in one of them.
+fn handbook() -> String {
+    let mut text = String::new();
+    for topic in [
+        "parking", "lunch", "holidays", "printers", "badges", "plants",
+    ] {
+        for line in 0..6 {
+            text.push_str(&format!(
+                "Section on {topic}, line {line}: staff follow the {topic} rules posted by the door. "
+            ));
+        }
+        text.push_str("\n\n");
+        if topic == "printers" {
+            text.push_str(FACT);
+            text.push_str("\n\n");
+        }
+    }
+    text
+}
+
+/// Shares the file in the session (uploaded, then sent as a file message) and waits for
+/// the bot's answer to it, when the socket is given.
+async fn share(app: &TestApp, session: &str, who: &Caller, name: &str, text: &str) {
+    let file = FilePart {
+        name,
+        kind: "text/plain",
+        bytes: text.as_bytes(),
+    };
+    let uploaded = app
+        .form(
+            &format!("/sessions/{session}/attachments"),
+            Some(who),
+            &[],
+            file,
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{uploaded:?}");
+    let id = uploaded.body["attachment_id"].as_str().expect("an id");
+    let sent = app
+        .post(
+            &format!("/sessions/{session}/messages"),
+            who,
+            json!({"kind": "file", "attachment_id": id}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
+}
+
+/// `who` asks in their bot session over the socket: the reply's `response_complete`, and
+/// the system text the model got for it.
+async fn ask(
+    app: &TestApp,
+    model: &RecordingModel,
+    session: &str,
+    who: &Caller,
+    question: &str,
+) -> (Value, String) {
+    let mut socket = app.connect(who, Some(session)).await;
+    socket.next_of("chat_history").await;
+    socket
+        .send(json!({"action": "send", "content": question}))
+        .await;
+    let complete = socket.next_of("response_complete").await;
+    socket.close().await;
+    let asked = model.requests().pop().expect("the model was asked");
+    let system = asked["messages"][0]["content"]
+        .as_str()
+        .expect("a system text")
+        .to_owned();
+    (complete, system)
+}
+
+#[tokio::test]
+async fn a_fact_only_a_shared_file_holds_reaches_the_prompt_and_the_reply_names_the_file() {
+    let model = RecordingModel::start("It is in the handbook.").await;
+    each_store(
+        || asking(&model.base_url),
+        async |app: TestApp| {
+            let (ann, bob) = (app.user("ann"), app.user("bob"));
+            let session = app
+                .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+                .await;
+            // The bot's answer to each file message comes first: then the file is indexed.
+            let mut watching = app.connect(&ann, Some(&session)).await;
+            watching.next_of("chat_history").await;
+            share(&app, &session, &ann, "handbook.txt", &handbook()).await;
+            watching.next_of("response_complete").await;
+            share(
+                &app,
+                &session,
+                &ann,
+                "menu.txt",
+                "Soup on Monday, fish on Friday.",
+            )
+            .await;
+            watching.next_of("response_complete").await;
+            watching.close().await;
+
+            let (complete, system) = ask(
+                &app,
+                &model,
+                &session,
+                &ann,
+                "What is the guest wifi password?",
+            )
+            .await;
+            assert!(system.contains(FACT), "{system}");
+            assert!(system.contains("[handbook.txt, part"), "{system}");
+            assert!(
+                !system.contains("fish on Friday"),
+                "only what bears on it: {system}"
+            );
+            let sources = &complete["message"]["sources"];
+            assert_eq!(sources.as_array().map(Vec::len), Some(1), "{complete}");
+            assert_eq!(sources[0]["file_name"], "handbook.txt");
+
+            // The stored reply keeps its sources.
+            let id = complete["message"]["id"].as_str().expect("an id");
+            let stored = app
+                .get(&format!("/sessions/{session}/messages/{id}"), &ann)
+                .await;
+            assert_eq!(stored.body["message"]["sources"], *sources);
+
+            // A question the files do not bear on carries no excerpt.
+            let (complete, system) = ask(&app, &model, &session, &ann, "Tell me a joke").await;
+            assert!(!system.contains("Excerpts"), "{system}");
+            assert!(complete["message"].get("sources").is_none(), "{complete}");
+
+            // Another session's bot does not see ann's files.
+            let theirs = app
+                .create_session(&bob, json!({"kind": "bot", "chatbot_id": "helper"}))
+                .await;
+            let (complete, system) = ask(
+                &app,
+                &model,
+                &theirs,
+                &bob,
+                "What is the guest wifi password?",
+            )
+            .await;
+            assert!(!system.contains("zebra"), "{system}");
+            assert!(complete["message"].get("sources").is_none(), "{complete}");
+            app.stop().await;
+        },
+    )
+    .await;
+}
