@@ -18,20 +18,28 @@ const SETTLE: Duration = Duration::from_millis(150);
 
 struct Costs {
     counter: RequestCounter,
-    rows: Vec<(String, BTreeMap<String, u64>)>,
+    /// Each step, its requests by operation, and the bytes their answers brought.
+    rows: Vec<(String, BTreeMap<String, u64>, u64)>,
 }
 
 impl Costs {
     fn record(&mut self, name: &str) {
-        self.rows.push((name.to_owned(), self.counter.take()));
+        let (counts, bytes) = (self.counter.take(), self.counter.take_bytes());
+        self.rows.push((name.to_owned(), counts, bytes));
+    }
+
+    /// Forgets what was sent since the last step.
+    fn reset(&self) {
+        self.counter.take();
+        self.counter.take_bytes();
     }
 
     fn print(&self) {
-        println!("| step | DynamoDB requests |\n|---|---|");
-        for (name, counts) in &self.rows {
+        println!("| step | DynamoDB requests | bytes read |\n|---|---|---|");
+        for (name, counts, bytes) in &self.rows {
             let total: u64 = counts.values().sum();
             let detail: Vec<String> = counts.iter().map(|(op, n)| format!("{n} {op}")).collect();
-            println!("| {name} | {total}: {} |", detail.join(", "));
+            println!("| {name} | {total}: {} | {bytes} |", detail.join(", "));
         }
     }
 }
@@ -45,18 +53,24 @@ async fn main() {
         .expect("CHAT_DYNAMODB_ENDPOINT: run infra/bench.sh");
     let counter = RequestCounter::default();
     let table = format!("costs-{}", SessionId::new(Timestamp::now()));
-    let store = DynamoStore::counted(&local_client(&endpoint), table, counter.clone());
+    let store = Arc::new(DynamoStore::counted(
+        &local_client(&endpoint),
+        table,
+        counter.clone(),
+    ));
     store.create_table_if_absent().await.expect("a table");
-    let app = spawn_app_with_store(Arc::new(store)).await;
+    let app = spawn_app_with_store(store.clone()).await;
     let mut costs = Costs {
         counter,
         rows: Vec::new(),
     };
-    costs.counter.take();
+    costs.reset();
     rest_routes(&app, &mut costs).await;
     // Before the 200-member group, whose teardown keeps the emulator busy for a while.
     files_and_bot(&app, &mut costs).await;
     websocket_frames(&app, &mut costs).await;
+    // Last: the emulator slows down once it holds the 1,000 chunks' postings.
+    replies_with_documents(&app, store.as_ref(), &mut costs).await;
     costs.print();
     app.stop().await;
     fan_outs().await;
@@ -179,7 +193,7 @@ async fn rest_routes(app: &TestApp, costs: &mut Costs) {
 async fn websocket_frames(app: &TestApp, costs: &mut Costs) {
     for size in [2usize, 200] {
         let (session, sockets) = connected_group(app, size).await;
-        costs.counter.take();
+        costs.reset();
         let mut sender = sockets.into_iter();
         let (caller, mut socket) = sender.next().expect("a member");
         let mut listener = sender.next_back().expect("another member").1;
@@ -226,7 +240,7 @@ async fn files_and_bot(app: &TestApp, costs: &mut Costs) {
     let mut sockets = sockets.into_iter();
     let (caller, mut socket) = sockets.next().expect("a member");
     let mut listener = sockets.next().expect("another member").1;
-    costs.counter.take();
+    costs.reset();
     let bytes = b"twelve bytes".to_vec();
     let upload = app
         .post(
@@ -254,7 +268,7 @@ async fn files_and_bot(app: &TestApp, costs: &mut Costs) {
     costs.record("WebSocket send of a file (2 connected; plus 1 HeadObject)");
 
     let (_, mut bot_socket) = app.bot_session(&app.user("asker")).await;
-    costs.counter.take();
+    costs.reset();
     bot_socket
         .send(json!({"action": "send", "content": "how much does a reply cost?"}))
         .await;
@@ -267,6 +281,64 @@ async fn files_and_bot(app: &TestApp, costs: &mut Costs) {
         "WebSocket send in a bot session with its echo reply ({words} words, about {} ms)",
         words * 30
     ));
+}
+
+/// What a bot reply costs with 0, 10 and 1,000 chunks of shared files in its session
+/// (indexed straight through the store, each chunk 120 words of a 5,000-word vocabulary),
+/// asked a question whose terms occur in many chunks; and what indexing them cost.
+async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut Costs) {
+    use chat_core::documents::{impact, term_counts};
+    use chat_core::ports::{DocumentStore, IndexedDocument};
+    let mut seed = 7u64;
+    let mut word = move || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        format!("w{}", (seed >> 33) % 5_000)
+    };
+    for chunks in [0usize, 10, 1_000] {
+        let asker = app.user(&format!("reader-{chunks}"));
+        let (session, mut socket) = app.bot_session(&asker).await;
+        let id = SessionId::parse(&session).expect("an id");
+        let document = IndexedDocument {
+            attachment_id: chat_core::domain::AttachmentId::new(Timestamp::now()),
+            file_name: "corpus.txt".to_owned(),
+            chunks: (0..chunks)
+                .map(|_| {
+                    let text: Vec<String> = (0..120).map(|_| word()).collect();
+                    let text = text.join(" ");
+                    let (counts, length) = term_counts(&text);
+                    let impacts = counts
+                        .into_iter()
+                        .map(|(term, tf)| (term, impact(tf, length)))
+                        .collect();
+                    (text, impacts)
+                })
+                .collect(),
+        };
+        costs.reset();
+        if chunks > 0 {
+            store.index_document(id, &document).await.expect("indexed");
+            costs.record(&format!("indexing {chunks} chunks of a shared file"));
+        }
+        socket
+            .send(json!({"action": "send", "content": "what do w1 w2 w3 w4 w5 w6 w7 w8 say?"}))
+            .await;
+        // moto reads a whole partition for each Query: with many postings the reply starts
+        // late there (DynamoDB reads only the items returned).
+        let started = Instant::now();
+        // Waits in spells shorter than the socket's own patience, which panics.
+        let mut complete = None;
+        while complete.is_none() && started.elapsed() < Duration::from_secs(300) {
+            complete = socket
+                .first_of(&["response_complete"], Duration::from_secs(4))
+                .await;
+        }
+        complete.expect("the reply");
+        let took = started.elapsed().as_millis();
+        tokio::time::sleep(SETTLE).await;
+        costs.record(&format!(
+            "a bot reply (echo) with {chunks} chunks of files in the session ({took} ms on moto)"
+        ));
+    }
 }
 
 /// A group of `size` members, each connected to it, all welcomed.

@@ -1,7 +1,8 @@
-//! Files shared in a bot session are indexed when the bot takes up their message, and each
-//! reply's prompt carries the excerpts that bear on its question: a fact only one file
-//! holds reaches the model, the reply names that file in `sources`, and another session's
-//! bot never sees it. On both stores, with the OpenAI-compatible stand-in.
+//! Files shared in a bot session (text, PDF) are indexed when the bot takes up their
+//! message, and each reply's prompt carries the excerpts that bear on its question: a fact
+//! only one file holds reaches the model, the reply names that file in `sources`, and
+//! another session's bot never sees it. On both stores, with the OpenAI-compatible
+//! stand-in.
 
 use chat_e2e::{Caller, FilePart, TestApp, asking, each_store};
 use chat_testkit::models::RecordingModel;
@@ -30,14 +31,12 @@ fn handbook() -> String {
     text
 }
 
-/// Shares the file in the session (uploaded, then sent as a file message) and waits for
-/// the bot's answer to it, when the socket is given.
-async fn share(app: &TestApp, session: &str, who: &Caller, name: &str, text: &str) {
-    let file = FilePart {
-        name,
-        kind: "text/plain",
-        bytes: text.as_bytes(),
-    };
+/// A one-page PDF (Helvetica text) saying the locker code.
+const LOCKERS_PDF: &[u8] = include_bytes!("../fixtures/lockers.pdf");
+
+/// Shares the file in the session: uploaded, then sent as a file message.
+async fn share(app: &TestApp, session: &str, who: &Caller, name: &str, kind: &str, bytes: &[u8]) {
+    let file = FilePart { name, kind, bytes };
     let uploaded = app
         .form(
             &format!("/sessions/{session}/attachments"),
@@ -95,18 +94,23 @@ async fn a_fact_only_a_shared_file_holds_reaches_the_prompt_and_the_reply_names_
             // The bot's answer to each file message comes first: then the file is indexed.
             let mut watching = app.connect(&ann, Some(&session)).await;
             watching.next_of("chat_history").await;
-            share(&app, &session, &ann, "handbook.txt", &handbook()).await;
-            watching.next_of("response_complete").await;
-            share(
-                &app,
-                &session,
-                &ann,
-                "menu.txt",
-                "Soup on Monday, fish on Friday.",
-            )
-            .await;
-            watching.next_of("response_complete").await;
+            let menu = "Soup on Monday, fish on Friday.";
+            for (name, kind, bytes) in [
+                ("handbook.txt", "text/plain", handbook().into_bytes()),
+                ("menu.txt", "text/plain", menu.as_bytes().to_vec()),
+                ("lockers.pdf", "application/pdf", LOCKERS_PDF.to_vec()),
+            ] {
+                share(&app, &session, &ann, name, kind, &bytes).await;
+                watching.next_of("response_complete").await;
+            }
             watching.close().await;
+
+            let (complete, system) = ask(&app, &model, &session, &ann, "Which locker code?").await;
+            assert!(system.contains("heron-7158"), "a PDF's text too: {system}");
+            assert_eq!(
+                complete["message"]["sources"][0]["file_name"],
+                "lockers.pdf"
+            );
 
             let (complete, system) = ask(
                 &app,

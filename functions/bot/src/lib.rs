@@ -11,12 +11,25 @@ use chat_core::service::BotSettings;
 use chat_providers::{EchoModel, OpenAiModel, OpenAiSettings};
 use lambda_runtime::Error;
 
+pub mod extract;
+
 /// What the function builds at cold start.
 pub struct App {
     pub services: Services,
     pub bot: BotSettings,
     /// The WebSocket API's management endpoint the replies are posted through.
     pub endpoint: String,
+}
+
+impl App {
+    /// The bot on `services`, reading shared PDFs as well as text.
+    pub fn new(services: Services, bot: BotSettings, endpoint: String) -> Self {
+        Self {
+            services: services.with_extractor(Arc::new(extract::FileText)),
+            bot,
+            endpoint,
+        }
+    }
 }
 
 /// The configured model, asked as configured. Bedrock calls go through `sdk_config`, or,

@@ -9,11 +9,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let deployed = Deployed::from_env().await?;
     let config = &deployed.config;
-    let app = bot::App {
-        bot: bot::settings(config.require_bot()?, Some(&deployed.sdk_config)).await,
-        endpoint: config.require_websocket_endpoint()?.to_owned(),
-        services: deployed.services,
-    };
+    let app = bot::App::new(
+        deployed.services,
+        bot::settings(config.require_bot()?, Some(&deployed.sdk_config)).await,
+        config.require_websocket_endpoint()?.to_owned(),
+    );
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Job>| async move {
         bot::handle(app, event.payload).await

@@ -309,11 +309,7 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         invoker: invoker.clone(),
         dialect: config.ws_dialect,
     });
-    let bot = Arc::new(bot::App {
-        services: services(),
-        bot,
-        endpoint: management.clone(),
-    });
+    let bot = Arc::new(bot::App::new(services(), bot, management.clone()));
     invoker::serve(jobs, job_handler(Arc::downgrade(&connect), bot));
     let ws_router = ws_api::router(
         websocket_routes(

@@ -37,6 +37,7 @@ pub struct Services {
     rates: RateLimits,
     /// Built once from `MODERATION_*`; every service made here shares it.
     moderator: Arc<Moderator>,
+    extractor: Arc<dyn crate::ports::TextExtractor>,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -52,8 +53,18 @@ impl Services {
             chatbots: ChatbotPolicy::from_config(config),
             rates: config.limits.rates,
             moderator: Arc::new(Moderator::new(config.moderation.clone())),
+            extractor: Arc::new(crate::documents::PlainText),
             adapters,
             current: Mutex::new(None),
+        }
+    }
+
+    /// The same services reading shared files with `extractor` (the bot's reads PDF).
+    pub fn with_extractor(self, extractor: Arc<dyn crate::ports::TextExtractor>) -> Self {
+        Self {
+            extractor,
+            current: Mutex::new(None),
+            ..self
         }
     }
 
@@ -98,7 +109,8 @@ impl Services {
         .with_bot_invoker(adapters.bot_invoker.clone())
         .with_chatbots(self.chatbots.clone())
         .with_rates(self.rates)
-        .with_moderator(self.moderator.clone());
+        .with_moderator(self.moderator.clone())
+        .with_extractor(self.extractor.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

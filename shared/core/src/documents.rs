@@ -16,6 +16,16 @@ pub const PROMPT_CHARS: usize = 6_000;
 /// The most text taken from one file (a larger one is indexed up to here).
 pub const MAX_DOCUMENT_CHARS: usize = 2_000_000;
 
+/// The media type of a `Content-Type`, lowercased, without its parameters.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// The text of a file of this media type, when it is one the bot can read: plain text,
 /// Markdown, CSV and HTML (its markup dropped). `None` for any other type, or bytes that
 /// are not UTF-8.
@@ -29,9 +39,19 @@ pub fn extract_text(content_type: &str, bytes: &[u8]) -> Option<String> {
     Some(text.chars().take(MAX_DOCUMENT_CHARS).collect())
 }
 
-/// Whether the bot can read files of this media type.
-pub fn is_readable(content_type: &str) -> bool {
-    reading(content_type).is_some()
+/// Reads what [`extract_text`] reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainText;
+
+#[async_trait::async_trait]
+impl crate::ports::TextExtractor for PlainText {
+    fn reads(&self, content_type: &str) -> bool {
+        reading(content_type).is_some()
+    }
+
+    async fn extract(&self, content_type: &str, bytes: Vec<u8>) -> Option<String> {
+        extract_text(content_type, &bytes)
+    }
 }
 
 enum Reading {
@@ -40,13 +60,7 @@ enum Reading {
 }
 
 fn reading(content_type: &str) -> Option<Reading> {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match media.as_str() {
+    match media_type(content_type).as_str() {
         "text/plain" | "text/markdown" | "text/x-markdown" | "text/csv" => Some(Reading::Text),
         "text/html" | "application/xhtml+xml" => Some(Reading::Html),
         _ => None,

@@ -518,6 +518,17 @@ pub struct IndexedDocument {
     pub chunks: Vec<(String, std::collections::BTreeMap<String, u32>)>,
 }
 
+/// Reads the text of a file the bot indexes: plain text, Markdown, CSV and HTML in the
+/// core ([`crate::documents::PlainText`]); the bot adds PDF.
+#[async_trait]
+pub trait TextExtractor: Send + Sync {
+    /// Whether it reads files of this media type.
+    fn reads(&self, content_type: &str) -> bool;
+
+    /// The file's text; `None` when it cannot be read (another type, damaged bytes).
+    async fn extract(&self, content_type: &str, bytes: Vec<u8>) -> Option<String>;
+}
+
 /// The index of the files shared in each session, which its bot replies draw on.
 #[async_trait]
 pub trait DocumentStore: Send + Sync {

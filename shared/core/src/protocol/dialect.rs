@@ -439,6 +439,7 @@ mod tests {
             token_count: None,
             incomplete: false,
             moderated: false,
+            sources: Vec::new(),
         }
     }
 

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use super::{ChatService, ServiceResult};
 use crate::documents::{
-    POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, chunks, extract_text, idf, impact, is_readable,
-    query_terms, term_counts,
+    POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, chunks, idf, impact, query_terms, term_counts,
 };
 use crate::domain::{Attachment, SessionId};
 use crate::ports::{DocumentChunk, IndexedDocument};
@@ -21,13 +20,17 @@ impl ChatService {
         session: SessionId,
         attachment: &Attachment,
     ) -> ServiceResult<bool> {
-        if !is_readable(&attachment.content_type) {
+        if !self.extractor.reads(&attachment.content_type) {
             return Ok(false);
         }
         let Some(bytes) = self.files()?.blobs.get(&attachment.storage_key()).await? else {
             return Ok(false);
         };
-        let Some(text) = extract_text(&attachment.content_type, &bytes) else {
+        let Some(text) = self
+            .extractor
+            .extract(&attachment.content_type, bytes)
+            .await
+        else {
             return Ok(false);
         };
         let document = IndexedDocument {

@@ -141,6 +141,8 @@ pub struct ChatService {
     rates: RateLimits,
     /// Reviews every message text before it is stored: sends, edits, bot replies.
     moderator: Arc<Moderator>,
+    /// Reads the files the bot indexes.
+    extractor: Arc<dyn crate::ports::TextExtractor>,
 }
 
 impl ChatService {
@@ -157,7 +159,13 @@ impl ChatService {
             ),
             rates: RateLimits::default(),
             moderator: Arc::new(Moderator::default()),
+            extractor: Arc::new(crate::documents::PlainText),
         }
+    }
+
+    /// The same service reading shared files with `extractor`.
+    pub fn with_extractor(self, extractor: Arc<dyn crate::ports::TextExtractor>) -> Self {
+        Self { extractor, ..self }
     }
 
     /// The same service with these rate limits.
