@@ -11,9 +11,9 @@ use crate::moderation::Repetition;
 
 use crate::domain::{
     ArrivalTime, Attachment, AttachmentId, BusinessId, BusinessSecret, Chatbot, ChatbotId,
-    Connection, ConnectionId, Content, Cursor, Day, JoinPolicy, Member, Message, MessageId,
-    ModelName, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Temperature,
-    Timestamp, Title, Usage, UserId, ValidationError,
+    Connection, ConnectionId, Content, Cursor, Day, JoinPolicy, Language, Member, Message,
+    MessageId, ModelName, Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus,
+    Temperature, TimeZoneName, Timestamp, Title, Usage, UserId, ValidationError,
 };
 
 /// What a store can answer besides success. Adapters map their own errors onto these,
@@ -72,6 +72,10 @@ pub struct SessionPatch {
     pub status: Option<SessionStatus>,
     /// Groups only (the service checks the kind).
     pub join_policy: Option<JoinPolicy>,
+    /// What the bot replies in; `Some(None)` clears it.
+    pub language: Option<Option<Language>>,
+    /// `Some(None)` clears it.
+    pub timezone: Option<Option<TimeZoneName>>,
 }
 
 impl SessionPatch {

@@ -221,6 +221,12 @@ impl SessionStore for EmbeddedStore {
         if let Some(policy) = patch.join_policy {
             session.join_policy = policy;
         }
+        if let Some(language) = &patch.language {
+            session.language.clone_from(language);
+        }
+        if let Some(timezone) = &patch.timezone {
+            session.timezone.clone_from(timezone);
+        }
         session.updated_at = now;
         Ok(session.clone())
     }

@@ -79,6 +79,23 @@ pub struct PatchSession {
     title: Option<Option<String>>,
     status: Option<SessionStatus>,
     join_policy: Option<JoinPolicy>,
+    #[serde(default, deserialize_with = "present")]
+    language: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    timezone: Option<Option<String>>,
+}
+
+/// A field a PATCH may set or clear: absent, `null` (or blank: cleared), or a value.
+fn cleared_or<T>(
+    field: Option<Option<String>>,
+    parse: impl Fn(&str) -> Result<T, ValidationError>,
+) -> Result<Option<Option<T>>, ValidationError> {
+    match field {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(value)) if value.trim().is_empty() => Ok(Some(None)),
+        Some(Some(value)) => parse(&value).map(|v| Some(Some(v))),
+    }
 }
 
 impl PatchSession {
@@ -92,11 +109,13 @@ impl PatchSession {
             title,
             status: self.status,
             join_policy: self.join_policy,
+            language: cleared_or(self.language, Language::parse)?,
+            timezone: cleared_or(self.timezone, TimeZoneName::parse)?,
         };
         if patch == SessionPatch::default() {
             return Err(ValidationError::new(
                 "title",
-                "status or join_policy must be given",
+                "status, join_policy, language or timezone must be given",
             ));
         }
         Ok(patch)

@@ -8,9 +8,9 @@ use std::time::Duration;
 use chat_core::domain::{
     Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, Chatbot, ChatbotId,
     ClientMsgId, Connection, ConnectionId, Content, CustomerSecret, Day, Dialect, DisplayName,
-    Greeting, JoinPolicy, Member, MemberRole, Message, MessageId, ModelName, Order, PageLimit,
-    Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec, SessionStatus,
-    SystemPrompt, Temperature, Timestamp, Title, Usage, UserId,
+    Greeting, JoinPolicy, Language, Member, MemberRole, Message, MessageId, ModelName, Order,
+    PageLimit, Principal, Reaction, Role, Session, SessionId, SessionKind, SessionSpec,
+    SessionStatus, SystemPrompt, Temperature, TimeZoneName, Timestamp, Title, Usage, UserId,
 };
 use chat_core::ports::{
     Append, BucketUpdate, ChatbotWrite, Created, Edit, IndexedDocument, MessageQuery, Posted,
@@ -317,12 +317,21 @@ async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
         title: Some(Title::parse("Renamed").expect("title")),
         status: Some(SessionStatus::Inactive),
         join_policy: Some(JoinPolicy::Open),
+        language: Some(Language::parse("Hindi").ok()),
+        timezone: Some(TimeZoneName::parse("Asia/Kolkata").ok()),
     };
     let updated = store
         .update_session(session.id, &patch, later)
         .await
         .expect("updated");
     assert_eq!(updated.title, Title::parse("Renamed").expect("title"));
+    assert_eq!(
+        (
+            updated.language.as_ref().map(|l| l.to_string()),
+            updated.timezone.as_ref().map(|z| z.to_string())
+        ),
+        (Some("Hindi".to_owned()), Some("Asia/Kolkata".to_owned()))
+    );
     assert_eq!(
         (updated.status, updated.join_policy, updated.updated_at),
         (SessionStatus::Inactive, JoinPolicy::Open, later)
@@ -334,6 +343,7 @@ async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
 
     let untitled = SessionPatch {
         title: Some(None),
+        language: Some(None),
         ..SessionPatch::default()
     };
     let cleared = store
@@ -341,9 +351,10 @@ async fn a_session_is_created_read_updated_and_ended(store: Arc<dyn Store>) {
         .await
         .expect("updated");
     assert_eq!(
-        (cleared.title, cleared.status),
-        (None, SessionStatus::Inactive)
+        (cleared.title, cleared.status, cleared.language),
+        (None, SessionStatus::Inactive, None)
     );
+    assert!(cleared.timezone.is_some(), "a field left out is kept");
 
     let ending = store
         .update_session(

@@ -85,17 +85,44 @@ impl SessionStore for DynamoStore {
             .if_session_open()?
             .expression_attribute_values(":now", to_value(&now)?)
             .return_values(ReturnValue::AllNew);
-        match &patch.title {
-            Some(Some(title)) => {
-                set.push("#title = :title");
-                request = request.expression_attribute_names("#title", "title");
-                request = request.expression_attribute_values(":title", to_value(title)?);
+        // Each optional field: set to its new value, or removed when cleared.
+        let optional = [
+            (
+                "title",
+                "#title = :title",
+                "#title",
+                ":title",
+                patch.title.as_ref().map(|t| t.as_ref().map(to_value)),
+            ),
+            (
+                "language",
+                "#language = :language",
+                "#language",
+                ":language",
+                patch.language.as_ref().map(|l| l.as_ref().map(to_value)),
+            ),
+            (
+                "timezone",
+                "#timezone = :timezone",
+                "#timezone",
+                ":timezone",
+                patch.timezone.as_ref().map(|z| z.as_ref().map(to_value)),
+            ),
+        ];
+        for (attribute, assignment, name, placeholder, change) in optional {
+            match change {
+                Some(Some(value)) => {
+                    set.push(assignment);
+                    request = request
+                        .expression_attribute_names(name, attribute)
+                        .expression_attribute_values(placeholder, value?);
+                }
+                Some(None) => {
+                    remove.push(name);
+                    request = request.expression_attribute_names(name, attribute);
+                }
+                None => {}
             }
-            Some(None) => {
-                remove.push("#title");
-                request = request.expression_attribute_names("#title", "title");
-            }
-            None => {}
         }
         if let Some(status) = patch.status {
             // `#status` is bound by the open-session condition.

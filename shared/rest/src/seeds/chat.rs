@@ -222,7 +222,7 @@ async fn update_chat(
     let patch = SessionPatch {
         title: body.title.as_deref().map(|t| title(Some(t))).transpose()?,
         status: body.status.map(Into::into),
-        join_policy: None,
+        ..SessionPatch::default()
     };
     if patch == SessionPatch::default() {
         return Err(
