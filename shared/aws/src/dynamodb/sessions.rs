@@ -78,8 +78,8 @@ impl SessionStore for DynamoStore {
         now: Timestamp,
     ) -> StoreResult<Session> {
         patch.check()?;
-        let mut set = vec!["updated_at = :now"];
-        let mut remove = Vec::new();
+        let mut set = vec!["updated_at = :now".to_owned()];
+        let mut remove: Vec<String> = Vec::new();
         let mut request = self
             .update_request(session_key(id))
             .if_session_open()?
@@ -89,48 +89,35 @@ impl SessionStore for DynamoStore {
         let optional = [
             (
                 "title",
-                "#title = :title",
-                "#title",
-                ":title",
                 patch.title.as_ref().map(|t| t.as_ref().map(to_value)),
             ),
             (
                 "language",
-                "#language = :language",
-                "#language",
-                ":language",
                 patch.language.as_ref().map(|l| l.as_ref().map(to_value)),
             ),
             (
                 "timezone",
-                "#timezone = :timezone",
-                "#timezone",
-                ":timezone",
                 patch.timezone.as_ref().map(|z| z.as_ref().map(to_value)),
             ),
         ];
-        for (attribute, assignment, name, placeholder, change) in optional {
+        for (attribute, change) in optional {
+            let Some(change) = change else { continue };
+            request = request.expression_attribute_names(format!("#{attribute}"), attribute);
             match change {
-                Some(Some(value)) => {
-                    set.push(assignment);
-                    request = request
-                        .expression_attribute_names(name, attribute)
-                        .expression_attribute_values(placeholder, value?);
+                Some(value) => {
+                    set.push(format!("#{attribute} = :{attribute}"));
+                    request = request.expression_attribute_values(format!(":{attribute}"), value?);
                 }
-                Some(None) => {
-                    remove.push(name);
-                    request = request.expression_attribute_names(name, attribute);
-                }
-                None => {}
+                None => remove.push(format!("#{attribute}")),
             }
         }
         if let Some(status) = patch.status {
             // `#status` is bound by the open-session condition.
-            set.push("#status = :status");
+            set.push("#status = :status".to_owned());
             request = request.expression_attribute_values(":status", to_value(&status)?);
         }
         if let Some(policy) = patch.join_policy {
-            set.push("join_policy = :policy");
+            set.push("join_policy = :policy".to_owned());
             request = request.expression_attribute_values(":policy", to_value(&policy)?);
         }
         let mut expression = format!("SET {}", set.join(", "));
