@@ -316,7 +316,11 @@ async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut 
         };
         costs.reset();
         if chunks > 0 {
-            store.index_document(id, &document).await.expect("indexed");
+            let scope = chat_core::ports::DocumentScope::Session(id);
+            store
+                .index_document(&scope, &document)
+                .await
+                .expect("indexed");
             costs.record(&format!("indexing {chunks} chunks of a shared file"));
         }
         socket

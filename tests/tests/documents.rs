@@ -161,3 +161,118 @@ async fn a_fact_only_a_shared_file_holds_reaches_the_prompt_and_the_reply_names_
     )
     .await;
 }
+
+/// Admin `who` adds a document to `chatbot`: the answer to the multipart POST.
+async fn add_document(
+    app: &TestApp,
+    who: &Caller,
+    chatbot: &str,
+    name: &str,
+    kind: &str,
+    bytes: &[u8],
+) -> chat_e2e::Reply {
+    let file = FilePart { name, kind, bytes };
+    app.form(
+        &format!("/chatbots/{chatbot}/documents"),
+        Some(who),
+        &[],
+        file,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_admins_document_for_a_chatbot_serves_all_its_sessions_and_no_other_chatbots() {
+    let model = RecordingModel::start("From the chatbot's documents.").await;
+    each_store(
+        || asking(&model.base_url),
+        async |app: TestApp| {
+            let admin = app.caller("root", "admin", None);
+            let (ann, bob) = (app.user("ann"), app.user("bob"));
+            let other = json!({"id": "other", "name": "Other", "system_prompt": "You help."});
+            assert_eq!(
+                app.post("/chatbots", &admin, other).await.status,
+                StatusCode::CREATED
+            );
+
+            let refused =
+                add_document(&app, &ann, "helper", "handbook.txt", "text/plain", b"x").await;
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+            let unknown =
+                add_document(&app, &admin, "nobody", "handbook.txt", "text/plain", b"x").await;
+            assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{unknown:?}");
+            let image =
+                add_document(&app, &admin, "helper", "a.png", "image/png", b"\x89PNG").await;
+            assert_eq!(image.status, StatusCode::BAD_REQUEST, "{image:?}");
+
+            let added = add_document(
+                &app,
+                &admin,
+                "helper",
+                "handbook.txt",
+                "text/plain",
+                handbook().as_bytes(),
+            )
+            .await;
+            assert_eq!(added.status, StatusCode::ACCEPTED, "{added:?}");
+            assert_eq!(added.body["state"], "indexing");
+            // Indexed in the background: listed once it is.
+            let mut listed = Value::Null;
+            for _ in 0..100 {
+                listed = app.get("/chatbots/helper/documents", &admin).await.body;
+                if listed["items"]
+                    .as_array()
+                    .is_some_and(|items| !items.is_empty())
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(listed["items"][0]["file_name"], "handbook.txt", "{listed}");
+            assert!(
+                listed["items"][0]["chunks"].as_u64().is_some_and(|n| n > 1),
+                "{listed}"
+            );
+            assert_eq!(
+                app.get("/chatbots/helper/documents", &ann).await.status,
+                StatusCode::FORBIDDEN
+            );
+
+            // Any of the chatbot's sessions draws on it.
+            for who in [&ann, &bob] {
+                let session = app
+                    .create_session(who, json!({"kind": "bot", "chatbot_id": "helper"}))
+                    .await;
+                let (complete, system) = ask(
+                    &app,
+                    &model,
+                    &session,
+                    who,
+                    "What is the guest wifi password?",
+                )
+                .await;
+                assert!(system.contains(FACT), "{system}");
+                assert_eq!(
+                    complete["message"]["sources"][0]["file_name"],
+                    "handbook.txt"
+                );
+            }
+            // Another chatbot's do not.
+            let session = app
+                .create_session(&ann, json!({"kind": "bot", "chatbot_id": "other"}))
+                .await;
+            let (complete, system) = ask(
+                &app,
+                &model,
+                &session,
+                &ann,
+                "What is the guest wifi password?",
+            )
+            .await;
+            assert!(!system.contains("zebra"), "{system}");
+            assert!(complete["message"].get("sources").is_none(), "{complete}");
+            app.stop().await;
+        },
+    )
+    .await;
+}

@@ -1,5 +1,6 @@
 //! The bot: invoked asynchronously with a `BotReply` job for each message in a bot
-//! session, so no API Gateway integration timeout caps a reply.
+//! session, so no API Gateway integration timeout caps a reply, and with an
+//! `IndexDocument` job for each document an admin adds to a chatbot.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use chat_bedrock::BedrockModel;
 use chat_core::compose::Services;
 use chat_core::config::{BotConfig, BotProvider};
 use chat_core::ports::{ChatModel, Job, error_chain};
-use chat_core::service::BotSettings;
+use chat_core::service::{AddedDocument, BotSettings};
 use chat_providers::{EchoModel, OpenAiModel, OpenAiSettings};
 use lambda_runtime::Error;
 
@@ -73,6 +74,29 @@ pub async fn handle(app: &App, job: Job) -> Result<(), Error> {
                 .await
                 // The runtime logs what the invocation failed with: the whole cause.
                 .map_err(|error| error_chain(&error))?;
+            Ok(())
+        }
+        Job::IndexDocument {
+            chatbot_id,
+            attachment_id,
+            file_name,
+            content_type,
+        } => {
+            let document = AddedDocument {
+                id: attachment_id,
+                file_name,
+                content_type,
+                size: 0,
+            };
+            let indexed = app
+                .services
+                .for_endpoint(&app.endpoint)
+                .index_chatbot_document(&chatbot_id, &document)
+                .await
+                .map_err(|error| error_chain(&error))?;
+            if !indexed {
+                tracing::info!(chatbot = %chatbot_id, document = %attachment_id, "the document was indexed before, or has no text to index");
+            }
             Ok(())
         }
         other => Err(format!("the bot does not run {other:?}").into()),

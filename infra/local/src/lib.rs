@@ -428,7 +428,7 @@ impl Source for LocalSource<'_> {
 }
 
 /// Sends each background job to the function Lambda would invoke: the welcome to
-/// `connect` (which invoked itself), bot replies to `bot`.
+/// `connect` (which invoked itself), bot replies and indexing to `bot`.
 fn job_handler(connect: std::sync::Weak<connect::App>, bot: Arc<bot::App>) -> invoker::JobHandler {
     Arc::new(move |job| {
         let connect = connect.clone();
@@ -439,7 +439,7 @@ fn job_handler(connect: std::sync::Weak<connect::App>, bot: Arc<bot::App>) -> in
                     Some(connect) => connect::handle_job(&connect, job).await,
                     None => Ok(()),
                 },
-                Job::BotReply { .. } => bot::handle(&bot, job).await,
+                Job::BotReply { .. } | Job::IndexDocument { .. } => bot::handle(&bot, job).await,
             }
         })
     })

@@ -533,25 +533,41 @@ pub trait TextExtractor: Send + Sync {
     async fn extract(&self, content_type: &str, bytes: Vec<u8>) -> Option<String>;
 }
 
-/// The index of the files shared in each session, which its bot replies draw on.
+/// Whose files an index holds: a session's (shared in it, for its replies only) or a
+/// chatbot's (an admin's, for all its sessions).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DocumentScope {
+    Session(SessionId),
+    Chatbot(ChatbotId),
+}
+
+/// A file an index holds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IndexedFile {
+    pub attachment_id: AttachmentId,
+    pub file_name: String,
+    pub chunks: u64,
+}
+
+/// The index of the files of each session and chatbot, which bot replies draw on.
 #[async_trait]
 pub trait DocumentStore: Send + Sync {
-    /// Stores the document's chunks and a posting for each of their terms under the
-    /// session, and counts its chunks in the session's total, once: false (and nothing
-    /// counted twice) when the file was indexed before.
+    /// Stores the document's chunks and a posting for each of their terms in the scope,
+    /// and counts its chunks in the scope's total, once: false (and nothing counted
+    /// twice) when the file was indexed before.
     async fn index_document(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         document: &IndexedDocument,
     ) -> StoreResult<bool>;
 
-    /// How many chunks the session's files have. One read.
-    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64>;
+    /// How many chunks the scope's files have. One read.
+    async fn indexed_chunks(&self, scope: &DocumentScope) -> StoreResult<u64>;
 
-    /// The term's `limit` weightiest postings in the session, weightiest first. One Query.
+    /// The term's `limit` weightiest postings in the scope, weightiest first. One Query.
     async fn postings(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         term: &str,
         limit: usize,
     ) -> StoreResult<Vec<Posting>>;
@@ -559,9 +575,12 @@ pub trait DocumentStore: Send + Sync {
     /// The chunks at these places, in no particular order. One read (up to 100).
     async fn get_chunks(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         places: &[(AttachmentId, u32)],
     ) -> StoreResult<Vec<DocumentChunk>>;
+
+    /// The files indexed in the scope, by id. One Query.
+    async fn list_documents(&self, scope: &DocumentScope) -> StoreResult<Vec<IndexedFile>>;
 }
 
 /// Everything a store adapter provides, so one value can be handed to every service.
@@ -650,6 +669,14 @@ pub enum Job {
     BotReply {
         session_id: SessionId,
         message_id: MessageId,
+    },
+    /// Index a document an admin added to a chatbot (the `bot` function, which reads
+    /// PDF).
+    IndexDocument {
+        chatbot_id: ChatbotId,
+        attachment_id: AttachmentId,
+        file_name: String,
+        content_type: String,
     },
 }
 

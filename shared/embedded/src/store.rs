@@ -20,10 +20,10 @@ use chat_core::paging::{
 };
 use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
-    DocumentChunk, DocumentStore, Edit, Feed, IndexedDocument, LimitStore, MessageQuery,
-    MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
-    SessionQuery, SessionStore, StoreError, StoreResult, UsageStore, WindowCount,
-    check_new_session,
+    DocumentChunk, DocumentScope, DocumentStore, Edit, Feed, IndexedDocument, IndexedFile,
+    LimitStore, MessageQuery, MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender,
+    SenderKey, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult, UsageStore,
+    WindowCount, check_new_session,
 };
 
 #[derive(Default)]
@@ -54,7 +54,7 @@ struct State {
     chatbots: BTreeMap<ChatbotId, Chatbot>,
     /// Each day's usage by user, in user order as a day's page lists it.
     usage: BTreeMap<Day, BTreeMap<UserId, Usage>>,
-    documents: HashMap<SessionId, DocumentIndex>,
+    documents: HashMap<DocumentScope, DocumentIndex>,
 }
 
 /// A session's indexed files.
@@ -786,11 +786,11 @@ impl ChatbotStore for EmbeddedStore {
 impl DocumentStore for EmbeddedStore {
     async fn index_document(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         document: &IndexedDocument,
     ) -> StoreResult<bool> {
         let mut state = self.state();
-        let index = state.documents.entry(session).or_default();
+        let index = state.documents.entry(scope.clone()).or_default();
         if !index.indexed.insert(document.attachment_id) {
             return Ok(false);
         }
@@ -813,24 +813,24 @@ impl DocumentStore for EmbeddedStore {
         Ok(true)
     }
 
-    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64> {
+    async fn indexed_chunks(&self, scope: &DocumentScope) -> StoreResult<u64> {
         Ok(self
             .state()
             .documents
-            .get(&session)
+            .get(scope)
             .map_or(0, |index| index.chunks.len() as u64))
     }
 
     async fn postings(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         term: &str,
         limit: usize,
     ) -> StoreResult<Vec<Posting>> {
         let state = self.state();
         let postings = state
             .documents
-            .get(&session)
+            .get(scope)
             .and_then(|index| index.postings.get(term));
         Ok(postings
             .into_iter()
@@ -846,17 +846,36 @@ impl DocumentStore for EmbeddedStore {
 
     async fn get_chunks(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         places: &[(AttachmentId, u32)],
     ) -> StoreResult<Vec<DocumentChunk>> {
         let state = self.state();
-        let Some(index) = state.documents.get(&session) else {
+        let Some(index) = state.documents.get(scope) else {
             return Ok(Vec::new());
         };
         Ok(places
             .iter()
             .filter_map(|place| index.chunks.get(place).cloned())
             .collect())
+    }
+
+    async fn list_documents(&self, scope: &DocumentScope) -> StoreResult<Vec<IndexedFile>> {
+        let state = self.state();
+        let Some(index) = state.documents.get(scope) else {
+            return Ok(Vec::new());
+        };
+        let mut files: BTreeMap<AttachmentId, IndexedFile> = BTreeMap::new();
+        for chunk in index.chunks.values() {
+            files
+                .entry(chunk.attachment_id)
+                .or_insert_with(|| IndexedFile {
+                    attachment_id: chunk.attachment_id,
+                    file_name: chunk.file_name.clone(),
+                    chunks: 0,
+                })
+                .chunks += 1;
+        }
+        Ok(files.into_values().collect())
     }
 }
 

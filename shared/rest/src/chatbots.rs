@@ -31,6 +31,11 @@ pub fn routes() -> Router<Arc<State>> {
             "/chatbots/{id}",
             allow("GET, PATCH, DELETE", get(read).patch(update).delete(remove)),
         )
+        .route(
+            "/chatbots/{id}/documents",
+            allow("GET, POST", get(documents).post(add_document))
+                .layer(crate::uploads::multipart_limit()),
+        )
 }
 
 /// A chatbot's fields as `POST` (with `id`) and `PATCH` take them.
@@ -194,5 +199,42 @@ async fn remove(
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({ "deleted": true, "id": id }),
+    ))
+}
+
+/// `GET /chatbots/{id}/documents` (admins): the chatbot's indexed documents.
+async fn documents(
+    With(app): App,
+    ChatbotPath(id): ChatbotPath,
+    Caller(caller): Caller,
+) -> Result<Response> {
+    let items = app.chat.chatbot_documents(&caller, &id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "items": items }),
+    ))
+}
+
+/// `POST /chatbots/{id}/documents` (admins): a document in the `file` part of a multipart
+/// body; 202, as it is indexed in the background.
+async fn add_document(
+    With(app): App,
+    ChatbotPath(id): ChatbotPath,
+    Caller(caller): Caller,
+    form: crate::uploads::Form,
+) -> Result<Response> {
+    let added = app
+        .chat
+        .add_chatbot_document(&caller, &id, form.file)
+        .await?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({
+            "document_id": added.id,
+            "file_name": added.file_name,
+            "content_type": added.content_type,
+            "size": added.size,
+            "state": "indexing",
+        }),
     ))
 }

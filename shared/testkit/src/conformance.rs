@@ -13,9 +13,9 @@ use chat_core::domain::{
     SessionStatus, SystemPrompt, Temperature, TimeZoneName, Timestamp, Title, Usage, UserId,
 };
 use chat_core::ports::{
-    Append, BucketUpdate, ChatbotWrite, Created, Edit, IndexedDocument, MessageQuery, Posted,
-    SenderKey, SessionPatch, SessionQuery, Store, StoreError, StoreResult, UsageCharge,
-    WindowCount,
+    Append, BucketUpdate, ChatbotWrite, Created, DocumentScope, Edit, IndexedDocument,
+    MessageQuery, Posted, SenderKey, SessionPatch, SessionQuery, Store, StoreError, StoreResult,
+    UsageCharge, WindowCount,
 };
 
 use std::future::Future;
@@ -2078,7 +2078,12 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
     store: Arc<dyn Store>,
 ) {
     let now = Timestamp::now();
-    let (session, elsewhere) = (SessionId::new(now), SessionId::new(now));
+    // A session's index, and a chatbot's, which share nothing.
+    let chatbot = ChatbotId::parse(&format!("docs-{}", SessionId::new(now))).expect("an id");
+    let (session, elsewhere) = (
+        DocumentScope::Session(SessionId::new(now)),
+        DocumentScope::Chatbot(chatbot),
+    );
     let (manual, notes) = (AttachmentId::new(now), AttachmentId::new(at(now, 1)));
     let impacts = |pairs: &[(&str, u32)]| -> std::collections::BTreeMap<String, u32> {
         pairs.iter().map(|(t, i)| ((*t).to_owned(), *i)).collect()
@@ -2097,21 +2102,21 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
             ),
         ],
     };
-    assert_eq!(store.indexed_chunks(session).await.expect("read"), 0);
+    assert_eq!(store.indexed_chunks(&session).await.expect("read"), 0);
     assert!(
         store
-            .index_document(session, &document)
+            .index_document(&session, &document)
             .await
             .expect("indexed")
     );
     assert!(
         !store
-            .index_document(session, &document)
+            .index_document(&session, &document)
             .await
             .expect("read"),
         "a file is indexed once"
     );
-    assert_eq!(store.indexed_chunks(session).await.expect("read"), 2);
+    assert_eq!(store.indexed_chunks(&session).await.expect("read"), 2);
     let other = IndexedDocument {
         attachment_id: notes,
         file_name: "notes.md".to_owned(),
@@ -2119,13 +2124,13 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
     };
     assert!(
         store
-            .index_document(session, &other)
+            .index_document(&session, &other)
             .await
             .expect("indexed")
     );
-    assert_eq!(store.indexed_chunks(session).await.expect("read"), 3);
+    assert_eq!(store.indexed_chunks(&session).await.expect("read"), 3);
 
-    let boiler = store.postings(session, "boiler", 20).await.expect("read");
+    let boiler = store.postings(&session, "boiler", 20).await.expect("read");
     let places: Vec<(AttachmentId, u32, u32)> = boiler
         .iter()
         .map(|p| (p.attachment_id, p.n, p.impact))
@@ -2136,7 +2141,7 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
     );
     assert_eq!(
         store
-            .postings(session, "boiler", 1)
+            .postings(&session, "boiler", 1)
             .await
             .expect("read")
             .len(),
@@ -2144,21 +2149,21 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
     );
     assert!(
         store
-            .postings(session, "boil", 20)
+            .postings(&session, "boil", 20)
             .await
             .expect("read")
             .is_empty()
     );
     assert!(
         store
-            .postings(elsewhere, "boiler", 20)
+            .postings(&elsewhere, "boiler", 20)
             .await
             .expect("read")
             .is_empty()
     );
 
     let mut found = store
-        .get_chunks(session, &[(manual, 0), (notes, 0), (notes, 7)])
+        .get_chunks(&session, &[(manual, 0), (notes, 0), (notes, 7)])
         .await
         .expect("read");
     found.sort_by_key(|c| (c.attachment_id, c.n));
@@ -2174,7 +2179,31 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
     );
     assert!(
         store
-            .get_chunks(elsewhere, &[(manual, 0)])
+            .get_chunks(&elsewhere, &[(manual, 0)])
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    let listed = store.list_documents(&session).await.expect("read");
+    let names: Vec<(&str, u64)> = listed
+        .iter()
+        .map(|f| (f.file_name.as_str(), f.chunks))
+        .collect();
+    let mut expected = [(manual, "manual.txt", 2), (notes, "notes.md", 1)];
+    expected.sort();
+    assert_eq!(
+        listed.iter().map(|f| f.attachment_id).collect::<Vec<_>>(),
+        expected.iter().map(|e| e.0).collect::<Vec<_>>(),
+        "{names:?}"
+    );
+    assert_eq!(
+        names,
+        expected.iter().map(|e| (e.1, e.2)).collect::<Vec<_>>()
+    );
+    assert!(
+        store
+            .list_documents(&elsewhere)
             .await
             .expect("read")
             .is_empty()

@@ -16,9 +16,10 @@ use chat_core::domain::{
 };
 use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
-    DocumentChunk, DocumentStore, Edit, Feed, IndexedDocument, LimitStore, MessageQuery,
-    MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch,
-    SessionQuery, SessionStore, Store, StoreError, StoreResult, UsageStore, WindowCount,
+    DocumentChunk, DocumentScope, DocumentStore, Edit, Feed, IndexedDocument, IndexedFile,
+    LimitStore, MessageQuery, MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender,
+    SenderKey, SessionPatch, SessionQuery, SessionStore, Store, StoreError, StoreResult,
+    UsageStore, WindowCount,
 };
 
 /// How a faulted operation answers.
@@ -414,37 +415,39 @@ impl ChatbotStore for FaultyStore {
 impl DocumentStore for FaultyStore {
     async fn index_document(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         document: &IndexedDocument,
     ) -> StoreResult<bool> {
-        self.run(
-            "index_document",
-            self.inner.index_document(session, document),
-        )
-        .await
+        self.run("index_document", self.inner.index_document(scope, document))
+            .await
     }
 
-    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64> {
-        self.run("indexed_chunks", self.inner.indexed_chunks(session))
+    async fn indexed_chunks(&self, scope: &DocumentScope) -> StoreResult<u64> {
+        self.run("indexed_chunks", self.inner.indexed_chunks(scope))
             .await
     }
 
     async fn postings(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         term: &str,
         limit: usize,
     ) -> StoreResult<Vec<Posting>> {
-        self.run("postings", self.inner.postings(session, term, limit))
+        self.run("postings", self.inner.postings(scope, term, limit))
             .await
     }
 
     async fn get_chunks(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         places: &[(AttachmentId, u32)],
     ) -> StoreResult<Vec<DocumentChunk>> {
-        self.run("get_chunks", self.inner.get_chunks(session, places))
+        self.run("get_chunks", self.inner.get_chunks(scope, places))
+            .await
+    }
+
+    async fn list_documents(&self, scope: &DocumentScope) -> StoreResult<Vec<IndexedFile>> {
+        self.run("list_documents", self.inner.list_documents(scope))
             .await
     }
 }

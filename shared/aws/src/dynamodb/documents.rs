@@ -1,4 +1,5 @@
-//! The index of the files shared in a session, in the partition `DOCS#<sid>`:
+//! The index of a session's files, in the partition `DOCS#<sid>` (a chatbot's:
+//! `DOCS#BOT#<id>`):
 //!
 //! - `C#<aid>#<n>`: chunk `n` of a file, its text;
 //! - `T#<term>#<weight>#<aid>#<n>`: a posting, `weight` the term's impact in the chunk
@@ -20,15 +21,21 @@ use serde::{Deserialize, Serialize};
 use super::errors::sdk_failure;
 use super::items::{Item, from_items, key, n, s, to_item};
 use super::{ABSENT, DynamoStore, query_limit};
-use chat_core::domain::{AttachmentId, SessionId};
-use chat_core::ports::{DocumentChunk, DocumentStore, IndexedDocument, Posting, StoreResult};
+use chat_core::domain::AttachmentId;
+use chat_core::ports::{
+    DocumentChunk, DocumentScope, DocumentStore, IndexedDocument, IndexedFile, Posting, StoreResult,
+};
 
 const STATS: &str = "STATS";
+const MARKER_PREFIX: &str = "DOC#";
 /// Impacts are below this (BM25's term part is under 2.2, kept in thousandths).
 const IMPACT_CEILING: u32 = 9_999_999;
 
-fn docs_pk(session: SessionId) -> String {
-    format!("DOCS#{session}")
+fn docs_pk(scope: &DocumentScope) -> String {
+    match scope {
+        DocumentScope::Session(session) => format!("DOCS#{session}"),
+        DocumentScope::Chatbot(chatbot) => format!("DOCS#BOT#{chatbot}"),
+    }
 }
 
 fn chunk_sk(attachment: AttachmentId, n: u32) -> String {
@@ -56,12 +63,12 @@ struct PostingItem {
     impact: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct IndexedMarker {
     pk: String,
     sk: String,
-    file_name: String,
-    chunks: u64,
+    #[serde(flatten)]
+    file: IndexedFile,
 }
 
 /// Any item, read only to see it is there.
@@ -80,11 +87,14 @@ impl DocumentStore for DynamoStore {
     /// one TransactWriteItems (the marker, conditioned on its absence, and the count).
     async fn index_document(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         document: &IndexedDocument,
     ) -> StoreResult<bool> {
-        let pk = docs_pk(session);
-        let marker_key = key(pk.clone(), format!("DOC#{}", document.attachment_id));
+        let pk = docs_pk(scope);
+        let marker_key = key(
+            pk.clone(),
+            format!("{MARKER_PREFIX}{}", document.attachment_id),
+        );
         if self.get::<Present>(marker_key).await?.is_some() {
             return Ok(false);
         }
@@ -120,9 +130,12 @@ impl DocumentStore for DynamoStore {
         let marker = self.put_write(
             &IndexedMarker {
                 pk: pk.clone(),
-                sk: format!("DOC#{}", document.attachment_id),
-                file_name: document.file_name.clone(),
-                chunks,
+                sk: format!("{MARKER_PREFIX}{}", document.attachment_id),
+                file: IndexedFile {
+                    attachment_id: document.attachment_id,
+                    file_name: document.file_name.clone(),
+                    chunks,
+                },
             },
             Some(ABSENT),
         )?;
@@ -135,9 +148,9 @@ impl DocumentStore for DynamoStore {
     }
 
     /// One GetItem.
-    async fn indexed_chunks(&self, session: SessionId) -> StoreResult<u64> {
+    async fn indexed_chunks(&self, scope: &DocumentScope) -> StoreResult<u64> {
         Ok(self
-            .get::<StatsItem>(key(docs_pk(session), STATS))
+            .get::<StatsItem>(key(docs_pk(scope), STATS))
             .await?
             .map_or(0, |stats| stats.chunks))
     }
@@ -145,7 +158,7 @@ impl DocumentStore for DynamoStore {
     /// One Query of `limit` items.
     async fn postings(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         term: &str,
         limit: usize,
     ) -> StoreResult<Vec<Posting>> {
@@ -154,7 +167,7 @@ impl DocumentStore for DynamoStore {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(docs_pk(session)))
+            .expression_attribute_values(":pk", s(docs_pk(scope)))
             .expression_attribute_values(":prefix", s(term_prefix(term)))
             .limit(query_limit(limit))
             .send()
@@ -174,7 +187,7 @@ impl DocumentStore for DynamoStore {
     /// One BatchGetItem.
     async fn get_chunks(
         &self,
-        session: SessionId,
+        scope: &DocumentScope,
         places: &[(AttachmentId, u32)],
     ) -> StoreResult<Vec<DocumentChunk>> {
         if places.is_empty() {
@@ -184,11 +197,19 @@ impl DocumentStore for DynamoStore {
             .iter()
             .map(|&(attachment, n)| {
                 let sk = chunk_sk(attachment, n);
-                (sk.clone(), key(docs_pk(session), sk))
+                (sk.clone(), key(docs_pk(scope), sk))
             })
             .collect();
         let found: Vec<ChunkItem> =
             from_items(Some(self.batch_get(keys.into_values().collect()).await?))?;
         Ok(found.into_iter().map(|item| item.chunk).collect())
+    }
+
+    /// One Query of the markers (more pages only past 1 MB of them).
+    async fn list_documents(&self, scope: &DocumentScope) -> StoreResult<Vec<IndexedFile>> {
+        let markers: Vec<IndexedMarker> = self
+            .query_prefix(docs_pk(scope), MARKER_PREFIX, None)
+            .await?;
+        Ok(markers.into_iter().map(|marker| marker.file).collect())
     }
 }

@@ -127,18 +127,7 @@ impl ChatService {
     ) -> ServiceResult<Attachment> {
         let file_name = parse_file_name(&request.file_name)?;
         let content_type = files.policy.allowed_type(&request.content_type)?;
-        match UploadPolicy::fits_within(request.size, max_bytes) {
-            Ok(()) => {}
-            Err(SizeRefusal::Empty) => {
-                return Err(ValidationError::new("size", "the file is empty").into());
-            }
-            Err(SizeRefusal::TooLarge(max)) => {
-                return Err(ServiceError::TooLarge(format!(
-                    "the file is {} bytes; at most {max} bytes may be uploaded this way",
-                    request.size
-                )));
-            }
-        }
+        check_size(request.size, max_bytes)?;
         let now = self.clock.now();
         Ok(Attachment {
             id: AttachmentId::new(now),
@@ -404,6 +393,17 @@ fn resolve(reference: &AttachmentRef, session: SessionId) -> Result<AttachmentId
             AttachmentId::parse(aid).map_err(|_| invalid())
         }
         _ => Err(invalid()),
+    }
+}
+
+/// Refuses an empty file, or one over `max_bytes`.
+pub(super) fn check_size(size: u64, max_bytes: u64) -> ServiceResult<()> {
+    match UploadPolicy::fits_within(size, max_bytes) {
+        Ok(()) => Ok(()),
+        Err(SizeRefusal::Empty) => Err(ValidationError::new("size", "the file is empty").into()),
+        Err(SizeRefusal::TooLarge(max)) => Err(ServiceError::TooLarge(format!(
+            "the file is {size} bytes; at most {max} bytes may be uploaded this way"
+        ))),
     }
 }
 

@@ -14,8 +14,8 @@ use crate::domain::{
     SessionId, Source, TimeZoneName, Timestamp, UserId,
 };
 use crate::ports::{
-    ChatModel, DocumentChunk, Job, MessageQuery, ModelError, Prompt, ReplyEvent, ReplyStream,
-    Speaker, Turn, UsageCharge,
+    ChatModel, DocumentChunk, DocumentScope, Job, MessageQuery, ModelError, Prompt, ReplyEvent,
+    ReplyStream, Speaker, Turn, UsageCharge,
 };
 use crate::protocol::{ErrorCode, ServerFrame};
 
@@ -357,7 +357,7 @@ impl ChatService {
             .clone()
             .filter(|model| self.model_catalog().check(model).is_ok());
         let asker = asked.filter(|m| !m.is_bot).map(|m| m.sender_id.clone());
-        let excerpts = self.excerpts(session_id, asked).await;
+        let excerpts = self.excerpts(session, chatbot, asked).await;
         let mut system = reply_in.instructions(chatbot.system_prompt.as_str());
         system.push_str(&excerpts_section(&excerpts));
         let prompt = Prompt {
@@ -374,18 +374,28 @@ impl ChatService {
         })
     }
 
-    /// The session's excerpts that bear on the message, after indexing the file it
-    /// shares. A failure of either costs the reply only the documents.
-    async fn excerpts(&self, session: SessionId, asked: Option<&Message>) -> Vec<DocumentChunk> {
+    /// The excerpts of the session's and its chatbot's files that bear on the message,
+    /// after indexing the file it shares. A failure of either costs the reply only the
+    /// documents.
+    async fn excerpts(
+        &self,
+        session: &Session,
+        chatbot: &Chatbot,
+        asked: Option<&Message>,
+    ) -> Vec<DocumentChunk> {
         let Some(asked) = asked else {
             return Vec::new();
         };
         if let Some(file) = &asked.attachment
-            && let Err(error) = self.index_shared_file(session, file).await
+            && let Err(error) = self.index_shared_file(session.id, file).await
         {
             tracing::warn!(error = %crate::ports::error_chain(&error), "cannot index the shared file");
         }
-        self.relevant_chunks(session, &asked.content)
+        let scopes = [
+            DocumentScope::Session(session.id),
+            DocumentScope::Chatbot(chatbot.id.clone()),
+        ];
+        self.relevant_chunks(&scopes, &asked.content)
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(error = %crate::ports::error_chain(&error), "cannot read the session's documents");

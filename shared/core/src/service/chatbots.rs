@@ -299,7 +299,7 @@ impl ChatService {
     }
 }
 
-fn require_admin(caller: &Principal) -> ServiceResult<()> {
+pub(super) fn require_admin(caller: &Principal) -> ServiceResult<()> {
     if caller.is_admin() {
         Ok(())
     } else {

@@ -1,15 +1,44 @@
-//! Files shared in a bot session, as the bot answers from them: a shared file is indexed
-//! (text, chunks, postings) when the bot takes up its message, before any reply is
-//! composed; each reply then draws the few chunks that best match its question.
+//! Documents the bot answers from: files shared in a bot session (for that session), and
+//! a chatbot's own, which an admin adds (for all its sessions). A file is indexed (text,
+//! chunks, postings) once: a shared one when the bot takes up its message, before any
+//! reply is composed; a chatbot's by a background job once it is uploaded. Each reply then
+//! draws the few chunks that best match its question from both.
 
 use std::collections::HashMap;
 
-use super::{ChatService, ServiceResult};
+use super::chatbots::require_admin;
+use super::{ChatService, DirectUpload, MAX_DIRECT_UPLOAD_BYTES, ServiceError, ServiceResult};
 use crate::documents::{
-    POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, chunks, idf, impact, query_terms, term_counts,
+    POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, chunks, idf, impact, media_type, query_terms,
+    term_counts,
 };
-use crate::domain::{Attachment, SessionId};
-use crate::ports::{DocumentChunk, IndexedDocument};
+use crate::domain::{
+    Attachment, AttachmentId, ChatbotId, Principal, SessionId, ValidationError, parse_file_name,
+};
+use crate::ports::{DocumentChunk, DocumentScope, IndexedDocument, IndexedFile, Job};
+
+/// The media types a chatbot's documents may have: what the bot reads.
+pub const DOCUMENT_TYPES: &[&str] = &[
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "text/html",
+    "application/pdf",
+];
+
+/// A chatbot's document as it is added: indexed in the background.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddedDocument {
+    pub id: AttachmentId,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// Where a chatbot's document's bytes are kept (server-made, like an attachment's).
+pub fn chatbot_document_key(chatbot: &ChatbotId, id: AttachmentId) -> String {
+    format!("chatbots/{chatbot}/{id}")
+}
 
 impl ChatService {
     /// Indexes a file a stored message shared (so it is uploaded and checked), of a type
@@ -20,22 +49,53 @@ impl ChatService {
         session: SessionId,
         attachment: &Attachment,
     ) -> ServiceResult<bool> {
-        if !self.extractor.reads(&attachment.content_type) {
+        let file = IndexedFile {
+            attachment_id: attachment.id,
+            file_name: attachment.file_name.clone(),
+            chunks: 0,
+        };
+        let scope = DocumentScope::Session(session);
+        let key = attachment.storage_key();
+        self.index_file(&scope, &file, &attachment.content_type, &key)
+            .await
+    }
+
+    /// The `IndexDocument` job: indexes a chatbot's document once it is uploaded.
+    pub async fn index_chatbot_document(
+        &self,
+        chatbot: &ChatbotId,
+        document: &AddedDocument,
+    ) -> ServiceResult<bool> {
+        let file = IndexedFile {
+            attachment_id: document.id,
+            file_name: document.file_name.clone(),
+            chunks: 0,
+        };
+        let key = chatbot_document_key(chatbot, document.id);
+        let scope = DocumentScope::Chatbot(chatbot.clone());
+        self.index_file(&scope, &file, &document.content_type, &key)
+            .await
+    }
+
+    async fn index_file(
+        &self,
+        scope: &DocumentScope,
+        file: &IndexedFile,
+        content_type: &str,
+        key: &str,
+    ) -> ServiceResult<bool> {
+        if !self.extractor.reads(content_type) {
             return Ok(false);
         }
-        let Some(bytes) = self.files()?.blobs.get(&attachment.storage_key()).await? else {
+        let Some(bytes) = self.files()?.blobs.get(key).await? else {
             return Ok(false);
         };
-        let Some(text) = self
-            .extractor
-            .extract(&attachment.content_type, bytes)
-            .await
-        else {
+        let Some(text) = self.extractor.extract(content_type, bytes).await else {
             return Ok(false);
         };
         let document = IndexedDocument {
-            attachment_id: attachment.id,
-            file_name: attachment.file_name.clone(),
+            attachment_id: file.attachment_id,
+            file_name: file.file_name.clone(),
             chunks: chunks(&text)
                 .into_iter()
                 .map(|chunk| {
@@ -48,58 +108,150 @@ impl ChatService {
                 })
                 .collect(),
         };
-        Ok(self.store.index_document(session, &document).await?)
+        Ok(self.store.index_document(scope, &document).await?)
     }
 
-    /// The session's chunks that best match `question` (BM25 over the head of each of its
-    /// terms' postings), best first, within the prompt's budget. Its cost is bounded
-    /// whatever the files' size: one read of the count (all a session without files
-    /// pays), a Query per term (at most 8, of 20 postings), one read of the chunks (5).
+    /// An admin adds a document to a chatbot (the small-file path, up to 4 MiB): its bytes
+    /// are kept, and the bot indexes it in the background; until then no reply draws on it.
+    pub async fn add_chatbot_document(
+        &self,
+        caller: &Principal,
+        chatbot: &ChatbotId,
+        upload: DirectUpload,
+    ) -> ServiceResult<AddedDocument> {
+        require_admin(caller)?;
+        self.chatbot(chatbot)
+            .await?
+            .ok_or(ServiceError::NotFound("chatbot"))?;
+        let files = self.files()?;
+        let file_name = parse_file_name(&upload.file_name)?;
+        let content_type = media_type(&upload.content_type);
+        if !DOCUMENT_TYPES.contains(&content_type.as_str()) {
+            return Err(ValidationError::new(
+                "content_type",
+                format!(
+                    "a chatbot's document is one of {}",
+                    DOCUMENT_TYPES.join(", ")
+                ),
+            )
+            .into());
+        }
+        let size = upload.bytes.len() as u64;
+        super::attachments::check_size(size, files.policy.max_bytes.min(MAX_DIRECT_UPLOAD_BYTES))?;
+        let invoker = self
+            .bot_invoker
+            .as_ref()
+            .ok_or_else(|| ServiceError::Unavailable("no bot is configured".into()))?;
+        let document = AddedDocument {
+            id: AttachmentId::new(self.clock.now()),
+            file_name,
+            content_type,
+            size,
+        };
+        let key = chatbot_document_key(chatbot, document.id);
+        files
+            .blobs
+            .put(&key, &document.content_type, upload.bytes)
+            .await?;
+        let job = Job::IndexDocument {
+            chatbot_id: chatbot.clone(),
+            attachment_id: document.id,
+            file_name: document.file_name.clone(),
+            content_type: document.content_type.clone(),
+        };
+        invoker
+            .invoke(&job)
+            .await
+            .map_err(|e| ServiceError::Unavailable(Box::new(e)))?;
+        Ok(document)
+    }
+
+    /// The chatbot's indexed documents, for admins.
+    pub async fn chatbot_documents(
+        &self,
+        caller: &Principal,
+        chatbot: &ChatbotId,
+    ) -> ServiceResult<Vec<IndexedFile>> {
+        require_admin(caller)?;
+        self.chatbot(chatbot)
+            .await?
+            .ok_or(ServiceError::NotFound("chatbot"))?;
+        Ok(self
+            .store
+            .list_documents(&DocumentScope::Chatbot(chatbot.clone()))
+            .await?)
+    }
+
+    /// The chunks of the scopes' files that best match `question` (BM25 over the head of
+    /// each of its terms' postings, each scope weighed on its own), best first, within the
+    /// prompt's budget. Its cost is bounded whatever the files' size: for each scope one
+    /// read of the count (all a scope without files pays), a Query per term (at most 8,
+    /// of 20 postings), and one read of the chunks chosen (at most 5).
     pub(super) async fn relevant_chunks(
         &self,
-        session: SessionId,
+        scopes: &[DocumentScope],
         question: &str,
     ) -> ServiceResult<Vec<DocumentChunk>> {
-        let indexed = self.store.indexed_chunks(session).await?;
         let terms = query_terms(question);
-        if indexed == 0 || terms.is_empty() {
+        if terms.is_empty() {
             return Ok(Vec::new());
         }
-        // Every term's postings at once: a reply waits for one round trip, not eight.
-        let lists = futures::future::try_join_all(
-            terms
+        let mut ranked: Vec<(f64, usize, (AttachmentId, u32))> = Vec::new();
+        for (at, scope) in scopes.iter().enumerate() {
+            let indexed = self.store.indexed_chunks(scope).await?;
+            if indexed == 0 {
+                continue;
+            }
+            // Every term's postings at once: one round trip, not eight.
+            let lists = futures::future::try_join_all(
+                terms
+                    .iter()
+                    .map(|term| self.store.postings(scope, term, POSTINGS_PER_TERM)),
+            )
+            .await?;
+            let mut scores: HashMap<_, f64> = HashMap::new();
+            for postings in lists {
+                let weight = idf(indexed, postings.len());
+                for posting in postings {
+                    *scores
+                        .entry((posting.attachment_id, posting.n))
+                        .or_default() += weight * f64::from(posting.impact) / 1_000.0;
+                }
+            }
+            ranked.extend(scores.into_iter().map(|(place, score)| (score, at, place)));
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        ranked.truncate(PROMPT_CHUNKS);
+        let mut found = Vec::new();
+        for (at, scope) in scopes.iter().enumerate() {
+            let places: Vec<_> = ranked
                 .iter()
-                .map(|term| self.store.postings(session, term, POSTINGS_PER_TERM)),
-        )
-        .await?;
-        let mut scores: HashMap<_, f64> = HashMap::new();
-        for postings in lists {
-            let weight = idf(indexed, postings.len());
-            for posting in postings {
-                *scores
-                    .entry((posting.attachment_id, posting.n))
-                    .or_default() += weight * f64::from(posting.impact) / 1_000.0;
+                .filter(|(_, of, _)| *of == at)
+                .map(|(_, _, place)| *place)
+                .collect();
+            if !places.is_empty() {
+                for chunk in self.store.get_chunks(scope, &places).await? {
+                    found.push((at, chunk));
+                }
             }
         }
-        let mut ranked: Vec<_> = scores.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(PROMPT_CHUNKS);
-        let places: Vec<_> = ranked.iter().map(|(place, _)| *place).collect();
-        let mut found = self.store.get_chunks(session, &places).await?;
-        found.sort_by_key(|chunk| {
-            places
+        found.sort_by_key(|(at, chunk)| {
+            ranked
                 .iter()
-                .position(|&place| place == (chunk.attachment_id, chunk.n))
+                .position(|(_, of, place)| of == at && *place == (chunk.attachment_id, chunk.n))
         });
         let mut budget = PROMPT_CHARS;
-        found.retain(|chunk| {
-            let size = chunk.text.chars().count();
-            let fits = size <= budget;
-            if fits {
-                budget -= size;
-            }
-            fits
-        });
-        Ok(found)
+        Ok(found
+            .into_iter()
+            .map(|(_, chunk)| chunk)
+            .filter(|chunk| {
+                let size = chunk.text.chars().count();
+                let fits = size <= budget;
+                if fits {
+                    budget -= size;
+                }
+                fits
+            })
+            .collect())
     }
 }

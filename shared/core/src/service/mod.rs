@@ -21,6 +21,7 @@ pub use attachments::{
 };
 pub use bot::BotSettings;
 pub use chatbots::{ChatbotPolicy, ChatbotSettings};
+pub use documents::{AddedDocument, DOCUMENT_TYPES, chatbot_document_key};
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use posting::ConnectionSender;
