@@ -81,6 +81,15 @@ async fn ask(
     (complete, system)
 }
 
+/// `who` asks for the fact in `session`, whose bot has no file holding it: no excerpt
+/// of it reaches the model, and the reply names no source.
+async fn asks_without_the_fact(app: &TestApp, model: &RecordingModel, session: &str, who: &Caller) {
+    let (complete, system) =
+        ask(app, model, session, who, "What is the guest wifi password?").await;
+    assert!(!system.contains("zebra"), "{system}");
+    assert!(complete["message"].get("sources").is_none(), "{complete}");
+}
+
 #[tokio::test]
 async fn a_fact_only_a_shared_file_holds_reaches_the_prompt_and_the_reply_names_the_file() {
     let model = RecordingModel::start("It is in the handbook.").await;
@@ -146,16 +155,7 @@ async fn a_fact_only_a_shared_file_holds_reaches_the_prompt_and_the_reply_names_
             let theirs = app
                 .create_session(&bob, json!({"kind": "bot", "chatbot_id": "helper"}))
                 .await;
-            let (complete, system) = ask(
-                &app,
-                &model,
-                &theirs,
-                &bob,
-                "What is the guest wifi password?",
-            )
-            .await;
-            assert!(!system.contains("zebra"), "{system}");
-            assert!(complete["message"].get("sources").is_none(), "{complete}");
+            asks_without_the_fact(&app, &model, &theirs, &bob).await;
             app.stop().await;
         },
     )
@@ -257,20 +257,26 @@ async fn an_admins_document_for_a_chatbot_serves_all_its_sessions_and_no_other_c
                     "handbook.txt"
                 );
             }
+            // Removed, it serves no more.
+            let id = added.body["document_id"].as_str().expect("an id");
+            let path = format!("/chatbots/helper/documents/{id}");
+            assert_eq!(app.delete(&path, &ann).await.status, StatusCode::FORBIDDEN);
+            let removed = app.delete(&path, &admin).await;
+            assert_eq!(removed.status, StatusCode::OK, "{removed:?}");
+            assert_eq!(
+                app.delete(&path, &admin).await.status,
+                StatusCode::NOT_FOUND
+            );
+            let session = app
+                .create_session(&bob, json!({"kind": "group", "chatbot_id": "helper"}))
+                .await;
+            asks_without_the_fact(&app, &model, &session, &bob).await;
+
             // Another chatbot's do not.
             let session = app
                 .create_session(&ann, json!({"kind": "bot", "chatbot_id": "other"}))
                 .await;
-            let (complete, system) = ask(
-                &app,
-                &model,
-                &session,
-                &ann,
-                "What is the guest wifi password?",
-            )
-            .await;
-            assert!(!system.contains("zebra"), "{system}");
-            assert!(complete["message"].get("sources").is_none(), "{complete}");
+            asks_without_the_fact(&app, &model, &session, &ann).await;
             app.stop().await;
         },
     )

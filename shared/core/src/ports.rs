@@ -581,6 +581,14 @@ pub trait DocumentStore: Send + Sync {
 
     /// The files indexed in the scope, by id. One Query.
     async fn list_documents(&self, scope: &DocumentScope) -> StoreResult<Vec<IndexedFile>>;
+
+    /// Takes the file out of the scope's index: its chunks, its postings, its count; false
+    /// when it was not indexed.
+    async fn remove_document(
+        &self,
+        scope: &DocumentScope,
+        attachment: AttachmentId,
+    ) -> StoreResult<bool>;
 }
 
 /// Everything a store adapter provides, so one value can be handed to every service.

@@ -859,6 +859,26 @@ impl DocumentStore for EmbeddedStore {
             .collect())
     }
 
+    async fn remove_document(
+        &self,
+        scope: &DocumentScope,
+        attachment: AttachmentId,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        let Some(index) = state.documents.get_mut(scope) else {
+            return Ok(false);
+        };
+        if !index.indexed.remove(&attachment) {
+            return Ok(false);
+        }
+        index.chunks.retain(|(of, _), _| *of != attachment);
+        for postings in index.postings.values_mut() {
+            postings.retain(|(_, of, _)| *of != attachment);
+        }
+        index.postings.retain(|_, postings| !postings.is_empty());
+        Ok(true)
+    }
+
     async fn list_documents(&self, scope: &DocumentScope) -> StoreResult<Vec<IndexedFile>> {
         let state = self.state();
         let Some(index) = state.documents.get(scope) else {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State as With;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{delete, get};
 use chat_core::domain::{
     Chatbot, ChatbotId, DisplayName, Greeting, ModelName, Principal, SystemPrompt, Temperature,
     Timestamp, ValidationError,
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bodies::present;
 use crate::error::ApiError;
-use crate::extract::{Caller, ChatbotPath, Json};
+use crate::extract::{Caller, ChatbotDocumentPath, ChatbotPath, Json};
 use crate::reply::json_response;
 use crate::{State, allow};
 
@@ -35,6 +35,10 @@ pub fn routes() -> Router<Arc<State>> {
             "/chatbots/{id}/documents",
             allow("GET, POST", get(documents).post(add_document))
                 .layer(crate::uploads::multipart_limit()),
+        )
+        .route(
+            "/chatbots/{id}/documents/{did}",
+            allow("DELETE", delete(remove_document)),
         )
 }
 
@@ -236,5 +240,20 @@ async fn add_document(
             "size": added.size,
             "state": "indexing",
         }),
+    ))
+}
+
+/// `DELETE /chatbots/{id}/documents/{did}` (admins): the document leaves the index.
+async fn remove_document(
+    With(app): App,
+    ChatbotDocumentPath(id, document): ChatbotDocumentPath,
+    Caller(caller): Caller,
+) -> Result<Response> {
+    app.chat
+        .remove_chatbot_document(&caller, &id, document)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "deleted": true, "document_id": document }),
     ))
 }

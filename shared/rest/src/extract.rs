@@ -228,6 +228,21 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
     }
 }
 
+/// A chatbot's document (`{id}`, `{did}`).
+pub struct ChatbotDocumentPath(pub ChatbotId, pub AttachmentId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ChatbotDocumentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = PathParams::of(parts, state).await?;
+        Ok(Self(
+            params.parse("id", "chatbot_id", ChatbotId::parse)?,
+            params.parse("did", "document_id", AttachmentId::parse)?,
+        ))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ChatbotPath {
     type Rejection = ApiError;
 

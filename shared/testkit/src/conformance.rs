@@ -2208,4 +2208,41 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
             .expect("read")
             .is_empty()
     );
+
+    // Removed, a file leaves nothing behind: no chunk, no posting, not counted.
+    assert!(
+        store
+            .remove_document(&session, manual)
+            .await
+            .expect("removed")
+    );
+    assert!(!store.remove_document(&session, manual).await.expect("read"));
+    assert_eq!(store.indexed_chunks(&session).await.expect("read"), 1);
+    let boiler = store.postings(&session, "boiler", 20).await.expect("read");
+    assert_eq!(
+        boiler.iter().map(|p| p.attachment_id).collect::<Vec<_>>(),
+        vec![notes]
+    );
+    assert!(
+        store
+            .postings(&session, "reset", 20)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let chunks = store
+        .get_chunks(&session, &[(manual, 0), (manual, 1)])
+        .await;
+    assert!(chunks.expect("read").is_empty());
+    let left = store.list_documents(&session).await.expect("read");
+    assert_eq!(
+        left.iter().map(|f| f.attachment_id).collect::<Vec<_>>(),
+        vec![notes]
+    );
+    assert!(
+        store
+            .index_document(&session, &document)
+            .await
+            .expect("indexed again")
+    );
 }

@@ -450,6 +450,18 @@ impl DocumentStore for FaultyStore {
         self.run("list_documents", self.inner.list_documents(scope))
             .await
     }
+
+    async fn remove_document(
+        &self,
+        scope: &DocumentScope,
+        attachment: AttachmentId,
+    ) -> StoreResult<bool> {
+        self.run(
+            "remove_document",
+            self.inner.remove_document(scope, attachment),
+        )
+        .await
+    }
 }
 
 #[async_trait]

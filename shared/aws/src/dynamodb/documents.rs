@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::Update;
+use aws_sdk_dynamodb::types::{Delete, Update};
 use serde::{Deserialize, Serialize};
 
 use super::errors::sdk_failure;
@@ -28,6 +28,7 @@ use chat_core::ports::{
 
 const STATS: &str = "STATS";
 const MARKER_PREFIX: &str = "DOC#";
+const TERMS_PREFIX: &str = "P#";
 /// Impacts are below this (BM25's term part is under 2.2, kept in thousandths).
 const IMPACT_CEILING: u32 = 9_999_999;
 
@@ -44,6 +45,20 @@ fn chunk_sk(attachment: AttachmentId, n: u32) -> String {
 
 fn term_prefix(term: &str) -> String {
     format!("T#{term}#")
+}
+
+fn posting_sk(term: &str, impact: u32, attachment: AttachmentId, n: u32) -> String {
+    let weight = IMPACT_CEILING - impact.min(IMPACT_CEILING);
+    format!("{}{weight:07}#{attachment}#{n:06}", term_prefix(term))
+}
+
+/// Where a chunk's terms are listed, so that its postings can be found to remove them.
+fn terms_sk(attachment: AttachmentId, n: u32) -> String {
+    format!("{TERMS_PREFIX}{attachment}#{n:06}")
+}
+
+fn terms_prefix(attachment: AttachmentId) -> String {
+    format!("{TERMS_PREFIX}{attachment}#")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -69,6 +84,15 @@ struct IndexedMarker {
     sk: String,
     #[serde(flatten)]
     file: IndexedFile,
+}
+
+/// A chunk's terms and their impacts: its postings' keys.
+#[derive(Serialize, Deserialize)]
+struct TermsItem {
+    pk: String,
+    sk: String,
+    n: u32,
+    terms: BTreeMap<String, u32>,
 }
 
 /// Any item, read only to see it is there.
@@ -111,19 +135,20 @@ impl DocumentStore for DynamoStore {
                 },
             })?);
             for (term, impact) in impacts {
-                let weight = IMPACT_CEILING - (*impact).min(IMPACT_CEILING);
                 items.push(to_item(&PostingItem {
                     pk: pk.clone(),
-                    sk: format!(
-                        "{}{weight:07}#{}#{n:06}",
-                        term_prefix(term),
-                        document.attachment_id
-                    ),
+                    sk: posting_sk(term, *impact, document.attachment_id, n),
                     attachment_id: document.attachment_id,
                     n,
                     impact: *impact,
                 })?);
             }
+            items.push(to_item(&TermsItem {
+                pk: pk.clone(),
+                sk: terms_sk(document.attachment_id, n),
+                n,
+                terms: impacts.clone(),
+            })?);
         }
         self.batch_put(items).await?;
         let chunks = document.chunks.len() as u64;
@@ -211,5 +236,46 @@ impl DocumentStore for DynamoStore {
             .query_prefix(docs_pk(scope), MARKER_PREFIX, None)
             .await?;
         Ok(markers.into_iter().map(|marker| marker.file).collect())
+    }
+
+    /// A GetItem of the marker, a Query of the chunks' term lists, BatchWriteItems of 25
+    /// deleting the chunks, postings and lists, then one TransactWriteItems (the marker,
+    /// conditioned on it still being there, and the count).
+    async fn remove_document(
+        &self,
+        scope: &DocumentScope,
+        attachment: AttachmentId,
+    ) -> StoreResult<bool> {
+        let pk = docs_pk(scope);
+        let marker_key = key(pk.clone(), format!("{MARKER_PREFIX}{attachment}"));
+        let Some(marker) = self.get::<IndexedMarker>(marker_key.clone()).await? else {
+            return Ok(false);
+        };
+        let lists: Vec<TermsItem> = self
+            .query_prefix(pk.clone(), &terms_prefix(attachment), None)
+            .await?;
+        let mut keys = Vec::new();
+        for list in lists {
+            keys.push(key(pk.clone(), chunk_sk(attachment, list.n)));
+            for (term, impact) in &list.terms {
+                keys.push(key(
+                    pk.clone(),
+                    posting_sk(term, *impact, attachment, list.n),
+                ));
+            }
+            keys.push(key(pk.clone(), list.sk));
+        }
+        self.batch_delete(keys).await?;
+        let unmark = self.delete_write(
+            marker_key,
+            Delete::builder().condition_expression("attribute_exists(pk)"),
+        )?;
+        let chunks = i64::try_from(marker.file.chunks).unwrap_or(i64::MAX);
+        let count = Update::builder()
+            .update_expression("ADD chunks :chunks")
+            .expression_attribute_values(":chunks", n(-chunks));
+        let count = self.update_write(key(pk, STATS), count)?;
+        // Another removal got there first: it took the count down.
+        Ok(self.transact(vec![unmark, count]).await?.is_ok())
     }
 }

@@ -182,6 +182,23 @@ impl ChatService {
             .await?)
     }
 
+    /// An admin takes a document out of a chatbot's index: its replies no longer draw on
+    /// it. 404 when the chatbot has no such document.
+    pub async fn remove_chatbot_document(
+        &self,
+        caller: &Principal,
+        chatbot: &ChatbotId,
+        document: AttachmentId,
+    ) -> ServiceResult<()> {
+        require_admin(caller)?;
+        let scope = DocumentScope::Chatbot(chatbot.clone());
+        if self.store.remove_document(&scope, document).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound("document"))
+        }
+    }
+
     /// The chunks of the scopes' files that best match `question` (BM25 over the head of
     /// each of its terms' postings, each scope weighed on its own), best first, within the
     /// prompt's budget. Its cost is bounded whatever the files' size: for each scope one
