@@ -190,6 +190,17 @@ impl BlobStore for S3BlobStore {
         let bytes = output.body.collect().await.map_err(|e| failure(&e))?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| failure(&e))
+    }
 }
 
 fn failure(err: &(impl std::error::Error + 'static)) -> BlobError {

@@ -151,3 +151,17 @@ async fn bytes_put_through_the_api_are_found_and_a_missing_object_is_none() {
     );
     assert_eq!(store.head("sessions/s1/missing").await.expect("head"), None);
 }
+
+#[tokio::test]
+async fn bytes_are_read_back_then_deleted_and_deleting_nothing_is_no_error() {
+    let Some(store) = store().await else { return };
+    let key = "chatbots/helper/d1";
+    store
+        .put(key, "text/plain", b"notes".to_vec())
+        .await
+        .expect("stored");
+    assert_eq!(store.get(key).await.expect("read"), Some(b"notes".to_vec()));
+    store.delete(key).await.expect("deleted");
+    assert_eq!(store.get(key).await.expect("read"), None);
+    store.delete(key).await.expect("nothing to delete");
+}

@@ -784,6 +784,9 @@ pub trait BlobStore: Send + Sync {
     /// The object's bytes, or `None` if nothing was uploaded under the key (what the bot
     /// reads to index a shared file).
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
+
+    /// Removes the object; one that is not there is no error.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
 }
 
 /// Who said a turn of a conversation sent to a model.

@@ -347,6 +347,18 @@ impl BlobStore for LocalBlobStore {
         }
         tokio::fs::read(&path).await.map(Some).map_err(io)
     }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        let path = self.path(key)?;
+        for file in [meta_path(&path), path] {
+            match tokio::fs::remove_file(&file).await {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io(error)),
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -459,6 +471,21 @@ mod tests {
             store.check("GET", key, &grant_of(&download), None, Timestamp::now()),
             Ok(())
         );
+    }
+
+    #[tokio::test]
+    async fn deleted_bytes_are_gone_and_deleting_nothing_is_no_error() {
+        let store = store();
+        let key = "chatbots/helper/d1";
+        store
+            .put(key, "text/plain", b"notes".to_vec())
+            .await
+            .expect("stored");
+        assert_eq!(store.get(key).await.expect("read"), Some(b"notes".to_vec()));
+        store.delete(key).await.expect("deleted");
+        assert_eq!(store.get(key).await.expect("read"), None);
+        assert_eq!(store.head(key).await.expect("head"), None);
+        store.delete(key).await.expect("nothing to delete");
     }
 
     #[tokio::test]

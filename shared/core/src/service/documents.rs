@@ -192,11 +192,15 @@ impl ChatService {
     ) -> ServiceResult<()> {
         require_admin(caller)?;
         let scope = DocumentScope::Chatbot(chatbot.clone());
-        if self.store.remove_document(&scope, document).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound("document"))
+        if !self.store.remove_document(&scope, document).await? {
+            return Err(ServiceError::NotFound("document"));
         }
+        // Out of the index, it is gone for every reply: bytes left behind cost only space.
+        let key = chatbot_document_key(chatbot, document);
+        if let Err(error) = self.files()?.blobs.delete(&key).await {
+            tracing::warn!(error = %crate::ports::error_chain(&error), %key, "cannot delete a removed document's bytes");
+        }
+        Ok(())
     }
 
     /// The chunks of the scopes' files that best match `question` (BM25 over the head of
