@@ -287,7 +287,7 @@ async fn files_and_bot(app: &TestApp, costs: &mut Costs) {
 /// (indexed straight through the store, each chunk 120 words of a 5,000-word vocabulary),
 /// asked a question whose terms occur in many chunks; and what indexing them cost.
 async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut Costs) {
-    use chat_core::documents::{impact, term_counts};
+    use chat_core::documents::weighted_terms;
     use chat_core::ports::{DocumentStore, IndexedDocument};
     let mut seed = 7u64;
     let mut word = move || {
@@ -305,11 +305,7 @@ async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut 
                 .map(|_| {
                     let text: Vec<String> = (0..120).map(|_| word()).collect();
                     let text = text.join(" ");
-                    let (counts, length) = term_counts(&text);
-                    let impacts = counts
-                        .into_iter()
-                        .map(|(term, tf)| (term, impact(tf, length)))
-                        .collect();
+                    let impacts = weighted_terms(&text);
                     (text, impacts)
                 })
                 .collect(),

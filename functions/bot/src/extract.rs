@@ -3,14 +3,15 @@
 //! reader panic is taken as unreadable rather than ending the reply.
 
 use async_trait::async_trait;
-use chat_core::documents::{MAX_DOCUMENT_CHARS, PlainText, media_type};
+use chat_core::documents::{MAX_DOCUMENT_CHARS, PlainText};
+use chat_core::domain::parse_content_type;
 use chat_core::ports::TextExtractor;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FileText;
 
 fn is_pdf(content_type: &str) -> bool {
-    media_type(content_type) == "application/pdf"
+    parse_content_type(content_type).is_ok_and(|media| media == "application/pdf")
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@ use chat_bedrock::BedrockModel;
 use chat_core::compose::Services;
 use chat_core::config::{BotConfig, BotProvider};
 use chat_core::ports::{ChatModel, Job, error_chain};
-use chat_core::service::{AddedDocument, BotSettings};
+use chat_core::service::BotSettings;
 use chat_providers::{EchoModel, OpenAiModel, OpenAiSettings};
 use lambda_runtime::Error;
 
@@ -82,16 +82,10 @@ pub async fn handle(app: &App, job: Job) -> Result<(), Error> {
             file_name,
             content_type,
         } => {
-            let document = AddedDocument {
-                id: attachment_id,
-                file_name,
-                content_type,
-                size: 0,
-            };
             let indexed = app
                 .services
                 .for_endpoint(&app.endpoint)
-                .index_chatbot_document(&chatbot_id, &document)
+                .index_chatbot_document(&chatbot_id, attachment_id, &file_name, &content_type)
                 .await
                 .map_err(|error| error_chain(&error))?;
             if !indexed {

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::parse_content_type;
+
 /// About this many characters a chunk: a paragraph or two, enough to hold a fact whole.
 pub const CHUNK_CHARS: usize = 900;
 /// The most query terms a reply looks up (each one Query of the index).
@@ -15,16 +17,6 @@ pub const PROMPT_CHUNKS: usize = 5;
 pub const PROMPT_CHARS: usize = 6_000;
 /// The most text taken from one file (a larger one is indexed up to here).
 pub const MAX_DOCUMENT_CHARS: usize = 2_000_000;
-
-/// The media type of a `Content-Type`, lowercased, without its parameters.
-pub fn media_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
-}
 
 /// The text of a file of this media type, when it is one the bot can read: plain text,
 /// Markdown, CSV and HTML (its markup dropped). `None` for any other type, or bytes that
@@ -60,7 +52,7 @@ enum Reading {
 }
 
 fn reading(content_type: &str) -> Option<Reading> {
-    match media_type(content_type).as_str() {
+    match parse_content_type(content_type).ok()?.as_str() {
         "text/plain" | "text/markdown" | "text/x-markdown" | "text/csv" => Some(Reading::Text),
         "text/html" | "application/xhtml+xml" => Some(Reading::Html),
         _ => None,
@@ -167,15 +159,18 @@ pub fn terms(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// How often each term occurs in a chunk, and its length in terms.
-pub fn term_counts(text: &str) -> (BTreeMap<String, u32>, u32) {
-    let mut counts = BTreeMap::new();
+/// Each term of a chunk and its weight there ([`impact`]): what its postings hold.
+pub fn weighted_terms(chunk: &str) -> BTreeMap<String, u32> {
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
     let mut length = 0u32;
-    for term in terms(text) {
+    for term in terms(chunk) {
         *counts.entry(term).or_insert(0) += 1;
         length += 1;
     }
-    (counts, length)
+    counts
+        .into_iter()
+        .map(|(term, tf)| (term, impact(tf, length)))
+        .collect()
 }
 
 /// What a question looks up: its distinct terms, the longest (most telling) first, at

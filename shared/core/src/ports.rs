@@ -507,7 +507,7 @@ pub struct DocumentChunk {
 
 /// A chunk a term occurs in, and how much the term weighs there (BM25's term-frequency
 /// part, in thousandths: see `documents::impact`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Posting {
     pub attachment_id: AttachmentId,
     pub n: u32,

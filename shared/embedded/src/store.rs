@@ -57,13 +57,13 @@ struct State {
     documents: HashMap<DocumentScope, DocumentIndex>,
 }
 
-/// A session's indexed files.
+/// A scope's indexed files.
 #[derive(Default)]
 struct DocumentIndex {
     chunks: BTreeMap<(AttachmentId, u32), DocumentChunk>,
     /// Each term's postings, weightiest first.
     postings: HashMap<String, BTreeSet<(std::cmp::Reverse<u32>, AttachmentId, u32)>>,
-    indexed: BTreeSet<AttachmentId>,
+    files: BTreeMap<AttachmentId, IndexedFile>,
 }
 
 impl EmbeddedStore {
@@ -791,9 +791,15 @@ impl DocumentStore for EmbeddedStore {
     ) -> StoreResult<bool> {
         let mut state = self.state();
         let index = state.documents.entry(scope.clone()).or_default();
-        if !index.indexed.insert(document.attachment_id) {
+        if index.files.contains_key(&document.attachment_id) {
             return Ok(false);
         }
+        let file = IndexedFile {
+            attachment_id: document.attachment_id,
+            file_name: document.file_name.clone(),
+            chunks: document.chunks.len() as u64,
+        };
+        index.files.insert(document.attachment_id, file);
         for (n, (text, impacts)) in (0u32..).zip(&document.chunks) {
             let chunk = DocumentChunk {
                 attachment_id: document.attachment_id,
@@ -868,7 +874,7 @@ impl DocumentStore for EmbeddedStore {
         let Some(index) = state.documents.get_mut(scope) else {
             return Ok(false);
         };
-        if !index.indexed.remove(&attachment) {
+        if index.files.remove(&attachment).is_none() {
             return Ok(false);
         }
         index.chunks.retain(|(of, _), _| *of != attachment);
@@ -880,22 +886,12 @@ impl DocumentStore for EmbeddedStore {
     }
 
     async fn list_documents(&self, scope: &DocumentScope) -> StoreResult<Vec<IndexedFile>> {
-        let state = self.state();
-        let Some(index) = state.documents.get(scope) else {
-            return Ok(Vec::new());
-        };
-        let mut files: BTreeMap<AttachmentId, IndexedFile> = BTreeMap::new();
-        for chunk in index.chunks.values() {
-            files
-                .entry(chunk.attachment_id)
-                .or_insert_with(|| IndexedFile {
-                    attachment_id: chunk.attachment_id,
-                    file_name: chunk.file_name.clone(),
-                    chunks: 0,
-                })
-                .chunks += 1;
-        }
-        Ok(files.into_values().collect())
+        Ok(self
+            .state()
+            .documents
+            .get(scope)
+            .map(|index| index.files.values().cloned().collect())
+            .unwrap_or_default())
     }
 }
 

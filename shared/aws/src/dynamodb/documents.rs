@@ -4,18 +4,19 @@
 //! - `C#<aid>#<n>`: chunk `n` of a file, its text;
 //! - `T#<term>#<weight>#<aid>#<n>`: a posting, `weight` the term's impact in the chunk
 //!   counted down from 9,999,999 so a Query of `T#<term>#` reads the weightiest first;
+//! - `P#<aid>#<n>`: chunk `n`'s terms and weights, its postings' keys (to remove them);
 //! - `DOC#<aid>`: the file is indexed (its chunks counted once);
-//! - `STATS`: the session's chunk count.
+//! - `STATS`: the scope's chunk count.
 //!
-//! Indexing writes a file's chunks and postings with BatchWriteItem (idempotent puts), then
-//! the marker and the count in one transaction. A reply reads `STATS` (GetItem), at most
-//! eight terms' heads (a Query each, 20 items) and five chunks (BatchGetItem): its cost
-//! does not grow with the documents.
+//! Indexing writes a file's chunks, postings and term lists with BatchWriteItem
+//! (idempotent puts), then the marker and the count in one transaction. A reply reads each
+//! scope's `STATS` (GetItem), at most eight terms' heads (a Query each, 20 items) and five
+//! chunks (BatchGetItem): its cost does not grow with the documents.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Update};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::errors::sdk_failure;
@@ -37,6 +38,10 @@ fn docs_pk(scope: &DocumentScope) -> String {
         DocumentScope::Session(session) => format!("DOCS#{session}"),
         DocumentScope::Chatbot(chatbot) => format!("DOCS#BOT#{chatbot}"),
     }
+}
+
+fn marker_sk(attachment: AttachmentId) -> String {
+    format!("{MARKER_PREFIX}{attachment}")
 }
 
 fn chunk_sk(attachment: AttachmentId, n: u32) -> String {
@@ -73,9 +78,8 @@ struct ChunkItem {
 struct PostingItem {
     pk: String,
     sk: String,
-    attachment_id: AttachmentId,
-    n: u32,
-    impact: u32,
+    #[serde(flatten)]
+    posting: Posting,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,14 +99,20 @@ struct TermsItem {
     terms: BTreeMap<String, u32>,
 }
 
-/// Any item, read only to see it is there.
-#[derive(Deserialize)]
-struct Present {}
-
 #[derive(Deserialize)]
 struct StatsItem {
     #[serde(default)]
     chunks: u64,
+}
+
+impl DynamoStore {
+    /// The transaction item that moves the scope's chunk count by `by`.
+    fn count_chunks(&self, pk: String, by: i64) -> StoreResult<TransactWriteItem> {
+        let count = Update::builder()
+            .update_expression("ADD chunks :chunks")
+            .expression_attribute_values(":chunks", n(by));
+        self.update_write(key(pk, STATS), count)
+    }
 }
 
 #[async_trait]
@@ -115,11 +125,8 @@ impl DocumentStore for DynamoStore {
         document: &IndexedDocument,
     ) -> StoreResult<bool> {
         let pk = docs_pk(scope);
-        let marker_key = key(
-            pk.clone(),
-            format!("{MARKER_PREFIX}{}", document.attachment_id),
-        );
-        if self.get::<Present>(marker_key).await?.is_some() {
+        let marker_key = key(pk.clone(), marker_sk(document.attachment_id));
+        if self.get::<IndexedMarker>(marker_key).await?.is_some() {
             return Ok(false);
         }
         let mut items: Vec<Item> = Vec::new();
@@ -138,9 +145,11 @@ impl DocumentStore for DynamoStore {
                 items.push(to_item(&PostingItem {
                     pk: pk.clone(),
                     sk: posting_sk(term, *impact, document.attachment_id, n),
-                    attachment_id: document.attachment_id,
-                    n,
-                    impact: *impact,
+                    posting: Posting {
+                        attachment_id: document.attachment_id,
+                        n,
+                        impact: *impact,
+                    },
                 })?);
             }
             items.push(to_item(&TermsItem {
@@ -155,7 +164,7 @@ impl DocumentStore for DynamoStore {
         let marker = self.put_write(
             &IndexedMarker {
                 pk: pk.clone(),
-                sk: format!("{MARKER_PREFIX}{}", document.attachment_id),
+                sk: marker_sk(document.attachment_id),
                 file: IndexedFile {
                     attachment_id: document.attachment_id,
                     file_name: document.file_name.clone(),
@@ -164,10 +173,7 @@ impl DocumentStore for DynamoStore {
             },
             Some(ABSENT),
         )?;
-        let count = Update::builder()
-            .update_expression("ADD chunks :chunks")
-            .expression_attribute_values(":chunks", n(i64::try_from(chunks).unwrap_or(i64::MAX)));
-        let count = self.update_write(key(pk, STATS), count)?;
+        let count = self.count_chunks(pk, i64::try_from(chunks).unwrap_or(i64::MAX))?;
         // Another indexing of the same file got there first: it counted the chunks.
         Ok(self.transact(vec![marker, count]).await?.is_ok())
     }
@@ -199,14 +205,7 @@ impl DocumentStore for DynamoStore {
             .await
             .map_err(|e| sdk_failure("Query", e))?;
         let items: Vec<PostingItem> = from_items(output.items)?;
-        Ok(items
-            .into_iter()
-            .map(|item| Posting {
-                attachment_id: item.attachment_id,
-                n: item.n,
-                impact: item.impact,
-            })
-            .collect())
+        Ok(items.into_iter().map(|item| item.posting).collect())
     }
 
     /// One BatchGetItem.
@@ -247,7 +246,7 @@ impl DocumentStore for DynamoStore {
         attachment: AttachmentId,
     ) -> StoreResult<bool> {
         let pk = docs_pk(scope);
-        let marker_key = key(pk.clone(), format!("{MARKER_PREFIX}{attachment}"));
+        let marker_key = key(pk.clone(), marker_sk(attachment));
         let Some(marker) = self.get::<IndexedMarker>(marker_key.clone()).await? else {
             return Ok(false);
         };
@@ -271,10 +270,7 @@ impl DocumentStore for DynamoStore {
             Delete::builder().condition_expression("attribute_exists(pk)"),
         )?;
         let chunks = i64::try_from(marker.file.chunks).unwrap_or(i64::MAX);
-        let count = Update::builder()
-            .update_expression("ADD chunks :chunks")
-            .expression_attribute_values(":chunks", n(-chunks));
-        let count = self.update_write(key(pk, STATS), count)?;
+        let count = self.count_chunks(pk, -chunks)?;
         // Another removal got there first: it took the count down.
         Ok(self.transact(vec![unmark, count]).await?.is_ok())
     }

@@ -13,10 +13,11 @@ use super::items::{
     reaction_entry, s, session_key, session_pk, to_value, user_bucket_key, window_key,
 };
 use super::limits::counted;
-use super::usage::{UsageItem, charged, usage_key};
+use super::usage::{charged, usage_key};
 use super::{ABSENT, DynamoStore, IfSessionOpen, query_limit};
 use chat_core::domain::{
-    Bucket, Day, Message, MessageId, Order, Page, PageLimit, Reaction, SessionId, Timestamp, UserId,
+    Bucket, Day, Message, MessageId, Order, Page, PageLimit, Reaction, SessionId, Timestamp, Usage,
+    UserId,
 };
 use chat_core::paging::{MessageRange, message_cursor, seq_cursor, seq_start, split_page};
 use chat_core::ports::{
@@ -279,7 +280,7 @@ impl MessageStore for DynamoStore {
             let at =
                 |key: &Item| key.get("pk") == item.get("pk") && key.get("sk") == item.get("sk");
             if at(&today_key) {
-                found.tokens_today = from_item::<UsageItem>(item)?.usage.tokens;
+                found.tokens_today = from_item::<Usage>(item)?.tokens;
             } else if at(&bucket_key) {
                 let bucket: BucketItem = from_item(item)?;
                 found.repetition = bucket.repetition();

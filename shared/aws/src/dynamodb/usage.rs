@@ -8,7 +8,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::Update;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use serde::{Deserialize, Serialize};
 
 use super::DynamoStore;
 use super::items::{Item, epoch_seconds, key, n, s, to_value};
@@ -34,12 +33,6 @@ pub(super) fn usage_key(user: &UserId, day: Day) -> Item {
     key(usage_pk(day), usage_sk(user))
 }
 
-#[derive(Serialize, Deserialize)]
-pub(super) struct UsageItem {
-    #[serde(flatten)]
-    pub usage: Usage,
-}
-
 /// The transaction item that adds a reply's tokens to its asker's day.
 pub(super) fn charged(charge: &UsageCharge) -> StoreResult<UpdateBuilder> {
     let kept_until = charge.day.next_starts_at().plus(USAGE_KEPT);
@@ -61,10 +54,8 @@ pub(super) fn charged(charge: &UsageCharge) -> StoreResult<UpdateBuilder> {
 impl UsageStore for DynamoStore {
     /// One GetItem.
     async fn get_usage(&self, user: &UserId, day: Day) -> StoreResult<Option<Usage>> {
-        Ok(self
-            .get::<UsageItem>(usage_key(user, day))
-            .await?
-            .map(|item| item.usage))
+        // The item's keys and TTL are left out of the `Usage` it is read as.
+        self.get::<Usage>(usage_key(user, day)).await
     }
 
     /// One Query of the day's partition.
@@ -85,7 +76,7 @@ impl UsageStore for DynamoStore {
             (first, PAST_USERS.to_owned()),
             true,
             limit,
-            |item: UsageItem| item.usage,
+            std::convert::identity::<Usage>,
             Usage::cursor,
         )
         .await

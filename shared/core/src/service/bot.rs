@@ -520,10 +520,16 @@ impl Outgoing {
             }
         }
         self.served = self.audience.iter().map(|c| c.id.clone()).collect();
-        let start = ServerFrame::ResponseStart {
+        service
+            .fanout
+            .send_all(&self.audience, &self.start_frame())
+            .await;
+    }
+
+    fn start_frame(&self) -> ServerFrame {
+        ServerFrame::ResponseStart {
             response_id: self.response_id,
-        };
-        service.fanout.send_all(&self.audience, &start).await;
+        }
     }
 
     /// Reads the reply's slot: true when someone asked it to stop. Connections that
@@ -562,10 +568,7 @@ impl Outgoing {
             .filter(|c| joined.contains(&c.id))
             .collect();
         self.served.extend(joined);
-        let start = ServerFrame::ResponseStart {
-            response_id: self.response_id,
-        };
-        service.fanout.send_all(&joining, &start).await;
+        service.fanout.send_all(&joining, &self.start_frame()).await;
         if !self.sent.is_empty() {
             let so_far = ServerFrame::ResponseChunk {
                 response_id: self.response_id,

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use super::chatbots::require_admin;
 use super::{ChatService, DirectUpload, MAX_DIRECT_UPLOAD_BYTES, ServiceError, ServiceResult};
 use crate::documents::{
-    POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, chunks, idf, impact, media_type, query_terms,
-    term_counts,
+    POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, chunks, idf, query_terms, weighted_terms,
 };
 use crate::domain::{
-    Attachment, AttachmentId, ChatbotId, Principal, SessionId, ValidationError, parse_file_name,
+    Attachment, AttachmentId, ChatbotId, Principal, SessionId, ValidationError, parse_content_type,
+    parse_file_name,
 };
 use crate::ports::{DocumentChunk, DocumentScope, IndexedDocument, IndexedFile, Job};
 
@@ -35,6 +35,14 @@ pub struct AddedDocument {
     pub size: u64,
 }
 
+/// A file to index, and where its bytes are.
+struct FileToIndex<'a> {
+    id: AttachmentId,
+    file_name: &'a str,
+    content_type: &'a str,
+    key: String,
+}
+
 /// Where a chatbot's document's bytes are kept (server-made, like an attachment's).
 pub fn chatbot_document_key(chatbot: &ChatbotId, id: AttachmentId) -> String {
     format!("chatbots/{chatbot}/{id}")
@@ -49,14 +57,13 @@ impl ChatService {
         session: SessionId,
         attachment: &Attachment,
     ) -> ServiceResult<bool> {
-        let file = IndexedFile {
-            attachment_id: attachment.id,
-            file_name: attachment.file_name.clone(),
-            chunks: 0,
+        let file = FileToIndex {
+            id: attachment.id,
+            file_name: &attachment.file_name,
+            content_type: &attachment.content_type,
+            key: attachment.storage_key(),
         };
-        let scope = DocumentScope::Session(session);
-        let key = attachment.storage_key();
-        self.index_file(&scope, &file, &attachment.content_type, &key)
+        self.index_file(&DocumentScope::Session(session), file)
             .await
     }
 
@@ -64,47 +71,42 @@ impl ChatService {
     pub async fn index_chatbot_document(
         &self,
         chatbot: &ChatbotId,
-        document: &AddedDocument,
+        id: AttachmentId,
+        file_name: &str,
+        content_type: &str,
     ) -> ServiceResult<bool> {
-        let file = IndexedFile {
-            attachment_id: document.id,
-            file_name: document.file_name.clone(),
-            chunks: 0,
+        let file = FileToIndex {
+            id,
+            file_name,
+            content_type,
+            key: chatbot_document_key(chatbot, id),
         };
-        let key = chatbot_document_key(chatbot, document.id);
-        let scope = DocumentScope::Chatbot(chatbot.clone());
-        self.index_file(&scope, &file, &document.content_type, &key)
+        self.index_file(&DocumentScope::Chatbot(chatbot.clone()), file)
             .await
     }
 
     async fn index_file(
         &self,
         scope: &DocumentScope,
-        file: &IndexedFile,
-        content_type: &str,
-        key: &str,
+        file: FileToIndex<'_>,
     ) -> ServiceResult<bool> {
-        if !self.extractor.reads(content_type) {
+        if !self.extractor.reads(file.content_type) {
             return Ok(false);
         }
-        let Some(bytes) = self.files()?.blobs.get(key).await? else {
+        let Some(bytes) = self.files()?.blobs.get(&file.key).await? else {
             return Ok(false);
         };
-        let Some(text) = self.extractor.extract(content_type, bytes).await else {
+        let Some(text) = self.extractor.extract(file.content_type, bytes).await else {
             return Ok(false);
         };
         let document = IndexedDocument {
-            attachment_id: file.attachment_id,
-            file_name: file.file_name.clone(),
+            attachment_id: file.id,
+            file_name: file.file_name.to_owned(),
             chunks: chunks(&text)
                 .into_iter()
                 .map(|chunk| {
-                    let (counts, length) = term_counts(&chunk);
-                    let impacts = counts
-                        .into_iter()
-                        .map(|(term, tf)| (term, impact(tf, length)))
-                        .collect();
-                    (chunk, impacts)
+                    let weights = weighted_terms(&chunk);
+                    (chunk, weights)
                 })
                 .collect(),
         };
@@ -125,7 +127,7 @@ impl ChatService {
             .ok_or(ServiceError::NotFound("chatbot"))?;
         let files = self.files()?;
         let file_name = parse_file_name(&upload.file_name)?;
-        let content_type = media_type(&upload.content_type);
+        let content_type = parse_content_type(&upload.content_type)?;
         if !DOCUMENT_TYPES.contains(&content_type.as_str()) {
             return Err(ValidationError::new(
                 "content_type",
@@ -217,45 +219,43 @@ impl ChatService {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let mut ranked: Vec<(f64, usize, (AttachmentId, u32))> = Vec::new();
-        for (at, scope) in scopes.iter().enumerate() {
-            let indexed = self.store.indexed_chunks(scope).await?;
-            if indexed == 0 {
-                continue;
-            }
-            // Every term's postings at once: one round trip, not eight.
-            let lists = futures::future::try_join_all(
-                terms
-                    .iter()
-                    .map(|term| self.store.postings(scope, term, POSTINGS_PER_TERM)),
-            )
-            .await?;
-            let mut scores: HashMap<_, f64> = HashMap::new();
-            for postings in lists {
-                let weight = idf(indexed, postings.len());
-                for posting in postings {
-                    *scores
-                        .entry((posting.attachment_id, posting.n))
-                        .or_default() += weight * f64::from(posting.impact) / 1_000.0;
-                }
-            }
-            ranked.extend(scores.into_iter().map(|(place, score)| (score, at, place)));
-        }
+        // The scopes at once, and within each every term's postings at once.
+        let scored =
+            futures::future::try_join_all(scopes.iter().map(|scope| self.scores(scope, &terms)))
+                .await?;
+        let mut ranked: Vec<(f64, usize, (AttachmentId, u32))> = scored
+            .into_iter()
+            .enumerate()
+            .flat_map(|(at, scores)| {
+                scores
+                    .into_iter()
+                    .map(move |(place, score)| (score, at, place))
+            })
+            .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
         ranked.truncate(PROMPT_CHUNKS);
-        let mut found = Vec::new();
-        for (at, scope) in scopes.iter().enumerate() {
-            let places: Vec<_> = ranked
+        let places: Vec<Vec<_>> = (0..scopes.len())
+            .map(|at| {
+                ranked
+                    .iter()
+                    .filter(|(_, of, _)| *of == at)
+                    .map(|(_, _, place)| *place)
+                    .collect()
+            })
+            .collect();
+        // A scope with none chosen is asked for none, which the stores answer unread.
+        let chosen = futures::future::try_join_all(
+            scopes
                 .iter()
-                .filter(|(_, of, _)| *of == at)
-                .map(|(_, _, place)| *place)
-                .collect();
-            if !places.is_empty() {
-                for chunk in self.store.get_chunks(scope, &places).await? {
-                    found.push((at, chunk));
-                }
-            }
-        }
+                .zip(&places)
+                .map(|(scope, places)| self.store.get_chunks(scope, places)),
+        )
+        .await?;
+        let mut found: Vec<(usize, DocumentChunk)> = chosen
+            .into_iter()
+            .enumerate()
+            .flat_map(|(at, chunks)| chunks.into_iter().map(move |chunk| (at, chunk)))
+            .collect();
         found.sort_by_key(|(at, chunk)| {
             ranked
                 .iter()
@@ -274,5 +274,34 @@ impl ChatService {
                 fits
             })
             .collect())
+    }
+
+    /// Each chunk of the scope's files that shares a term with the question, and its BM25
+    /// score: nothing read past the count when the scope has no files.
+    async fn scores(
+        &self,
+        scope: &DocumentScope,
+        terms: &[String],
+    ) -> ServiceResult<HashMap<(AttachmentId, u32), f64>> {
+        let mut scores = HashMap::new();
+        let indexed = self.store.indexed_chunks(scope).await?;
+        if indexed == 0 {
+            return Ok(scores);
+        }
+        let lists = futures::future::try_join_all(
+            terms
+                .iter()
+                .map(|term| self.store.postings(scope, term, POSTINGS_PER_TERM)),
+        )
+        .await?;
+        for postings in lists {
+            let weight = idf(indexed, postings.len());
+            for posting in postings {
+                *scores
+                    .entry((posting.attachment_id, posting.n))
+                    .or_default() += weight * f64::from(posting.impact) / 1_000.0;
+            }
+        }
+        Ok(scores)
     }
 }
