@@ -282,3 +282,154 @@ async fn an_admins_document_for_a_chatbot_serves_all_its_sessions_and_no_other_c
     )
     .await;
 }
+
+/// `who`'s library once the bot has indexed everything in it.
+async fn settled_library(app: &TestApp, who: &Caller) -> Value {
+    for _ in 0..100 {
+        let listed = app.get("/documents", who).await;
+        assert_eq!(listed.status, StatusCode::OK, "{listed:?}");
+        let items = listed.body["items"].as_array().cloned().unwrap_or_default();
+        if items.iter().all(|item| item["state"] != "indexing") {
+            return listed.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the library is still indexing");
+}
+
+#[tokio::test]
+async fn a_library_document_answers_the_sessions_its_owner_binds_to_it_and_no_one_elses() {
+    let model = RecordingModel::start("From your document.").await;
+    each_store(
+        || asking(&model.base_url),
+        async |app: TestApp| {
+            let (ann, bob) = (app.user("ann"), app.user("bob"));
+            let add = |who: &Caller, name: &'static str, kind: &'static str, bytes: Vec<u8>| {
+                let who = who.clone();
+                let app = &app;
+                async move {
+                    let file = FilePart {
+                        name,
+                        kind,
+                        bytes: &bytes,
+                    };
+                    app.form("/documents", Some(&who), &[], file).await
+                }
+            };
+            let added = add(&ann, "handbook.txt", "text/plain", handbook().into_bytes()).await;
+            assert_eq!(added.status, StatusCode::ACCEPTED, "{added:?}");
+            assert_eq!(added.body["state"], "indexing", "{added:?}");
+            assert_eq!(added.body["owner_id"], "ann");
+            let id = added.body["document_id"]
+                .as_str()
+                .expect("an id")
+                .to_owned();
+            let broken = add(
+                &ann,
+                "scan.pdf",
+                "application/pdf",
+                b"%PDF-1.4 nothing".to_vec(),
+            )
+            .await;
+            assert_eq!(broken.status, StatusCode::ACCEPTED, "{broken:?}");
+            let image = add(&ann, "a.png", "image/png", b"\x89PNG".to_vec()).await;
+            assert_eq!(image.status, StatusCode::BAD_REQUEST, "{image:?}");
+            assert_eq!(
+                app.form(
+                    "/documents",
+                    Some(&app.caller("guest", "visitor", Some("acme"))),
+                    &[],
+                    FilePart {
+                        name: "a.txt",
+                        kind: "text/plain",
+                        bytes: b"x"
+                    }
+                )
+                .await
+                .status,
+                StatusCode::FORBIDDEN
+            );
+
+            let library = settled_library(&app, &ann).await;
+            let items = library["items"].as_array().expect("items");
+            assert_eq!(items.len(), 2, "{library}");
+            assert_eq!(items[0]["document_id"], id.as_str());
+            assert_eq!(items[0]["state"], "indexed", "{library}");
+            assert!(
+                items[0]["chunks"].as_u64().is_some_and(|n| n > 1),
+                "{library}"
+            );
+            assert_eq!(items[1]["state"], "unreadable", "{library}");
+            assert_eq!(
+                settled_library(&app, &bob).await["items"],
+                json!([]),
+                "a library is its owner's"
+            );
+
+            // A session about the document draws on it; a session without it does not.
+            let about = app
+                .create_session(
+                    &ann,
+                    json!({"kind": "bot", "chatbot_id": "helper", "document_id": id}),
+                )
+                .await;
+            let (complete, system) = ask(
+                &app,
+                &model,
+                &about,
+                &ann,
+                "What is the guest wifi password?",
+            )
+            .await;
+            assert!(system.contains(FACT), "{system}");
+            assert_eq!(
+                complete["message"]["sources"][0]["file_name"],
+                "handbook.txt"
+            );
+            // Beside it, ann's usual chat with the chatbot, which is about no document.
+            let plain = app
+                .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+                .await;
+            assert_ne!(plain, about);
+            asks_without_the_fact(&app, &model, &plain, &ann).await;
+
+            // Someone else's document cannot be bound; a client's own reference still can.
+            let theirs = app
+                .post(
+                    "/sessions",
+                    &bob,
+                    json!({"kind": "bot", "chatbot_id": "helper", "document_id": id}),
+                )
+                .await;
+            assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{theirs:?}");
+            let reference = app
+                .post(
+                    "/sessions",
+                    &bob,
+                    json!({"kind": "group", "document_id": "507f1f77bcf86cd799439011"}),
+                )
+                .await;
+            assert_eq!(reference.status, StatusCode::CREATED, "{reference:?}");
+
+            // Removed, it serves no more, and only its owner removes it.
+            let path = format!("/documents/{id}");
+            assert_eq!(app.delete(&path, &bob).await.status, StatusCode::NOT_FOUND);
+            let removed = app.delete(&path, &ann).await;
+            assert_eq!(removed.status, StatusCode::OK, "{removed:?}");
+            assert_eq!(app.delete(&path, &ann).await.status, StatusCode::NOT_FOUND);
+            assert_eq!(
+                app.delete("/documents/not-an-id", &ann).await.status,
+                StatusCode::BAD_REQUEST
+            );
+            let library = settled_library(&app, &ann).await;
+            assert_eq!(
+                library["items"].as_array().map(Vec::len),
+                Some(1),
+                "{library}"
+            );
+            asks_without_the_fact(&app, &model, &about, &ann).await;
+            app.stop().await;
+        },
+    )
+    .await;
+}

@@ -1,6 +1,7 @@
 //! The bot: invoked asynchronously with a `BotReply` job for each message in a bot
 //! session, so no API Gateway integration timeout caps a reply, and with an
-//! `IndexDocument` job for each document an admin adds to a chatbot.
+//! `IndexDocument` job for each document an admin adds to a chatbot, and the
+//! `IndexLibraryDocument` job for each a user adds to their library.
 
 use std::sync::Arc;
 
@@ -82,15 +83,28 @@ pub async fn handle(app: &App, job: Job) -> Result<(), Error> {
             file_name,
             content_type,
         } => {
-            let indexed = app
+            let indexing = app
                 .services
                 .for_endpoint(&app.endpoint)
                 .index_chatbot_document(&chatbot_id, attachment_id, &file_name, &content_type)
                 .await
                 .map_err(|error| error_chain(&error))?;
-            if !indexed {
-                tracing::info!(chatbot = %chatbot_id, document = %attachment_id, "the document was indexed before, or has no text to index");
-            }
+            tracing::info!(chatbot = %chatbot_id, document = %attachment_id, ?indexing, "indexed a chatbot's document");
+            Ok(())
+        }
+        Job::IndexLibraryDocument {
+            owner_id,
+            document_id,
+            file_name,
+            content_type,
+        } => {
+            let state = app
+                .services
+                .for_endpoint(&app.endpoint)
+                .index_library_document(&owner_id, document_id, &file_name, &content_type)
+                .await
+                .map_err(|error| error_chain(&error))?;
+            tracing::info!(document = %document_id, ?state, "indexed a library document");
             Ok(())
         }
         other => Err(format!("the bot does not run {other:?}").into()),

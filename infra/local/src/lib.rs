@@ -439,7 +439,9 @@ fn job_handler(connect: std::sync::Weak<connect::App>, bot: Arc<bot::App>) -> in
                     Some(connect) => connect::handle_job(&connect, job).await,
                     None => Ok(()),
                 },
-                Job::BotReply { .. } | Job::IndexDocument { .. } => bot::handle(&bot, job).await,
+                Job::BotReply { .. }
+                | Job::IndexDocument { .. }
+                | Job::IndexLibraryDocument { .. } => bot::handle(&bot, job).await,
             }
         })
     })

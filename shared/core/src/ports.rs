@@ -533,12 +533,43 @@ pub trait TextExtractor: Send + Sync {
     async fn extract(&self, content_type: &str, bytes: Vec<u8>) -> Option<String>;
 }
 
-/// Whose files an index holds: a session's (shared in it, for its replies only) or a
-/// chatbot's (an admin's, for all its sessions).
+/// Whose files an index holds: a session's (shared in it, for its replies only), a
+/// chatbot's (an admin's, for all its sessions), or one document of a user's library (for
+/// the sessions its owner binds to it with `document_id`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DocumentScope {
     Session(SessionId),
     Chatbot(ChatbotId),
+    Library {
+        owner: UserId,
+        document: AttachmentId,
+    },
+}
+
+/// A document of a user's library, whatever became of its indexing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LibraryDocument {
+    pub document_id: AttachmentId,
+    pub owner_id: UserId,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub added_at: Timestamp,
+    #[serde(flatten)]
+    pub state: DocumentState,
+}
+
+/// Where a library document's indexing stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DocumentState {
+    /// Uploaded; the bot has not indexed it yet, so no reply draws on it.
+    Indexing,
+    Indexed {
+        chunks: u64,
+    },
+    /// It holds no text the bot can read (a scanned PDF, damaged bytes).
+    Unreadable,
 }
 
 /// A file an index holds.
@@ -588,6 +619,36 @@ pub trait DocumentStore: Send + Sync {
         &self,
         scope: &DocumentScope,
         attachment: AttachmentId,
+    ) -> StoreResult<bool>;
+
+    /// Adds a document to its owner's library (its id is new). One write.
+    async fn add_library_document(&self, document: &LibraryDocument) -> StoreResult<()>;
+
+    /// The owner's library, by id. One Query.
+    async fn library(&self, owner: &UserId) -> StoreResult<Vec<LibraryDocument>>;
+
+    /// The document of the owner's library with this id. One read.
+    async fn library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+    ) -> StoreResult<Option<LibraryDocument>>;
+
+    /// Records how the document's indexing ended; false (nothing written) when it has
+    /// left the library meanwhile. One conditional write.
+    async fn set_library_state(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+        state: DocumentState,
+    ) -> StoreResult<bool>;
+
+    /// Takes the document out of its owner's library (not its index): false when it was
+    /// not there. One conditional delete.
+    async fn remove_library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
     ) -> StoreResult<bool>;
 }
 
@@ -683,6 +744,13 @@ pub enum Job {
     IndexDocument {
         chatbot_id: ChatbotId,
         attachment_id: AttachmentId,
+        file_name: String,
+        content_type: String,
+    },
+    /// Index a document a user added to their library (the `bot` function too).
+    IndexLibraryDocument {
+        owner_id: UserId,
+        document_id: AttachmentId,
         file_name: String,
         content_type: String,
     },

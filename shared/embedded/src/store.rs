@@ -20,10 +20,10 @@ use chat_core::paging::{
 };
 use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
-    DocumentChunk, DocumentScope, DocumentStore, Edit, Feed, IndexedDocument, IndexedFile,
-    LimitStore, MessageQuery, MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender,
-    SenderKey, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult, UsageStore,
-    WindowCount, check_new_session,
+    DocumentChunk, DocumentScope, DocumentState, DocumentStore, Edit, Feed, IndexedDocument,
+    IndexedFile, LibraryDocument, LimitStore, MessageQuery, MessageStore, Posted, Posting,
+    ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch, SessionQuery, SessionStore,
+    StoreError, StoreResult, UsageStore, WindowCount, check_new_session,
 };
 
 #[derive(Default)]
@@ -55,6 +55,7 @@ struct State {
     /// Each day's usage by user, in user order as a day's page lists it.
     usage: BTreeMap<Day, BTreeMap<UserId, Usage>>,
     documents: HashMap<DocumentScope, DocumentIndex>,
+    library: HashMap<UserId, BTreeMap<AttachmentId, LibraryDocument>>,
 }
 
 /// A scope's indexed files.
@@ -892,6 +893,68 @@ impl DocumentStore for EmbeddedStore {
             .get(scope)
             .map(|index| index.files.values().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn add_library_document(&self, document: &LibraryDocument) -> StoreResult<()> {
+        let mut state = self.state();
+        let library = state.library.entry(document.owner_id.clone()).or_default();
+        if library.contains_key(&document.document_id) {
+            return Err(StoreError::Conflict("the document id is taken"));
+        }
+        library.insert(document.document_id, document.clone());
+        Ok(())
+    }
+
+    async fn library(&self, owner: &UserId) -> StoreResult<Vec<LibraryDocument>> {
+        Ok(self
+            .state()
+            .library
+            .get(owner)
+            .map(|library| library.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+    ) -> StoreResult<Option<LibraryDocument>> {
+        Ok(self
+            .state()
+            .library
+            .get(owner)
+            .and_then(|library| library.get(&document))
+            .cloned())
+    }
+
+    async fn set_library_state(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+        state: DocumentState,
+    ) -> StoreResult<bool> {
+        let mut store = self.state();
+        let Some(entry) = store
+            .library
+            .get_mut(owner)
+            .and_then(|library| library.get_mut(&document))
+        else {
+            return Ok(false);
+        };
+        entry.state = state;
+        Ok(true)
+    }
+
+    async fn remove_library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .state()
+            .library
+            .get_mut(owner)
+            .is_some_and(|library| library.remove(&document).is_some()))
     }
 }
 

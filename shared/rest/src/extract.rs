@@ -243,6 +243,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ChatbotDocumentPath {
     }
 }
 
+/// A document of the caller's library (`{id}`).
+pub struct LibraryDocumentPath(pub AttachmentId);
+
+impl<S: Send + Sync> FromRequestParts<S> for LibraryDocumentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = PathParams::of(parts, state).await?;
+        Ok(Self(params.parse(
+            "id",
+            "document_id",
+            AttachmentId::parse,
+        )?))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ChatbotPath {
     type Rejection = ApiError;
 

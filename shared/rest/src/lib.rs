@@ -11,6 +11,7 @@ mod bodies;
 mod chatbots;
 pub mod error;
 pub mod extract;
+mod library;
 pub mod reply;
 mod seeds;
 mod sessions;

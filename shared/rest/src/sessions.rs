@@ -81,6 +81,7 @@ pub fn routes() -> Router<Arc<State>> {
         )
         .merge(crate::chatbots::routes())
         .merge(crate::usage::routes())
+        .merge(crate::library::routes())
         .merge(crate::seeds::routes())
 }
 

@@ -13,9 +13,9 @@ use chat_core::domain::{
     SessionStatus, SystemPrompt, Temperature, TimeZoneName, Timestamp, Title, Usage, UserId,
 };
 use chat_core::ports::{
-    Append, BucketUpdate, ChatbotWrite, Created, DocumentScope, Edit, IndexedDocument,
-    MessageQuery, Posted, SenderKey, SessionPatch, SessionQuery, Store, StoreError, StoreResult,
-    UsageCharge, WindowCount,
+    Append, BucketUpdate, ChatbotWrite, Created, DocumentScope, DocumentState, Edit,
+    IndexedDocument, LibraryDocument, MessageQuery, Posted, SenderKey, SessionPatch, SessionQuery,
+    Store, StoreError, StoreResult, UsageCharge, WindowCount,
 };
 
 use std::future::Future;
@@ -118,6 +118,7 @@ cases![
     connections_join_only_a_reply_in_progress_and_a_new_reply_starts_with_none,
     a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_by_user,
     a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_first,
+    a_library_lists_its_owners_documents_and_records_how_their_indexing_ended,
     a_file_message_keeps_its_attachment,
 ];
 
@@ -2071,6 +2072,137 @@ async fn a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_b
             .items
             .iter()
             .all(|u| u.user_id != ann && u.user_id != bob)
+    );
+}
+
+async fn a_library_lists_its_owners_documents_and_records_how_their_indexing_ended(
+    store: Arc<dyn Store>,
+) {
+    let now = Timestamp::now();
+    let (ann, bob) = (unique_user("ann"), unique_user("bob"));
+    let document = |id: AttachmentId, name: &str| LibraryDocument {
+        document_id: id,
+        owner_id: ann.clone(),
+        file_name: name.to_owned(),
+        content_type: "text/plain".to_owned(),
+        size: 12,
+        added_at: now,
+        state: DocumentState::Indexing,
+    };
+    let (first, second) = (AttachmentId::new(now), AttachmentId::new(at(now, 1)));
+    assert!(store.library(&ann).await.expect("read").is_empty());
+    store
+        .add_library_document(&document(second, "b.txt"))
+        .await
+        .expect("added");
+    store
+        .add_library_document(&document(first, "a.txt"))
+        .await
+        .expect("added");
+    assert!(
+        matches!(
+            store
+                .add_library_document(&document(first, "again.txt"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an id is added once"
+    );
+    let listed = store.library(&ann).await.expect("read");
+    assert_eq!(
+        listed,
+        vec![document(first, "a.txt"), document(second, "b.txt")]
+    );
+    assert!(store.library(&bob).await.expect("read").is_empty());
+    assert_eq!(
+        store.library_document(&bob, first).await.expect("read"),
+        None,
+        "a library is its owner's"
+    );
+
+    let indexed = DocumentState::Indexed { chunks: 3 };
+    assert!(
+        store
+            .set_library_state(&ann, first, indexed)
+            .await
+            .expect("written")
+    );
+    assert!(
+        store
+            .set_library_state(&ann, second, DocumentState::Unreadable)
+            .await
+            .expect("written")
+    );
+    let read = store.library_document(&ann, first).await.expect("read");
+    assert_eq!(read.map(|d| d.state), Some(indexed));
+    assert_eq!(
+        store
+            .library(&ann)
+            .await
+            .expect("read")
+            .iter()
+            .map(|d| d.state)
+            .collect::<Vec<_>>(),
+        vec![indexed, DocumentState::Unreadable]
+    );
+
+    assert!(
+        !store
+            .remove_library_document(&bob, first)
+            .await
+            .expect("read")
+    );
+    assert!(
+        store
+            .remove_library_document(&ann, first)
+            .await
+            .expect("removed")
+    );
+    assert!(
+        !store
+            .remove_library_document(&ann, first)
+            .await
+            .expect("read")
+    );
+    assert!(
+        !store
+            .set_library_state(&ann, first, indexed)
+            .await
+            .expect("read"),
+        "a removed document is not brought back"
+    );
+    assert_eq!(
+        store.library_document(&ann, first).await.expect("read"),
+        None
+    );
+    assert_eq!(store.library(&ann).await.expect("read").len(), 1);
+
+    // Each document's index is a scope of its own, keyed by its owner too.
+    let scope = DocumentScope::Library {
+        owner: ann.clone(),
+        document: second,
+    };
+    let chunk = IndexedDocument {
+        attachment_id: second,
+        file_name: "b.txt".to_owned(),
+        chunks: vec![(
+            "boiler".to_owned(),
+            std::iter::once(("boiler".to_owned(), 1_000)).collect(),
+        )],
+    };
+    assert!(store.index_document(&scope, &chunk).await.expect("indexed"));
+    assert_eq!(store.indexed_chunks(&scope).await.expect("read"), 1);
+    let elsewhere = DocumentScope::Library {
+        owner: bob.clone(),
+        document: second,
+    };
+    assert_eq!(store.indexed_chunks(&elsewhere).await.expect("read"), 0);
+    assert!(
+        store
+            .postings(&elsewhere, "boiler", 20)
+            .await
+            .expect("read")
+            .is_empty()
     );
 }
 

@@ -16,10 +16,10 @@ use chat_core::domain::{
 };
 use chat_core::ports::{
     Append, AttachmentStore, BusinessStore, ChatbotStore, ChatbotWrite, ConnectionStore, Created,
-    DocumentChunk, DocumentScope, DocumentStore, Edit, Feed, IndexedDocument, IndexedFile,
-    LimitStore, MessageQuery, MessageStore, Posted, Posting, ReplyInProgress, ReplyStore, Sender,
-    SenderKey, SessionPatch, SessionQuery, SessionStore, Store, StoreError, StoreResult,
-    UsageStore, WindowCount,
+    DocumentChunk, DocumentScope, DocumentState, DocumentStore, Edit, Feed, IndexedDocument,
+    IndexedFile, LibraryDocument, LimitStore, MessageQuery, MessageStore, Posted, Posting,
+    ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch, SessionQuery, SessionStore,
+    Store, StoreError, StoreResult, UsageStore, WindowCount,
 };
 
 /// How a faulted operation answers.
@@ -459,6 +459,55 @@ impl DocumentStore for FaultyStore {
         self.run(
             "remove_document",
             self.inner.remove_document(scope, attachment),
+        )
+        .await
+    }
+
+    async fn add_library_document(&self, document: &LibraryDocument) -> StoreResult<()> {
+        self.run(
+            "add_library_document",
+            self.inner.add_library_document(document),
+        )
+        .await
+    }
+
+    async fn library(&self, owner: &UserId) -> StoreResult<Vec<LibraryDocument>> {
+        self.run("library", self.inner.library(owner)).await
+    }
+
+    async fn library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+    ) -> StoreResult<Option<LibraryDocument>> {
+        self.run(
+            "library_document",
+            self.inner.library_document(owner, document),
+        )
+        .await
+    }
+
+    async fn set_library_state(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+        state: DocumentState,
+    ) -> StoreResult<bool> {
+        self.run(
+            "set_library_state",
+            self.inner.set_library_state(owner, document, state),
+        )
+        .await
+    }
+
+    async fn remove_library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+    ) -> StoreResult<bool> {
+        self.run(
+            "remove_library_document",
+            self.inner.remove_library_document(owner, document),
         )
         .await
     }

@@ -8,6 +8,9 @@
 //! - `DOC#<aid>`: the file is indexed (its chunks counted once);
 //! - `STATS`: the scope's chunk count.
 //!
+//! A library document's index is a scope of its own (`DOCS#USER#<uid>#<aid>`); its owner's
+//! library lists it, whatever its state, in `LIBRARY#<uid>` / `DOC#<aid>`.
+//!
 //! Indexing writes a file's chunks, postings and term lists with BatchWriteItem
 //! (idempotent puts), then the marker and the count in one transaction. A reply reads each
 //! scope's `STATS` (GetItem), at most eight terms' heads (a Query each, 20 items) and five
@@ -19,12 +22,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::errors::sdk_failure;
+use super::errors::{conditional, sdk_failure};
 use super::items::{Item, from_items, key, n, s, to_item};
 use super::{ABSENT, DynamoStore, query_limit};
-use chat_core::domain::AttachmentId;
+use chat_core::domain::{AttachmentId, UserId};
 use chat_core::ports::{
-    DocumentChunk, DocumentScope, DocumentStore, IndexedDocument, IndexedFile, Posting, StoreResult,
+    DocumentChunk, DocumentScope, DocumentState, DocumentStore, IndexedDocument, IndexedFile,
+    LibraryDocument, Posting, StoreResult,
 };
 
 const STATS: &str = "STATS";
@@ -37,7 +41,16 @@ fn docs_pk(scope: &DocumentScope) -> String {
     match scope {
         DocumentScope::Session(session) => format!("DOCS#{session}"),
         DocumentScope::Chatbot(chatbot) => format!("DOCS#BOT#{chatbot}"),
+        DocumentScope::Library { owner, document } => format!("DOCS#USER#{owner}#{document}"),
     }
+}
+
+fn library_key(owner: &UserId, document: AttachmentId) -> Item {
+    key(library_pk(owner), marker_sk(document))
+}
+
+fn library_pk(owner: &UserId) -> String {
+    format!("LIBRARY#{owner}")
 }
 
 fn marker_sk(attachment: AttachmentId) -> String {
@@ -97,6 +110,14 @@ struct TermsItem {
     sk: String,
     n: u32,
     terms: BTreeMap<String, u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LibraryItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    document: LibraryDocument,
 }
 
 #[derive(Deserialize)]
@@ -273,5 +294,84 @@ impl DocumentStore for DynamoStore {
         let count = self.count_chunks(pk, -chunks)?;
         // Another removal got there first: it took the count down.
         Ok(self.transact(vec![unmark, count]).await?.is_ok())
+    }
+
+    /// One PutItem, conditioned on the id being new.
+    async fn add_library_document(&self, document: &LibraryDocument) -> StoreResult<()> {
+        let item = LibraryItem {
+            pk: library_pk(&document.owner_id),
+            sk: marker_sk(document.document_id),
+            document: document.clone(),
+        };
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression(ABSENT);
+        conditional("PutItem", request.send().await)?
+            .map_err(|_| chat_core::ports::StoreError::Conflict("the document id is taken"))?;
+        Ok(())
+    }
+
+    /// One Query (a page per 1 MB).
+    async fn library(&self, owner: &UserId) -> StoreResult<Vec<LibraryDocument>> {
+        let items: Vec<LibraryItem> = self
+            .query_prefix(library_pk(owner), MARKER_PREFIX, None)
+            .await?;
+        Ok(items.into_iter().map(|item| item.document).collect())
+    }
+
+    /// One GetItem.
+    async fn library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+    ) -> StoreResult<Option<LibraryDocument>> {
+        Ok(self
+            .get::<LibraryItem>(library_key(owner, document))
+            .await?
+            .map(|item| item.document))
+    }
+
+    /// One UpdateItem, conditioned on the document being there.
+    async fn set_library_state(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+        state: DocumentState,
+    ) -> StoreResult<bool> {
+        let (name, chunks) = match state {
+            DocumentState::Indexing => ("indexing", None),
+            DocumentState::Indexed { chunks } => ("indexed", Some(chunks)),
+            DocumentState::Unreadable => ("unreadable", None),
+        };
+        let request = self
+            .update_request(library_key(owner, document))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", s(name));
+        let request = match chunks {
+            Some(chunks) => request
+                .update_expression("SET #state = :state, chunks = :chunks")
+                .expression_attribute_values(
+                    ":chunks",
+                    n(i64::try_from(chunks).unwrap_or(i64::MAX)),
+                ),
+            None => request.update_expression("SET #state = :state REMOVE chunks"),
+        };
+        Ok(self.conditional_update(request).await?.is_ok())
+    }
+
+    /// One DeleteItem.
+    async fn remove_library_document(
+        &self,
+        owner: &UserId,
+        document: AttachmentId,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .delete_returning(library_key(owner, document))
+            .await?
+            .is_some())
     }
 }

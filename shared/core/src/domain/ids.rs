@@ -243,6 +243,14 @@ opaque_id!(
     256
 );
 
+impl DocumentId {
+    /// The library document it names, when it is one of this backend's ids: another
+    /// value (seed 001's ObjectIds) is the client's own reference and names none.
+    pub fn library_document(&self) -> Option<AttachmentId> {
+        AttachmentId::parse(&self.0).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,8 @@ use futures::StreamExt;
 
 use super::{ChatService, ServiceError, ServiceResult};
 use crate::domain::{
-    Chatbot, Connection, ConnectionId, Day, Language, Message, MessageId, MessageKind, Session,
-    SessionId, Source, TimeZoneName, Timestamp, UserId,
+    Chatbot, Connection, ConnectionId, Day, DocumentId, Language, Message, MessageId, MessageKind,
+    Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
 };
 use crate::ports::{
     ChatModel, DocumentChunk, DocumentScope, Job, MessageQuery, ModelError, Prompt, ReplyEvent,
@@ -391,10 +391,19 @@ impl ChatService {
         {
             tracing::warn!(error = %crate::ports::error_chain(&error), "cannot index the shared file");
         }
-        let scopes = [
+        let mut scopes = vec![
             DocumentScope::Session(session.id),
             DocumentScope::Chatbot(chatbot.id.clone()),
         ];
+        // The library document the session is about. The scope is keyed by the owner, so
+        // an id of someone else's document finds nothing.
+        if let Some(document) = session
+            .document_id
+            .as_ref()
+            .and_then(DocumentId::library_document)
+        {
+            scopes.push(super::library_scope(&session.owner_id, document));
+        }
         self.relevant_chunks(&scopes, &asked.content)
             .await
             .unwrap_or_else(|error| {

@@ -15,7 +15,7 @@ use crate::domain::{
     Attachment, AttachmentId, ChatbotId, Principal, SessionId, ValidationError, parse_content_type,
     parse_file_name,
 };
-use crate::ports::{DocumentChunk, DocumentScope, IndexedDocument, IndexedFile, Job};
+use crate::ports::{DocumentChunk, DocumentScope, IndexedDocument, IndexedFile, Invoker, Job};
 
 /// The media types a chatbot's documents may have: what the bot reads.
 pub const DOCUMENT_TYPES: &[&str] = &[
@@ -36,11 +36,22 @@ pub struct AddedDocument {
 }
 
 /// A file to index, and where its bytes are.
-struct FileToIndex<'a> {
-    id: AttachmentId,
-    file_name: &'a str,
-    content_type: &'a str,
-    key: String,
+pub(super) struct FileToIndex<'a> {
+    pub id: AttachmentId,
+    pub file_name: &'a str,
+    pub content_type: &'a str,
+    pub key: String,
+}
+
+/// What became of indexing a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexing {
+    /// Indexed now.
+    Done,
+    /// Indexed before (a job run twice): nothing counted twice.
+    Before,
+    /// Not a type the bot reads, no text in it, or its bytes are gone.
+    Unreadable,
 }
 
 /// Where a chatbot's document's bytes are kept (server-made, like an attachment's).
@@ -50,13 +61,12 @@ pub fn chatbot_document_key(chatbot: &ChatbotId, id: AttachmentId) -> String {
 
 impl ChatService {
     /// Indexes a file a stored message shared (so it is uploaded and checked), of a type
-    /// the bot can read, once: true when it was indexed now. Another type, or bytes that
-    /// are not text, are left out (false).
+    /// the bot can read, once.
     pub(super) async fn index_shared_file(
         &self,
         session: SessionId,
         attachment: &Attachment,
-    ) -> ServiceResult<bool> {
+    ) -> ServiceResult<Indexing> {
         let file = FileToIndex {
             id: attachment.id,
             file_name: &attachment.file_name,
@@ -74,7 +84,7 @@ impl ChatService {
         id: AttachmentId,
         file_name: &str,
         content_type: &str,
-    ) -> ServiceResult<bool> {
+    ) -> ServiceResult<Indexing> {
         let file = FileToIndex {
             id,
             file_name,
@@ -85,19 +95,21 @@ impl ChatService {
             .await
     }
 
-    async fn index_file(
+    /// Indexes the file in the scope, once: unreadable when it is of a type the bot does
+    /// not read, holds no text, or its bytes are gone.
+    pub(super) async fn index_file(
         &self,
         scope: &DocumentScope,
         file: FileToIndex<'_>,
-    ) -> ServiceResult<bool> {
+    ) -> ServiceResult<Indexing> {
         if !self.extractor.reads(file.content_type) {
-            return Ok(false);
+            return Ok(Indexing::Unreadable);
         }
         let Some(bytes) = self.files()?.blobs.get(&file.key).await? else {
-            return Ok(false);
+            return Ok(Indexing::Unreadable);
         };
         let Some(text) = self.extractor.extract(file.content_type, bytes).await else {
-            return Ok(false);
+            return Ok(Indexing::Unreadable);
         };
         let document = IndexedDocument {
             attachment_id: file.id,
@@ -110,7 +122,47 @@ impl ChatService {
                 })
                 .collect(),
         };
-        Ok(self.store.index_document(scope, &document).await?)
+        Ok(if self.store.index_document(scope, &document).await? {
+            Indexing::Done
+        } else {
+            Indexing::Before
+        })
+    }
+
+    /// A document as the bot indexes it, checked: a name, a type it reads, a size within
+    /// the small-file path (4 MiB) and the deployment's limit.
+    pub(super) fn accept_document(
+        &self,
+        upload: DirectUpload,
+    ) -> ServiceResult<(String, String, Vec<u8>)> {
+        let files = self.files()?;
+        let file_name = parse_file_name(&upload.file_name)?;
+        let content_type = parse_content_type(&upload.content_type)?;
+        if !DOCUMENT_TYPES.contains(&content_type.as_str()) {
+            return Err(ValidationError::new(
+                "content_type",
+                format!("a document is one of {}", DOCUMENT_TYPES.join(", ")),
+            )
+            .into());
+        }
+        let size = upload.bytes.len() as u64;
+        super::attachments::check_size(size, files.policy.max_bytes.min(MAX_DIRECT_UPLOAD_BYTES))?;
+        Ok((file_name, content_type, upload.bytes))
+    }
+
+    /// What indexes added documents in the background: the bot.
+    pub(super) fn indexer(&self) -> ServiceResult<&dyn Invoker> {
+        self.bot_invoker
+            .as_deref()
+            .ok_or_else(|| ServiceError::Unavailable("no bot is configured".into()))
+    }
+
+    /// Starts the bot's indexing of an added document.
+    pub(super) async fn start_indexing(indexer: &dyn Invoker, job: &Job) -> ServiceResult<()> {
+        indexer
+            .invoke(job)
+            .await
+            .map_err(|e| ServiceError::Unavailable(Box::new(e)))
     }
 
     /// An admin adds a document to a chatbot (the small-file path, up to 4 MiB): its bytes
@@ -125,35 +177,18 @@ impl ChatService {
         self.chatbot(chatbot)
             .await?
             .ok_or(ServiceError::NotFound("chatbot"))?;
-        let files = self.files()?;
-        let file_name = parse_file_name(&upload.file_name)?;
-        let content_type = parse_content_type(&upload.content_type)?;
-        if !DOCUMENT_TYPES.contains(&content_type.as_str()) {
-            return Err(ValidationError::new(
-                "content_type",
-                format!(
-                    "a chatbot's document is one of {}",
-                    DOCUMENT_TYPES.join(", ")
-                ),
-            )
-            .into());
-        }
-        let size = upload.bytes.len() as u64;
-        super::attachments::check_size(size, files.policy.max_bytes.min(MAX_DIRECT_UPLOAD_BYTES))?;
-        let invoker = self
-            .bot_invoker
-            .as_ref()
-            .ok_or_else(|| ServiceError::Unavailable("no bot is configured".into()))?;
+        let (file_name, content_type, bytes) = self.accept_document(upload)?;
+        let indexer = self.indexer()?;
         let document = AddedDocument {
             id: AttachmentId::new(self.clock.now()),
             file_name,
             content_type,
-            size,
+            size: bytes.len() as u64,
         };
         let key = chatbot_document_key(chatbot, document.id);
-        files
+        self.files()?
             .blobs
-            .put(&key, &document.content_type, upload.bytes)
+            .put(&key, &document.content_type, bytes)
             .await?;
         let job = Job::IndexDocument {
             chatbot_id: chatbot.clone(),
@@ -161,10 +196,7 @@ impl ChatService {
             file_name: document.file_name.clone(),
             content_type: document.content_type.clone(),
         };
-        invoker
-            .invoke(&job)
-            .await
-            .map_err(|e| ServiceError::Unavailable(Box::new(e)))?;
+        Self::start_indexing(indexer, &job).await?;
         Ok(document)
     }
 
@@ -197,9 +229,14 @@ impl ChatService {
         if !self.store.remove_document(&scope, document).await? {
             return Err(ServiceError::NotFound("document"));
         }
-        // Out of the index, it is gone for every reply: bytes left behind cost only space.
-        let key = chatbot_document_key(chatbot, document);
-        if let Err(error) = self.files()?.blobs.delete(&key).await {
+        self.delete_document_bytes(&chatbot_document_key(chatbot, document))
+            .await
+    }
+
+    /// Deletes a removed document's bytes. Out of the index, it is gone for every reply:
+    /// bytes left behind cost only space, so a failure is logged, not returned.
+    pub(super) async fn delete_document_bytes(&self, key: &str) -> ServiceResult<()> {
+        if let Err(error) = self.files()?.blobs.delete(key).await {
             tracing::warn!(error = %crate::ports::error_chain(&error), %key, "cannot delete a removed document's bytes");
         }
         Ok(())

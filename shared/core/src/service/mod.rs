@@ -8,6 +8,7 @@ mod chatbots;
 mod documents;
 mod error;
 mod fanout;
+mod library;
 mod posting;
 mod realtime;
 mod usage;
@@ -21,9 +22,10 @@ pub use attachments::{
 };
 pub use bot::BotSettings;
 pub use chatbots::{ChatbotPolicy, ChatbotSettings};
-pub use documents::{AddedDocument, DOCUMENT_TYPES, chatbot_document_key};
+pub use documents::{AddedDocument, DOCUMENT_TYPES, Indexing, chatbot_document_key};
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
+pub use library::{LIBRARY_DOCUMENTS_PER_USER, library_document_key, library_scope};
 pub use posting::ConnectionSender;
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
 pub use usage::UsageReport;
@@ -258,6 +260,9 @@ impl ChatService {
             }
             _ => {}
         }
+        let about_a_document = self
+            .binds_library_document(&caller.user_id, request.document_id.as_ref())
+            .await?;
         // A session with a chatbot starts only with an active one, named as it is now.
         let chatbot = match &request.chatbot_id {
             Some(id) => Some(self.active_chatbot(id).await?),
@@ -271,7 +276,9 @@ impl ChatService {
             timezone: request.timezone,
             business_id: request.business_id,
             document_id: request.document_id,
-            one_of_many: request.one_of_many && kind == SessionKind::Bot,
+            // A chat about a document is a conversation of its own, beside the user's
+            // other chats with the chatbot.
+            one_of_many: (request.one_of_many || about_a_document) && kind == SessionKind::Bot,
             join_policy: request.join_policy.unwrap_or_default(),
             ..SessionSpec::new(kind, caller.user_id.clone())
         };
