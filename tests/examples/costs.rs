@@ -309,6 +309,7 @@ async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut 
                     (text, impacts)
                 })
                 .collect(),
+            embeddings: Vec::new(),
         };
         costs.reset();
         if chunks > 0 {

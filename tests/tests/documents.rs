@@ -433,3 +433,99 @@ async fn a_library_document_answers_the_sessions_its_owner_binds_to_it_and_no_on
     )
     .await;
 }
+
+/// Eight paragraphs about guests, and one that says the fact in other words: a question
+/// in the fact's usual words shares only `guests` with it, so keywords alone rank every
+/// other paragraph above it.
+fn visitor_policy() -> String {
+    let filler =
+        "Facilities staff review this note every quarter and update it whenever anything changes. ";
+    let mut text = String::new();
+    for floor in 1..=8 {
+        for _ in 0..6 {
+            text.push_str(&format!(
+                "Guests of floor {floor} sign in at reception; guests wear badges and guests wait in the lobby. "
+            ));
+        }
+        text.push_str("\n\n");
+    }
+    text.push_str("The wireless network for guests takes the passphrase zebra-orchid-42. ");
+    text.push_str(&filler.repeat(7));
+    text
+}
+
+#[tokio::test]
+async fn with_an_embeddings_model_a_fact_said_in_other_words_outranks_better_keyword_matches() {
+    let model = RecordingModel::start("The wireless passphrase.").await;
+    let question = "What is the guests wifi password?";
+    // Keywords alone: the eight paragraphs about guests fill the prompt.
+    each_store(
+        || asking(&model.base_url),
+        async |app: TestApp| {
+            let ann = app.user("ann");
+            let session = app
+                .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+                .await;
+            let mut watching = app.connect(&ann, Some(&session)).await;
+            watching.next_of("chat_history").await;
+            let policy = visitor_policy().into_bytes();
+            share(&app, &session, &ann, "visitors.txt", "text/plain", &policy).await;
+            watching.next_of("response_complete").await;
+            watching.close().await;
+            let (_, system) = ask(&app, &model, &session, &ann, question).await;
+            assert!(system.contains("Guests of floor"), "{system}");
+            assert!(!system.contains("zebra-orchid-42"), "{system}");
+            app.stop().await;
+        },
+    )
+    .await;
+    assert!(model.embedding_requests().is_empty());
+
+    let with_embeddings = || {
+        let mut parts = asking(&model.base_url);
+        parts.settings.extend([
+            ("EMBEDDINGS_PROVIDER", "openai".to_owned()),
+            ("EMBEDDINGS_MODEL", "concepts".to_owned()),
+        ]);
+        parts
+    };
+    each_store(with_embeddings, async |app: TestApp| {
+        let ann = app.user("ann");
+        let session = app
+            .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+            .await;
+        let mut watching = app.connect(&ann, Some(&session)).await;
+        watching.next_of("chat_history").await;
+        let policy = visitor_policy().into_bytes();
+        share(&app, &session, &ann, "visitors.txt", "text/plain", &policy).await;
+        watching.next_of("response_complete").await;
+        watching.close().await;
+        let (complete, system) = ask(&app, &model, &session, &ann, question).await;
+        assert!(system.contains("zebra-orchid-42"), "{system}");
+        let first = system.find("zebra-orchid-42").expect("the fact");
+        let decoy = system.find("Guests of floor").unwrap_or(usize::MAX);
+        assert!(first < decoy, "the fact comes first: {system}");
+        assert_eq!(
+            complete["message"]["sources"][0]["file_name"],
+            "visitors.txt"
+        );
+        app.stop().await;
+    })
+    .await;
+    let requests = model.embedding_requests();
+    let inputs: Vec<usize> = requests
+        .iter()
+        .map(|r| r["input"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert!(
+        requests.iter().all(|r| r["model"] == "concepts"),
+        "{requests:?}"
+    );
+    // Per store: the file's nine chunks at once, then each question (the file message's
+    // own and the one asked).
+    assert!(inputs.contains(&9), "{inputs:?}");
+    assert!(
+        requests.iter().any(|r| r["input"][0] == question),
+        "{requests:?}"
+    );
+}

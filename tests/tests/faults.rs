@@ -1087,3 +1087,49 @@ async fn a_bot_that_cannot_claim_the_reply_slot_sends_an_error_frame_and_the_nex
 async fn a_reply_the_store_cannot_keep_ends_with_an_error_frame_and_the_next_reply_works() {
     a_reply_the_store_fails_ends_with_an_error_frame("put_message").await;
 }
+
+#[tokio::test]
+async fn a_library_document_the_store_cannot_index_is_listed_as_failed_and_the_next_one_is_indexed()
+{
+    let (app, store) = faulty_app().await;
+    let ann = app.user("ann");
+    let add = async |name: &str| {
+        let file = chat_e2e::FilePart {
+            name,
+            kind: "text/plain",
+            bytes: b"The boiler code is 7731.",
+        };
+        let added = app.form("/documents", Some(&ann), &[], file).await;
+        assert_eq!(added.status, StatusCode::ACCEPTED, "{added:?}");
+        added.body["document_id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    };
+    // Where the document ends up once the bot is done with it.
+    let state_of = async |id: &str| {
+        for _ in 0..100 {
+            let listed = app.get("/documents", &ann).await.body;
+            let state = listed["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|item| item["document_id"] == id)
+                .map(|item| item["state"].clone());
+            if let Some(state) = state.filter(|s| s != "indexing") {
+                return state;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{id} is still indexing");
+    };
+    store.arm("index_document", Fault::Unavailable);
+    let failed = add("first.txt").await;
+    assert_eq!(state_of(&failed).await, "failed");
+    let injected = store.injected();
+    store.heal();
+    let indexed = add("second.txt").await;
+    assert_eq!(state_of(&indexed).await, "indexed");
+    report("library indexing", injected);
+    app.stop().await;
+}

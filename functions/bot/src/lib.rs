@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use chat_bedrock::BedrockModel;
 use chat_core::compose::Services;
-use chat_core::config::{BotConfig, BotProvider};
-use chat_core::ports::{ChatModel, Job, error_chain};
-use chat_core::service::BotSettings;
-use chat_providers::{EchoModel, OpenAiModel, OpenAiSettings};
+use chat_core::config::{BotConfig, BotProvider, EmbeddingsConfig};
+use chat_core::ports::{ChatModel, Embedder, Job, error_chain};
+use chat_core::service::{BotSettings, DocumentReaders};
+use chat_providers::{
+    EchoModel, OpenAiEmbedder, OpenAiEmbedderSettings, OpenAiModel, OpenAiSettings,
+};
 use lambda_runtime::Error;
 
 pub mod extract;
@@ -24,14 +26,34 @@ pub struct App {
 }
 
 impl App {
-    /// The bot on `services`, reading shared PDFs as well as text.
-    pub fn new(services: Services, bot: BotSettings, endpoint: String) -> Self {
+    /// The bot on `services`, reading shared PDFs as well as text, and embedding what it
+    /// indexes with the embeddings model `embeddings` configures, if any.
+    pub fn new(
+        services: Services,
+        bot: BotSettings,
+        endpoint: String,
+        embeddings: Option<&EmbeddingsConfig>,
+    ) -> Self {
+        let readers = DocumentReaders {
+            extractor: Arc::new(extract::FileText),
+            embedder: embeddings.map(embedder),
+        };
         Self {
-            services: services.with_extractor(Arc::new(extract::FileText)),
+            services: services.with_readers(readers),
             bot,
             endpoint,
         }
     }
+}
+
+/// The configured embeddings model.
+pub fn embedder(config: &EmbeddingsConfig) -> Arc<dyn Embedder> {
+    Arc::new(OpenAiEmbedder::new(OpenAiEmbedderSettings {
+        base_url: config.base_url.clone(),
+        model: config.model.clone(),
+        api_key: config.api_key.as_ref().map(|key| key.expose().to_owned()),
+        dimensions: config.dimensions,
+    }))
 }
 
 /// The configured model, asked as configured. Bedrock calls go through `sdk_config`, or,

@@ -309,7 +309,12 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         invoker: invoker.clone(),
         dialect: config.ws_dialect,
     });
-    let bot = Arc::new(bot::App::new(services(), bot, management.clone()));
+    let bot = Arc::new(bot::App::new(
+        services(),
+        bot,
+        management.clone(),
+        config.embeddings.as_ref(),
+    ));
     invoker::serve(jobs, job_handler(Arc::downgrade(&connect), bot));
     let ws_router = ws_api::router(
         websocket_routes(

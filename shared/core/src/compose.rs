@@ -37,7 +37,7 @@ pub struct Services {
     rates: RateLimits,
     /// Built once from `MODERATION_*`; every service made here shares it.
     moderator: Arc<Moderator>,
-    extractor: Arc<dyn crate::ports::TextExtractor>,
+    readers: crate::service::DocumentReaders,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -53,16 +53,17 @@ impl Services {
             chatbots: ChatbotPolicy::from_config(config),
             rates: config.limits.rates,
             moderator: Arc::new(Moderator::new(config.moderation.clone())),
-            extractor: Arc::new(crate::documents::PlainText),
+            readers: crate::service::DocumentReaders::default(),
             adapters,
             current: Mutex::new(None),
         }
     }
 
-    /// The same services reading shared files with `extractor` (the bot's reads PDF).
-    pub fn with_extractor(self, extractor: Arc<dyn crate::ports::TextExtractor>) -> Self {
+    /// The same services reading the files they index with `readers` (the bot's read PDF,
+    /// and may embed).
+    pub fn with_readers(self, readers: crate::service::DocumentReaders) -> Self {
         Self {
-            extractor,
+            readers,
             current: Mutex::new(None),
             ..self
         }
@@ -110,7 +111,7 @@ impl Services {
         .with_chatbots(self.chatbots.clone())
         .with_rates(self.rates)
         .with_moderator(self.moderator.clone())
-        .with_extractor(self.extractor.clone());
+        .with_readers(self.readers.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

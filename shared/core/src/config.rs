@@ -576,6 +576,60 @@ pub fn bot(source: &impl Source) -> Result<Option<BotConfig>, ConfigError> {
     }))
 }
 
+/// The optional embeddings model that orders a reply's keyword matches by meaning: an
+/// OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM or
+/// a Bedrock gateway).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbeddingsConfig {
+    /// `EMBEDDINGS_BASE_URL`, else `OPENAI_BASE_URL`, else OpenAI's.
+    pub base_url: String,
+    /// `EMBEDDINGS_MODEL` (e.g. `text-embedding-3-small`).
+    pub model: String,
+    /// `EMBEDDINGS_API_KEY`, else `OPENAI_API_KEY`.
+    pub api_key: Option<Secret>,
+    /// `EMBEDDINGS_DIMENSIONS`: vectors this long, for models that shorten them.
+    pub dimensions: Option<u32>,
+}
+
+/// `EMBEDDINGS_PROVIDER` (`openai`, or unset for none) and its variables.
+pub fn embeddings(source: &impl Source) -> Result<Option<EmbeddingsConfig>, ConfigError> {
+    match optional(source, "EMBEDDINGS_PROVIDER").as_deref() {
+        None | Some("none") => return Ok(None),
+        Some("openai") => {}
+        Some(_) => {
+            return Err(ConfigError::new(
+                "EMBEDDINGS_PROVIDER",
+                "must be openai or none",
+            ));
+        }
+    }
+    let dimensions = match optional(source, "EMBEDDINGS_DIMENSIONS") {
+        None => None,
+        Some(value) => Some(
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=8_192).contains(d))
+                .ok_or_else(|| ConfigError::new("EMBEDDINGS_DIMENSIONS", "must be 1..8192"))?,
+        ),
+    };
+    Ok(Some(EmbeddingsConfig {
+        base_url: optional(source, "EMBEDDINGS_BASE_URL")
+            .or_else(|| optional(source, "OPENAI_BASE_URL"))
+            .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+        model: optional(source, "EMBEDDINGS_MODEL").ok_or_else(|| {
+            ConfigError::new(
+                "EMBEDDINGS_MODEL",
+                "is not set (e.g. text-embedding-3-small)",
+            )
+        })?,
+        api_key: optional(source, "EMBEDDINGS_API_KEY")
+            .or_else(|| optional(source, "OPENAI_API_KEY"))
+            .map(Secret),
+        dimensions,
+    }))
+}
+
 /// How callers are authenticated: token verification and the visitor tokens' secret.
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
@@ -617,6 +671,8 @@ pub struct Config {
     pub function_name: Option<String>,
     /// `BOT_PROVIDER` and its variables, when set.
     pub bot: Option<BotConfig>,
+    /// `EMBEDDINGS_PROVIDER` and its variables, when set (the bot uses them).
+    pub embeddings: Option<EmbeddingsConfig>,
     /// `WS_DIALECT`: the frames a WebSocket client gets unless it asks with `?dialect=`
     /// (default `canonical`), so a team moving from a seed system changes only the URL.
     pub ws_dialect: Dialect,
@@ -649,6 +705,7 @@ impl Config {
             },
             function_name: optional(source, "AWS_LAMBDA_FUNCTION_NAME"),
             bot: bot(source)?,
+            embeddings: embeddings(source)?,
             ws_dialect: match optional(source, "WS_DIALECT") {
                 None => Dialect::Canonical,
                 Some(value) => {
@@ -979,5 +1036,61 @@ mod tests {
         .expect("valid");
         assert!(matches!(config.auth.keys, KeySource::Jwks { .. }));
         assert_eq!(config.store.endpoint, None);
+    }
+
+    #[test]
+    fn embeddings_are_off_unless_asked_for_and_borrow_the_openai_settings() {
+        use super::{EmbeddingsConfig, Secret, embeddings};
+        assert_eq!(embeddings(&[]).expect("valid"), None);
+        assert_eq!(
+            embeddings(&[("EMBEDDINGS_PROVIDER", "none")]).expect("valid"),
+            None
+        );
+        let borrowed = embeddings(&[
+            ("EMBEDDINGS_PROVIDER", "openai"),
+            ("EMBEDDINGS_MODEL", "text-embedding-3-small"),
+            ("OPENAI_BASE_URL", "http://localhost:11434/v1"),
+            ("OPENAI_API_KEY", "sk-1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            borrowed,
+            Some(EmbeddingsConfig {
+                base_url: "http://localhost:11434/v1".into(),
+                model: "text-embedding-3-small".into(),
+                api_key: Some(Secret::new("sk-1")),
+                dimensions: None,
+            })
+        );
+        let own = embeddings(&[
+            ("EMBEDDINGS_PROVIDER", "openai"),
+            ("EMBEDDINGS_MODEL", "m"),
+            ("EMBEDDINGS_BASE_URL", "http://vllm:8000/v1"),
+            ("EMBEDDINGS_API_KEY", "sk-2"),
+            ("OPENAI_API_KEY", "sk-1"),
+            ("EMBEDDINGS_DIMENSIONS", "256"),
+        ])
+        .expect("valid")
+        .expect("configured");
+        assert_eq!(own.base_url, "http://vllm:8000/v1");
+        assert_eq!(own.api_key, Some(Secret::new("sk-2")));
+        assert_eq!(own.dimensions, Some(256));
+        let refusals = [
+            embeddings(&[("EMBEDDINGS_PROVIDER", "cohere")]),
+            embeddings(&[("EMBEDDINGS_PROVIDER", "openai")]),
+            embeddings(&[
+                ("EMBEDDINGS_PROVIDER", "openai"),
+                ("EMBEDDINGS_MODEL", "m"),
+                ("EMBEDDINGS_DIMENSIONS", "0"),
+            ]),
+        ];
+        for (refused, variable) in refusals.into_iter().zip([
+            "EMBEDDINGS_PROVIDER",
+            "EMBEDDINGS_MODEL",
+            "EMBEDDINGS_DIMENSIONS",
+        ]) {
+            let error = refused.expect_err("refused");
+            assert!(error.to_string().contains(variable), "{error}");
+        }
     }
 }

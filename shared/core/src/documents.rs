@@ -1,6 +1,7 @@
 //! Documents a bot answers from: a shared file's text, cut into chunks, each indexed by
 //! its terms so that a reply finds the few chunks that match its question (BM25) without
-//! reading the documents. Pure functions; the store keeps what they make.
+//! reading the documents; with an embeddings model, the best keyword matches are then
+//! ordered by closeness of meaning too. Pure functions; the store keeps what they make.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,10 @@ pub const POSTINGS_PER_TERM: usize = 20;
 /// The most chunks a prompt carries, and the characters they may come to.
 pub const PROMPT_CHUNKS: usize = 5;
 pub const PROMPT_CHARS: usize = 6_000;
+/// With an embeddings model, the keyword matches a reply reads and reorders by meaning.
+pub const RERANK_CANDIDATES: usize = 20;
+/// The most chunks sent to the embeddings model in one request.
+pub const EMBED_BATCH: usize = 64;
 /// The most text taken from one file (a larger one is indexed up to here).
 pub const MAX_DOCUMENT_CHARS: usize = 2_000_000;
 
@@ -207,6 +212,78 @@ pub fn idf(chunks: u64, with_term: usize) -> f64 {
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
+/// A chunk's vector as the index keeps it: the model that made it (vectors of different
+/// models are never compared) and the vector packed to a byte a dimension (a scale, then
+/// each value in 127ths of it; base64), about a quarter of its `f32` size, which is close
+/// enough to order a few candidates.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Embedding {
+    pub model: String,
+    pub packed: String,
+}
+
+impl Embedding {
+    pub fn pack(model: &str, vector: &[f32]) -> Self {
+        use base64::Engine as _;
+        let largest = vector.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        let mut bytes = scale.to_le_bytes().to_vec();
+        bytes.extend(
+            vector
+                .iter()
+                .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8),
+        );
+        Self {
+            model: model.to_owned(),
+            packed: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// The vector, as closely as it was packed; `None` for packing this code did not make.
+    pub fn vector(&self) -> Option<Vec<f32>> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.packed)
+            .ok()?;
+        let (scale, values) = bytes.split_first_chunk::<4>()?;
+        let scale = f32::from_le_bytes(*scale);
+        Some(values.iter().map(|&b| f32::from(b as i8) * scale).collect())
+    }
+}
+
+/// How alike two vectors point (1 the same way, 0 unrelated); 0 when their sizes differ.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let norms = norm(a) * norm(b);
+    if norms == 0.0 { 0.0 } else { dot / norms }
+}
+
+/// The candidates (the best keyword matches, best first) ordered by closeness to the
+/// question, as a reranker orders what retrieval found: the keywords decide what is a
+/// candidate, the meaning what comes first. A candidate without a vector of the model
+/// (indexed before it was configured) comes after those with one, in keyword order.
+pub fn rerank<T>(candidates: Vec<(T, Option<f64>)>) -> Vec<T> {
+    let mut ordered: Vec<(usize, (T, Option<f64>))> = candidates.into_iter().enumerate().collect();
+    ordered.sort_by(|(a_at, (_, a)), (b_at, (_, b))| match (a, b) {
+        (Some(a), Some(b)) => b.total_cmp(a).then(a_at.cmp(b_at)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a_at.cmp(b_at),
+    });
+    ordered
+        .into_iter()
+        .map(|(_, (candidate, _))| candidate)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +338,43 @@ mod tests {
         assert!(idf(1_000, 1) > idf(1_000, 20));
         assert!(impact(3, 50) > impact(1, 50));
         assert!(impact(1, 30) > impact(1, 300));
+    }
+
+    #[test]
+    fn a_packed_vector_comes_back_close_and_points_the_same_way() {
+        let vector = [0.5f32, -0.25, 0.0, 1.0, -1.0, 0.125];
+        let packed = Embedding::pack("m", &vector);
+        let back = packed.vector().expect("unpacked");
+        assert_eq!(back.len(), vector.len());
+        assert!(back.iter().zip(vector).all(|(b, v)| (b - v).abs() < 0.01));
+        assert!(cosine(&back, &vector) > 0.999);
+        assert_eq!(
+            Embedding::pack("m", &[0.0, 0.0]).vector(),
+            Some(vec![0.0, 0.0])
+        );
+        let garbage = Embedding {
+            model: "m".into(),
+            packed: "not base64!".into(),
+        };
+        assert_eq!(garbage.vector(), None);
+        assert_eq!(cosine(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
+        assert_eq!(cosine(&[1.0], &[1.0, 0.0]), 0.0);
+    }
+
+    #[test]
+    fn reranking_lifts_the_closest_in_meaning_over_better_keyword_matches() {
+        let candidates = vec![
+            ("decoy 1", Some(0.1)),
+            ("decoy 2", Some(0.2)),
+            ("unvectored", None),
+            ("decoy 3", Some(0.1)),
+            ("the answer", Some(0.9)),
+        ];
+        assert_eq!(
+            rerank(candidates),
+            ["the answer", "decoy 2", "decoy 1", "decoy 3", "unvectored"]
+        );
+        // Without any closeness, the keyword order stands.
+        assert_eq!(rerank(vec![("a", None), ("b", None)]), ["a", "b"]);
     }
 }

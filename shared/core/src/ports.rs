@@ -503,6 +503,9 @@ pub struct DocumentChunk {
     /// Its place in the file, from 0.
     pub n: u32,
     pub text: String,
+    /// Its vector, when an embeddings model was configured as it was indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<crate::documents::Embedding>,
 }
 
 /// A chunk a term occurs in, and how much the term weighs there (BM25's term-frequency
@@ -520,6 +523,41 @@ pub struct IndexedDocument {
     pub attachment_id: AttachmentId,
     pub file_name: String,
     pub chunks: Vec<(String, std::collections::BTreeMap<String, u32>)>,
+    /// The chunks' vectors, in the same order, with an embeddings model; else empty.
+    pub embeddings: Vec<crate::documents::Embedding>,
+}
+
+impl IndexedDocument {
+    /// Each chunk as the index keeps it, with its terms' impacts.
+    pub fn stored_chunks(
+        &self,
+    ) -> impl Iterator<Item = (DocumentChunk, &std::collections::BTreeMap<String, u32>)> {
+        (0u32..).zip(&self.chunks).map(|(n, (text, impacts))| {
+            let chunk = DocumentChunk {
+                attachment_id: self.attachment_id,
+                file_name: self.file_name.clone(),
+                n,
+                text: text.clone(),
+                embedding: self.embeddings.get(n as usize).cloned(),
+            };
+            (chunk, impacts)
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the embeddings model failed")]
+pub struct EmbedError(#[source] pub Cause);
+
+/// Turns texts into vectors that lie close when the texts mean alike (an embeddings
+/// model): optional, to order a reply's keyword matches by meaning.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// The model's name, kept with each vector.
+    fn model(&self) -> &str;
+
+    /// One vector per text, in order.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
 
 /// Reads the text of a file the bot indexes: plain text, Markdown, CSV and HTML in the
@@ -570,6 +608,9 @@ pub enum DocumentState {
     },
     /// It holds no text the bot can read (a scanned PDF, damaged bytes).
     Unreadable,
+    /// The bot could not index it (the store or the model failed): remove it and add it
+    /// again.
+    Failed,
 }
 
 /// A file an index holds.

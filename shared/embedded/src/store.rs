@@ -801,13 +801,8 @@ impl DocumentStore for EmbeddedStore {
             chunks: document.chunks.len() as u64,
         };
         index.files.insert(document.attachment_id, file);
-        for (n, (text, impacts)) in (0u32..).zip(&document.chunks) {
-            let chunk = DocumentChunk {
-                attachment_id: document.attachment_id,
-                file_name: document.file_name.clone(),
-                n,
-                text: text.clone(),
-            };
+        for (chunk, impacts) in document.stored_chunks() {
+            let n = chunk.n;
             index.chunks.insert((document.attachment_id, n), chunk);
             for (term, impact) in impacts {
                 index.postings.entry(term.clone()).or_default().insert((

@@ -329,7 +329,7 @@ fn interpret(data: &str) -> Chunk {
 }
 
 /// A provider's message made safe to pass on: no key, not too long.
-fn scrub(message: &str, api_key: Option<&str>) -> String {
+pub(crate) fn scrub(message: &str, api_key: Option<&str>) -> String {
     let mut message = message.trim().to_owned();
     if let Some(key) = api_key.filter(|k| !k.is_empty()) {
         message = message.replace(key, "[redacted]");
@@ -342,7 +342,7 @@ fn scrub(message: &str, api_key: Option<&str>) -> String {
 
 /// The message of an OpenAI-style error, `{"error": {"message": ...}}`, or of the variants
 /// some servers send (`{"error": "..."}`, `{"message": "..."}`).
-fn error_message(json: &Value) -> Option<String> {
+pub(crate) fn error_message(json: &Value) -> Option<String> {
     let error = json.get("error");
     error
         .and_then(|e| e.get("message"))
@@ -363,7 +363,7 @@ fn from_transport(error: reqwest::Error) -> ModelError {
 }
 
 /// The error and its causes.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

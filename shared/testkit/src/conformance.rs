@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chat_core::documents::Embedding;
 use chat_core::domain::{
     Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, Chatbot, ChatbotId,
     ClientMsgId, Connection, ConnectionId, Content, CustomerSecret, Day, Dialect, DisplayName,
@@ -2189,6 +2190,7 @@ async fn a_library_lists_its_owners_documents_and_records_how_their_indexing_end
             "boiler".to_owned(),
             std::iter::once(("boiler".to_owned(), 1_000)).collect(),
         )],
+        embeddings: Vec::new(),
     };
     assert!(store.index_document(&scope, &chunk).await.expect("indexed"));
     assert_eq!(store.indexed_chunks(&scope).await.expect("read"), 1);
@@ -2233,6 +2235,11 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
                 impacts(&[("boiler", 1_300), ("reset", 1_300)]),
             ),
         ],
+        // Each chunk's vector is kept with it.
+        embeddings: vec![
+            Embedding::pack("model", &[1.0, 0.0]),
+            Embedding::pack("model", &[0.0, 1.0]),
+        ],
     };
     assert_eq!(store.indexed_chunks(&session).await.expect("read"), 0);
     assert!(
@@ -2253,6 +2260,7 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
         attachment_id: notes,
         file_name: "notes.md".to_owned(),
         chunks: vec![("boiler".to_owned(), impacts(&[("boiler", 1_000)]))],
+        embeddings: Vec::new(),
     };
     assert!(
         store
@@ -2308,6 +2316,13 @@ async fn a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_fi
             ("manual.txt", "The boiler code is 7731."),
             ("notes.md", "boiler")
         ]
+    );
+    assert_eq!(
+        found
+            .iter()
+            .map(|c| c.embedding.clone())
+            .collect::<Vec<_>>(),
+        vec![Some(Embedding::pack("model", &[1.0, 0.0])), None]
     );
     assert!(
         store

@@ -73,10 +73,42 @@ pub fn stream_body<G: Send + 'static>(steps: Vec<Step>, guard: G) -> axum::body:
 
 /// An OpenAI-compatible chat-completions server on a free loopback port that keeps every
 /// request body it gets and streams `reply` word by word: the end-to-end suites read
-/// what the model was asked (system text, turns, model, temperature) from it.
+/// what the model was asked (system text, turns, model, temperature) from it. It serves
+/// `/v1/embeddings` too, with [`concept_vector`]s.
 pub struct RecordingModel {
     pub base_url: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    embedded: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+/// The word groups [`concept_vector`] knows: words of one group mean alike.
+const CONCEPTS: &[&[&str]] = &[
+    &["wifi", "wireless", "internet", "network"],
+    &["password", "passphrase", "code", "key"],
+    &["guest", "guests", "visitor", "visitors"],
+    &["parking", "car", "cars", "garage"],
+    &["lunch", "food", "canteen", "meal"],
+];
+
+/// A stand-in embedding that knows a few synonyms: a dimension per group of
+/// [`CONCEPTS`], counting its words, and a faint one for any other word, so texts that
+/// share no word but mean alike (`wireless passphrase`, `wifi password`) lie close.
+pub fn concept_vector(text: &str) -> Vec<f32> {
+    let mut vector = vec![0f32; CONCEPTS.len() + 1];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_lowercase();
+        match CONCEPTS
+            .iter()
+            .position(|group| group.contains(&word.as_str()))
+        {
+            Some(at) => vector[at] += 1.0,
+            None => vector[CONCEPTS.len()] += 0.01,
+        }
+    }
+    vector
 }
 
 impl RecordingModel {
@@ -106,9 +138,31 @@ impl RecordingModel {
                     .expect("a response")
             }
         };
+        let embedded: Kept = Kept::default();
+        let embed = |State(kept): State<Kept>, axum::Json(body): axum::Json<serde_json::Value>| async move {
+            let texts: Vec<String> = body["input"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|text| text.as_str().map(str::to_owned))
+                .collect();
+            kept.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+            let data: Vec<serde_json::Value> = texts
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(index, text)| serde_json::json!({"index": index, "embedding": concept_vector(text)}))
+                .collect();
+            axum::Json(serde_json::json!({"object": "list", "data": data}))
+        };
         let router = axum::Router::new()
             .route("/v1/chat/completions", axum::routing::post(answer))
-            .with_state(requests.clone());
+            .with_state(requests.clone())
+            .merge(
+                axum::Router::new()
+                    .route("/v1/embeddings", axum::routing::post(embed))
+                    .with_state(embedded.clone()),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a port");
@@ -117,7 +171,17 @@ impl RecordingModel {
         Self {
             base_url: format!("http://{address}/v1"),
             requests,
+            embedded,
         }
+    }
+
+    /// Every embeddings request body so far, oldest first (the vectors come back in
+    /// reverse order of `index`, as servers may send them).
+    pub fn embedding_requests(&self) -> Vec<serde_json::Value> {
+        self.embedded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Every request body so far, oldest first.

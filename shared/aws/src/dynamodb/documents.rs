@@ -151,16 +151,12 @@ impl DocumentStore for DynamoStore {
             return Ok(false);
         }
         let mut items: Vec<Item> = Vec::new();
-        for (n, (text, impacts)) in (0u32..).zip(&document.chunks) {
+        for (chunk, impacts) in document.stored_chunks() {
+            let n = chunk.n;
             items.push(to_item(&ChunkItem {
                 pk: pk.clone(),
                 sk: chunk_sk(document.attachment_id, n),
-                chunk: DocumentChunk {
-                    attachment_id: document.attachment_id,
-                    file_name: document.file_name.clone(),
-                    n,
-                    text: text.clone(),
-                },
+                chunk,
             })?);
             for (term, impact) in impacts {
                 items.push(to_item(&PostingItem {
@@ -345,6 +341,7 @@ impl DocumentStore for DynamoStore {
             DocumentState::Indexing => ("indexing", None),
             DocumentState::Indexed { chunks } => ("indexed", Some(chunks)),
             DocumentState::Unreadable => ("unreadable", None),
+            DocumentState::Failed => ("failed", None),
         };
         let request = self
             .update_request(library_key(owner, document))

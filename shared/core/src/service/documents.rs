@@ -5,17 +5,22 @@
 //! draws the few chunks that best match its question from both.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::chatbots::require_admin;
 use super::{ChatService, DirectUpload, MAX_DIRECT_UPLOAD_BYTES, ServiceError, ServiceResult};
 use crate::documents::{
-    POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, chunks, idf, query_terms, weighted_terms,
+    EMBED_BATCH, Embedding, POSTINGS_PER_TERM, PROMPT_CHARS, PROMPT_CHUNKS, RERANK_CANDIDATES,
+    chunks, cosine, idf, query_terms, rerank, weighted_terms,
 };
 use crate::domain::{
     Attachment, AttachmentId, ChatbotId, Principal, SessionId, ValidationError, parse_content_type,
     parse_file_name,
 };
-use crate::ports::{DocumentChunk, DocumentScope, IndexedDocument, IndexedFile, Invoker, Job};
+use crate::ports::{
+    DocumentChunk, DocumentScope, Embedder, IndexedDocument, IndexedFile, Invoker, Job,
+    TextExtractor, error_chain,
+};
 
 /// The media types a chatbot's documents may have: what the bot reads.
 pub const DOCUMENT_TYPES: &[&str] = &[
@@ -25,6 +30,23 @@ pub const DOCUMENT_TYPES: &[&str] = &[
     "text/html",
     "application/pdf",
 ];
+
+/// What reads the files the bot indexes: their text, and optionally their meaning.
+#[derive(Clone)]
+pub struct DocumentReaders {
+    pub extractor: Arc<dyn TextExtractor>,
+    /// Orders a reply's keyword matches by meaning; absent, BM25 alone decides.
+    pub embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl Default for DocumentReaders {
+    fn default() -> Self {
+        Self {
+            extractor: Arc::new(crate::documents::PlainText),
+            embedder: None,
+        }
+    }
+}
 
 /// A chatbot's document as it is added: indexed in the background.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,19 +124,22 @@ impl ChatService {
         scope: &DocumentScope,
         file: FileToIndex<'_>,
     ) -> ServiceResult<Indexing> {
-        if !self.extractor.reads(file.content_type) {
+        let extractor = &self.readers.extractor;
+        if !extractor.reads(file.content_type) {
             return Ok(Indexing::Unreadable);
         }
         let Some(bytes) = self.files()?.blobs.get(&file.key).await? else {
             return Ok(Indexing::Unreadable);
         };
-        let Some(text) = self.extractor.extract(file.content_type, bytes).await else {
+        let Some(text) = extractor.extract(file.content_type, bytes).await else {
             return Ok(Indexing::Unreadable);
         };
+        let texts = chunks(&text);
         let document = IndexedDocument {
             attachment_id: file.id,
             file_name: file.file_name.to_owned(),
-            chunks: chunks(&text)
+            embeddings: self.embed_chunks(&texts).await,
+            chunks: texts
                 .into_iter()
                 .map(|chunk| {
                     let weights = weighted_terms(&chunk);
@@ -127,6 +152,29 @@ impl ChatService {
         } else {
             Indexing::Before
         })
+    }
+
+    /// The chunks' vectors, with an embeddings model: a request per [`EMBED_BATCH`]. When
+    /// the model fails, none (the file is still found by its words).
+    async fn embed_chunks(&self, texts: &[String]) -> Vec<Embedding> {
+        let Some(embedder) = &self.readers.embedder else {
+            return Vec::new();
+        };
+        let mut embeddings = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(EMBED_BATCH) {
+            match embedder.embed(batch).await {
+                Ok(vectors) => embeddings.extend(
+                    vectors
+                        .iter()
+                        .map(|vector| Embedding::pack(embedder.model(), vector)),
+                ),
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), "cannot embed a file's chunks: it is indexed by its words only");
+                    return Vec::new();
+                }
+            }
+        }
+        embeddings
     }
 
     /// A document as the bot indexes it, checked: a name, a type it reads, a size within
@@ -244,9 +292,11 @@ impl ChatService {
 
     /// The chunks of the scopes' files that best match `question` (BM25 over the head of
     /// each of its terms' postings, each scope weighed on its own), best first, within the
-    /// prompt's budget. Its cost is bounded whatever the files' size: for each scope one
-    /// read of the count (all a scope without files pays), a Query per term (at most 8,
-    /// of 20 postings), and one read of the chunks chosen (at most 5).
+    /// prompt's budget; with an embeddings model, the best [`RERANK_CANDIDATES`] of them
+    /// ordered by closeness to the question. Its cost is bounded whatever the files' size:
+    /// for each scope one read of the count (all a scope without files pays), a Query per
+    /// term (at most 8, of 20 postings), and one read of the chunks chosen (at most 5, or
+    /// 20 and one embedding of the question).
     pub(super) async fn relevant_chunks(
         &self,
         scopes: &[DocumentScope],
@@ -270,7 +320,12 @@ impl ChatService {
             })
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        ranked.truncate(PROMPT_CHUNKS);
+        let embedder = self.readers.embedder.as_ref();
+        ranked.truncate(if embedder.is_some() {
+            RERANK_CANDIDATES
+        } else {
+            PROMPT_CHUNKS
+        });
         let places: Vec<Vec<_>> = (0..scopes.len())
             .map(|at| {
                 ranked
@@ -298,10 +353,16 @@ impl ChatService {
                 .iter()
                 .position(|(_, of, place)| of == at && *place == (chunk.attachment_id, chunk.n))
         });
+        let mut found: Vec<DocumentChunk> = found.into_iter().map(|(_, chunk)| chunk).collect();
+        if let Some(embedder) = embedder
+            && !found.is_empty()
+        {
+            found = self.by_meaning(embedder.as_ref(), question, found).await;
+        }
         let mut budget = PROMPT_CHARS;
         Ok(found
             .into_iter()
-            .map(|(_, chunk)| chunk)
+            .take(PROMPT_CHUNKS)
             .filter(|chunk| {
                 let size = chunk.text.chars().count();
                 let fits = size <= budget;
@@ -311,6 +372,37 @@ impl ChatService {
                 fits
             })
             .collect())
+    }
+
+    /// The keyword matches (best first) ordered by closeness to the question. When the
+    /// model fails, the keyword order stands.
+    async fn by_meaning(
+        &self,
+        embedder: &dyn Embedder,
+        question: &str,
+        found: Vec<DocumentChunk>,
+    ) -> Vec<DocumentChunk> {
+        let asked = match embedder.embed(&[question.to_owned()]).await {
+            Ok(mut vectors) if vectors.len() == 1 => vectors.remove(0),
+            Ok(_) => return found,
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "cannot embed the question: the keyword order stands");
+                return found;
+            }
+        };
+        let candidates = found
+            .into_iter()
+            .map(|chunk| {
+                let similarity = chunk
+                    .embedding
+                    .as_ref()
+                    .filter(|embedding| embedding.model == embedder.model())
+                    .and_then(Embedding::vector)
+                    .map(|vector| cosine(&asked, &vector));
+                (chunk, similarity)
+            })
+            .collect();
+        rerank(candidates)
     }
 
     /// Each chunk of the scope's files that shares a term with the question, and its BM25

@@ -95,12 +95,24 @@ impl ChatService {
             content_type,
             key: library_document_key(owner, id),
         };
-        let state = match self.index_file(&scope, file).await? {
-            Indexing::Unreadable => DocumentState::Unreadable,
-            // The scope holds this document only: its count is the document's.
-            Indexing::Done | Indexing::Before => DocumentState::Indexed {
-                chunks: self.store.indexed_chunks(&scope).await?,
-            },
+        let indexed = async {
+            Ok::<_, ServiceError>(match self.index_file(&scope, file).await? {
+                Indexing::Unreadable => DocumentState::Unreadable,
+                // The scope holds this document only: its count is the document's.
+                Indexing::Done | Indexing::Before => DocumentState::Indexed {
+                    chunks: self.store.indexed_chunks(&scope).await?,
+                },
+            })
+        };
+        let state = match indexed.await {
+            Ok(state) => state,
+            Err(error) => {
+                // The job is not retried: the library says so rather than `indexing`.
+                self.store
+                    .set_library_state(owner, id, DocumentState::Failed)
+                    .await?;
+                return Err(error);
+            }
         };
         if !self.store.set_library_state(owner, id, state).await? {
             self.store.remove_document(&scope, id).await?;

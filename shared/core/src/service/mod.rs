@@ -22,7 +22,9 @@ pub use attachments::{
 };
 pub use bot::BotSettings;
 pub use chatbots::{ChatbotPolicy, ChatbotSettings};
-pub use documents::{AddedDocument, DOCUMENT_TYPES, Indexing, chatbot_document_key};
+pub use documents::{
+    AddedDocument, DOCUMENT_TYPES, DocumentReaders, Indexing, chatbot_document_key,
+};
 pub use error::{ServiceError, ServiceResult};
 pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use library::{LIBRARY_DOCUMENTS_PER_USER, library_document_key, library_scope};
@@ -144,8 +146,8 @@ pub struct ChatService {
     rates: RateLimits,
     /// Reviews every message text before it is stored: sends, edits, bot replies.
     moderator: Arc<Moderator>,
-    /// Reads the files the bot indexes.
-    extractor: Arc<dyn crate::ports::TextExtractor>,
+    /// Read the files the bot indexes.
+    readers: DocumentReaders,
 }
 
 impl ChatService {
@@ -162,13 +164,13 @@ impl ChatService {
             ),
             rates: RateLimits::default(),
             moderator: Arc::new(Moderator::default()),
-            extractor: Arc::new(crate::documents::PlainText),
+            readers: DocumentReaders::default(),
         }
     }
 
-    /// The same service reading shared files with `extractor`.
-    pub fn with_extractor(self, extractor: Arc<dyn crate::ports::TextExtractor>) -> Self {
-        Self { extractor, ..self }
+    /// The same service reading the files it indexes with `readers`.
+    pub fn with_readers(self, readers: DocumentReaders) -> Self {
+        Self { readers, ..self }
     }
 
     /// The same service with these rate limits.
