@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use chat_bedrock::BedrockModel;
+use chat_bedrock::{BedrockEmbedder, BedrockModel};
 use chat_core::compose::Services;
-use chat_core::config::{BotConfig, BotProvider, EmbeddingsConfig};
+use chat_core::config::{BotConfig, BotProvider, EmbeddingsConfig, EmbeddingsProvider};
 use chat_core::ports::{ChatModel, Embedder, Job, error_chain};
 use chat_core::service::{BotSettings, DocumentReaders};
 use chat_providers::{
@@ -27,16 +27,16 @@ pub struct App {
 
 impl App {
     /// The bot on `services`, reading shared PDFs as well as text, and embedding what it
-    /// indexes with the embeddings model `embeddings` configures, if any.
+    /// indexes with `embedder`, if any.
     pub fn new(
         services: Services,
         bot: BotSettings,
         endpoint: String,
-        embeddings: Option<&EmbeddingsConfig>,
+        embedder: Option<Arc<dyn Embedder>>,
     ) -> Self {
         let readers = DocumentReaders {
             extractor: Arc::new(extract::FileText),
-            embedder: embeddings.map(embedder),
+            embedder,
         };
         Self {
             services: services.with_readers(readers),
@@ -46,14 +46,38 @@ impl App {
     }
 }
 
-/// The configured embeddings model.
-pub fn embedder(config: &EmbeddingsConfig) -> Arc<dyn Embedder> {
-    Arc::new(OpenAiEmbedder::new(OpenAiEmbedderSettings {
-        base_url: config.base_url.clone(),
-        model: config.model.clone(),
-        api_key: config.api_key.as_ref().map(|key| key.expose().to_owned()),
-        dimensions: config.dimensions,
-    }))
+/// The configured embeddings model, if any; Bedrock's through `sdk_config` as
+/// [`settings`] has it.
+pub async fn embedder(
+    config: Option<&EmbeddingsConfig>,
+    sdk_config: Option<&aws_config::SdkConfig>,
+) -> Option<Arc<dyn Embedder>> {
+    let config = config?;
+    Some(match &config.provider {
+        EmbeddingsProvider::OpenAi { base_url, api_key } => {
+            Arc::new(OpenAiEmbedder::new(OpenAiEmbedderSettings {
+                base_url: base_url.clone(),
+                model: config.model.clone(),
+                api_key: api_key.as_ref().map(|key| key.expose().to_owned()),
+                dimensions: config.dimensions,
+            }))
+        }
+        EmbeddingsProvider::Bedrock => {
+            let loaded;
+            let sdk_config = match sdk_config {
+                Some(sdk_config) => sdk_config,
+                None => {
+                    loaded = chat_aws::production::sdk_config().await;
+                    &loaded
+                }
+            };
+            Arc::new(BedrockEmbedder::new(
+                sdk_config,
+                config.model.clone(),
+                config.dimensions,
+            ))
+        }
+    })
 }
 
 /// The configured model, asked as configured. Bedrock calls go through `sdk_config`, or,

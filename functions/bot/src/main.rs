@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
         deployed.services,
         bot::settings(config.require_bot()?, Some(&deployed.sdk_config)).await,
         config.require_websocket_endpoint()?.to_owned(),
-        config.embeddings.as_ref(),
+        bot::embedder(config.embeddings.as_ref(), Some(&deployed.sdk_config)).await,
     );
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Job>| async move {

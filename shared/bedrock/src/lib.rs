@@ -29,6 +29,9 @@ use tokio::time::Instant;
 
 use chat_core::ports::{ChatModel, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn};
 
+mod embeddings;
+pub use embeddings::BedrockEmbedder;
+
 /// The longest provider message passed on in an error.
 const MAX_MESSAGE_CHARS: usize = 500;
 /// How long a connection to Bedrock may take to open.
@@ -60,15 +63,7 @@ impl BedrockModel {
     /// A stand-in endpoint on this machine (tests), which checks no signatures. Nothing is
     /// retried, so that each answer of the stand-in is seen as it is.
     pub fn local(endpoint: &str, model_id: impl Into<String>) -> Self {
-        let builder = Builder::new()
-            .behavior_version_latest()
-            .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
-                "local", "local", None, None, "local",
-            ))
-            .endpoint_url(endpoint)
-            .retry_config(RetryConfig::disabled());
-        Self::with(builder, model_id)
+        Self::with(local_builder(endpoint), model_id)
     }
 
     /// Changes how long the reply may take to start (default 20 s) and the longest gap
@@ -98,6 +93,19 @@ impl BedrockModel {
             idle_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// A client of a stand-in endpoint on this machine (tests), which checks no signatures.
+/// Nothing is retried, so that each answer of the stand-in is seen as it is.
+fn local_builder(endpoint: &str) -> Builder {
+    Builder::new()
+        .behavior_version_latest()
+        .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
+            "local", "local", None, None, "local",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(RetryConfig::disabled())
 }
 
 /// The SDK's timeouts for a streamed reply. Not `sdk_timeouts()`: its 8 s operation timeout

@@ -576,33 +576,49 @@ pub fn bot(source: &impl Source) -> Result<Option<BotConfig>, ConfigError> {
     }))
 }
 
-/// The optional embeddings model that orders a reply's keyword matches by meaning: an
-/// OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM or
-/// a Bedrock gateway).
+/// The optional embeddings model that orders a reply's keyword matches by meaning.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddingsConfig {
-    /// `EMBEDDINGS_BASE_URL`, else `OPENAI_BASE_URL`, else OpenAI's.
-    pub base_url: String,
-    /// `EMBEDDINGS_MODEL` (e.g. `text-embedding-3-small`).
+    pub provider: EmbeddingsProvider,
+    /// `EMBEDDINGS_MODEL` (e.g. `text-embedding-3-small`, `amazon.titan-embed-text-v2:0`).
     pub model: String,
-    /// `EMBEDDINGS_API_KEY`, else `OPENAI_API_KEY`.
-    pub api_key: Option<Secret>,
     /// `EMBEDDINGS_DIMENSIONS`: vectors this long, for models that shorten them.
     pub dimensions: Option<u32>,
 }
 
-/// `EMBEDDINGS_PROVIDER` (`openai`, or unset for none) and its variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmbeddingsProvider {
+    /// An OpenAI-compatible `/embeddings` endpoint (OpenAI, vLLM, Ollama, llama.cpp,
+    /// LiteLLM): `EMBEDDINGS_BASE_URL`, else `OPENAI_BASE_URL`, else OpenAI's; the key
+    /// `EMBEDDINGS_API_KEY`, else `OPENAI_API_KEY`.
+    OpenAi {
+        base_url: String,
+        api_key: Option<Secret>,
+    },
+    /// Amazon Titan Text Embeddings on Bedrock, with the function's own credentials.
+    Bedrock,
+}
+
+/// `EMBEDDINGS_PROVIDER` (`openai`, `bedrock`, or unset for none) and its variables.
 pub fn embeddings(source: &impl Source) -> Result<Option<EmbeddingsConfig>, ConfigError> {
-    match optional(source, "EMBEDDINGS_PROVIDER").as_deref() {
+    let provider = match optional(source, "EMBEDDINGS_PROVIDER").as_deref() {
         None | Some("none") => return Ok(None),
-        Some("openai") => {}
+        Some("openai") => EmbeddingsProvider::OpenAi {
+            base_url: optional(source, "EMBEDDINGS_BASE_URL")
+                .or_else(|| optional(source, "OPENAI_BASE_URL"))
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+            api_key: optional(source, "EMBEDDINGS_API_KEY")
+                .or_else(|| optional(source, "OPENAI_API_KEY"))
+                .map(Secret),
+        },
+        Some("bedrock") => EmbeddingsProvider::Bedrock,
         Some(_) => {
             return Err(ConfigError::new(
                 "EMBEDDINGS_PROVIDER",
-                "must be openai or none",
+                "must be openai, bedrock or none",
             ));
         }
-    }
+    };
     let dimensions = match optional(source, "EMBEDDINGS_DIMENSIONS") {
         None => None,
         Some(value) => Some(
@@ -614,18 +630,13 @@ pub fn embeddings(source: &impl Source) -> Result<Option<EmbeddingsConfig>, Conf
         ),
     };
     Ok(Some(EmbeddingsConfig {
-        base_url: optional(source, "EMBEDDINGS_BASE_URL")
-            .or_else(|| optional(source, "OPENAI_BASE_URL"))
-            .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+        provider,
         model: optional(source, "EMBEDDINGS_MODEL").ok_or_else(|| {
             ConfigError::new(
                 "EMBEDDINGS_MODEL",
-                "is not set (e.g. text-embedding-3-small)",
+                "is not set (e.g. text-embedding-3-small, amazon.titan-embed-text-v2:0)",
             )
         })?,
-        api_key: optional(source, "EMBEDDINGS_API_KEY")
-            .or_else(|| optional(source, "OPENAI_API_KEY"))
-            .map(Secret),
         dimensions,
     }))
 }
@@ -1040,7 +1051,7 @@ mod tests {
 
     #[test]
     fn embeddings_are_off_unless_asked_for_and_borrow_the_openai_settings() {
-        use super::{EmbeddingsConfig, Secret, embeddings};
+        use super::{EmbeddingsConfig, EmbeddingsProvider, Secret, embeddings};
         assert_eq!(embeddings(&[]).expect("valid"), None);
         assert_eq!(
             embeddings(&[("EMBEDDINGS_PROVIDER", "none")]).expect("valid"),
@@ -1056,9 +1067,11 @@ mod tests {
         assert_eq!(
             borrowed,
             Some(EmbeddingsConfig {
-                base_url: "http://localhost:11434/v1".into(),
+                provider: EmbeddingsProvider::OpenAi {
+                    base_url: "http://localhost:11434/v1".into(),
+                    api_key: Some(Secret::new("sk-1")),
+                },
                 model: "text-embedding-3-small".into(),
-                api_key: Some(Secret::new("sk-1")),
                 dimensions: None,
             })
         );
@@ -1072,9 +1085,21 @@ mod tests {
         ])
         .expect("valid")
         .expect("configured");
-        assert_eq!(own.base_url, "http://vllm:8000/v1");
-        assert_eq!(own.api_key, Some(Secret::new("sk-2")));
+        assert_eq!(
+            own.provider,
+            EmbeddingsProvider::OpenAi {
+                base_url: "http://vllm:8000/v1".into(),
+                api_key: Some(Secret::new("sk-2")),
+            }
+        );
         assert_eq!(own.dimensions, Some(256));
+        let titan = embeddings(&[
+            ("EMBEDDINGS_PROVIDER", "bedrock"),
+            ("EMBEDDINGS_MODEL", "amazon.titan-embed-text-v2:0"),
+        ])
+        .expect("valid")
+        .expect("configured");
+        assert_eq!(titan.provider, EmbeddingsProvider::Bedrock);
         let refusals = [
             embeddings(&[("EMBEDDINGS_PROVIDER", "cohere")]),
             embeddings(&[("EMBEDDINGS_PROVIDER", "openai")]),
