@@ -313,7 +313,7 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         services(),
         bot,
         management.clone(),
-        bot::embedder(config.embeddings.as_ref(), None).await,
+        Box::pin(bot::embedder(config.embeddings.as_ref(), None)).await,
     ));
     invoker::serve(jobs, job_handler(Arc::downgrade(&connect), bot));
     let ws_router = ws_api::router(
