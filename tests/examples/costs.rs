@@ -70,7 +70,21 @@ async fn main() {
     files_and_bot(&app, &mut costs).await;
     websocket_frames(&app, &mut costs).await;
     // Last: the emulator slows down once it holds the 1,000 chunks' postings.
-    replies_with_documents(&app, store.as_ref(), &mut costs).await;
+    replies_with_documents(&app, store.as_ref(), &mut costs, None).await;
+    app.stop().await;
+    // The same with an embeddings model (a stand-in): 20 candidates read, not 5.
+    let embeddings = chat_testkit::models::RecordingModel::start("unused").await;
+    let app = chat_e2e::spawn_app_with(chat_e2e::Parts {
+        store: Some(store.clone()),
+        settings: vec![
+            ("EMBEDDINGS_PROVIDER", "openai".to_owned()),
+            ("EMBEDDINGS_MODEL", "stand-in".to_owned()),
+            ("EMBEDDINGS_BASE_URL", embeddings.base_url.clone()),
+        ],
+        ..chat_e2e::Parts::default()
+    })
+    .await;
+    replies_with_documents(&app, store.as_ref(), &mut costs, Some("stand-in")).await;
     costs.print();
     app.stop().await;
     fan_outs().await;
@@ -285,17 +299,28 @@ async fn files_and_bot(app: &TestApp, costs: &mut Costs) {
 
 /// What a bot reply costs with 0, 10 and 1,000 chunks of shared files in its session
 /// (indexed straight through the store, each chunk 120 words of a 5,000-word vocabulary),
-/// asked a question whose terms occur in many chunks; and what indexing them cost.
-async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut Costs) {
-    use chat_core::documents::weighted_terms;
+/// asked a question whose terms occur in many chunks; and what indexing them cost. With
+/// `embedder`, each chunk carries a 1,024-dimension vector of that model.
+async fn replies_with_documents(
+    app: &TestApp,
+    store: &DynamoStore,
+    costs: &mut Costs,
+    embedder: Option<&str>,
+) {
+    use chat_core::documents::{Embedding, weighted_terms};
     use chat_core::ports::{DocumentStore, IndexedDocument};
     let mut seed = 7u64;
     let mut word = move || {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         format!("w{}", (seed >> 33) % 5_000)
     };
-    for chunks in [0usize, 10, 1_000] {
-        let asker = app.user(&format!("reader-{chunks}"));
+    let vector: Vec<f32> = (0..1_024).map(|i| ((i % 7) as f32 - 3.0) / 3.0).collect();
+    let (label, counts): (String, &[usize]) = match embedder {
+        None => (String::new(), &[0, 10, 1_000]),
+        Some(model) => (format!(", with embeddings ({model})"), &[10, 1_000]),
+    };
+    for &chunks in counts {
+        let asker = app.user(&format!("reader-{chunks}{}", embedder.unwrap_or("")));
         let (session, mut socket) = app.bot_session(&asker).await;
         let id = SessionId::parse(&session).expect("an id");
         let document = IndexedDocument {
@@ -309,7 +334,9 @@ async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut 
                     (text, impacts)
                 })
                 .collect(),
-            embeddings: Vec::new(),
+            embeddings: embedder
+                .map(|model| vec![Embedding::pack(model, &vector); chunks])
+                .unwrap_or_default(),
         };
         costs.reset();
         if chunks > 0 {
@@ -318,7 +345,7 @@ async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut 
                 .index_document(&scope, &document)
                 .await
                 .expect("indexed");
-            costs.record(&format!("indexing {chunks} chunks of a shared file"));
+            costs.record(&format!("indexing {chunks} chunks of a shared file{label}"));
         }
         socket
             .send(json!({"action": "send", "content": "what do w1 w2 w3 w4 w5 w6 w7 w8 say?"}))
@@ -337,7 +364,7 @@ async fn replies_with_documents(app: &TestApp, store: &DynamoStore, costs: &mut 
         let took = started.elapsed().as_millis();
         tokio::time::sleep(SETTLE).await;
         costs.record(&format!(
-            "a bot reply (echo) with {chunks} chunks of files in the session ({took} ms on moto)"
+            "a bot reply (echo) with {chunks} chunks of files in the session{label} ({took} ms on moto)"
         ));
     }
 }

@@ -454,6 +454,22 @@ fn visitor_policy() -> String {
     text
 }
 
+/// Ann's bot session, with the visitor policy shared in it and indexed (the bot has
+/// answered the file message).
+async fn sharing_the_visitor_policy(app: &TestApp) -> (Caller, String) {
+    let ann = app.user("ann");
+    let session = app
+        .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
+        .await;
+    let mut watching = app.connect(&ann, Some(&session)).await;
+    watching.next_of("chat_history").await;
+    let policy = visitor_policy().into_bytes();
+    share(app, &session, &ann, "visitors.txt", "text/plain", &policy).await;
+    watching.next_of("response_complete").await;
+    watching.close().await;
+    (ann, session)
+}
+
 #[tokio::test]
 async fn with_an_embeddings_model_a_fact_said_in_other_words_outranks_better_keyword_matches() {
     let model = RecordingModel::start("The wireless passphrase.").await;
@@ -462,16 +478,7 @@ async fn with_an_embeddings_model_a_fact_said_in_other_words_outranks_better_key
     each_store(
         || asking(&model.base_url),
         async |app: TestApp| {
-            let ann = app.user("ann");
-            let session = app
-                .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
-                .await;
-            let mut watching = app.connect(&ann, Some(&session)).await;
-            watching.next_of("chat_history").await;
-            let policy = visitor_policy().into_bytes();
-            share(&app, &session, &ann, "visitors.txt", "text/plain", &policy).await;
-            watching.next_of("response_complete").await;
-            watching.close().await;
+            let (ann, session) = sharing_the_visitor_policy(&app).await;
             let (_, system) = ask(&app, &model, &session, &ann, question).await;
             assert!(system.contains("Guests of floor"), "{system}");
             assert!(!system.contains("zebra-orchid-42"), "{system}");
@@ -490,16 +497,7 @@ async fn with_an_embeddings_model_a_fact_said_in_other_words_outranks_better_key
         parts
     };
     each_store(with_embeddings, async |app: TestApp| {
-        let ann = app.user("ann");
-        let session = app
-            .create_session(&ann, json!({"kind": "bot", "chatbot_id": "helper"}))
-            .await;
-        let mut watching = app.connect(&ann, Some(&session)).await;
-        watching.next_of("chat_history").await;
-        let policy = visitor_policy().into_bytes();
-        share(&app, &session, &ann, "visitors.txt", "text/plain", &policy).await;
-        watching.next_of("response_complete").await;
-        watching.close().await;
+        let (ann, session) = sharing_the_visitor_policy(&app).await;
         let (complete, system) = ask(&app, &model, &session, &ann, question).await;
         assert!(system.contains("zebra-orchid-42"), "{system}");
         let first = system.find("zebra-orchid-42").expect("the fact");

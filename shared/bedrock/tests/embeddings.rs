@@ -47,11 +47,7 @@ async fn serve() -> (String, Seen) {
     let router = Router::new()
         .route("/model/{model_id}/invoke", post(invoke))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let address = listener.local_addr().expect("an address");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let address = chat_testkit::serve(router).await;
     (format!("http://{address}"), seen)
 }
 

@@ -7,6 +7,16 @@ pub mod faults;
 pub mod jwt;
 pub mod models;
 
+/// Serves `router` on a free loopback port: its address.
+pub async fn serve(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    address
+}
+
 use async_trait::async_trait;
 use chat_core::domain::ConnectionId;
 use chat_core::ports::{PushError, Pusher};

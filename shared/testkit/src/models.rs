@@ -163,11 +163,7 @@ impl RecordingModel {
                     .route("/v1/embeddings", axum::routing::post(embed))
                     .with_state(embedded.clone()),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let address = listener.local_addr().expect("an address");
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let address = crate::serve(router).await;
         Self {
             base_url: format!("http://{address}/v1"),
             requests,
