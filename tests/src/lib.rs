@@ -212,6 +212,8 @@ fn options(endpoint: Option<String>) -> Options {
         jwt_secret: JWT_SECRET.into(),
         ws_idle_seconds: 600,
         ws_lifetime_seconds: 7200,
+        // Sweeps come when a test asks (`TestApp::sweep`).
+        sweep_seconds: 0,
         blob_dir: None,
         chatbots: Some(test_chatbots()),
         // The suites not about rate limits send faster than a person: they get room.

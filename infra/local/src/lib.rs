@@ -5,6 +5,7 @@ mod blobs;
 mod gateway_common;
 pub mod http_api;
 mod invoker;
+mod sweep;
 pub mod ws_api;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -72,6 +73,10 @@ pub struct Options {
     /// the environment: `--set RATE_USER_BURST=100`. Repeatable.
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = setting)]
     pub settings: Vec<(String, String)>,
+    /// Seconds between sweeps (idle sessions, stale uploads, dead connections); 0: none
+    /// but those `POST /_local/sweep` asks for.
+    #[arg(long, default_value_t = 60, env = "CHAT_SWEEP_SECONDS")]
+    pub sweep_seconds: u64,
     /// The HS256 secret tokens are signed with.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub jwt_secret: String,
@@ -290,11 +295,14 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
     let services = || Services::new(&config, adapters.clone());
     let rest = chat_rest::State::new(&config, &services(), &management, Arc::new(NoKeySets));
     let max_blob = usize::try_from(config.limits.uploads.max_bytes).unwrap_or(usize::MAX);
-    let http_router = blobs::router(local_blobs.clone(), max_blob).merge(http_api::routed(
-        http_routes(&rest),
-        router_handler(chat_rest::sessions(rest)),
-        HttpApiOptions::default(),
-    ));
+    let sweeper = Arc::new(sweeper::App::new(services(), &config, management.clone()));
+    let http_router = blobs::router(local_blobs.clone(), max_blob)
+        .merge(sweep::router(sweeper.clone()))
+        .merge(http_api::routed(
+            http_routes(&rest),
+            router_handler(chat_rest::sessions(rest)),
+            HttpApiOptions::default(),
+        ));
 
     if let Some(path) = &options.chatbots {
         load_chatbots(&services().for_endpoint(&management), path).await?;
@@ -331,6 +339,13 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
     );
 
     let (shutdown, stopped) = tokio::sync::watch::channel(false);
+    if options.sweep_seconds > 0 {
+        sweep::run_on_timer(
+            sweeper,
+            Duration::from_secs(options.sweep_seconds),
+            stopped.clone(),
+        );
+    }
     let server = tokio::spawn(async move {
         let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;

@@ -693,6 +693,42 @@ pub trait DocumentStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// What the sweeper finds and removes. Each list is read from an index made for it (never a
+/// Scan), oldest first, at most `limit`; an index may lag a write, so each removal checks
+/// again and a list may name what is no longer due.
+#[async_trait]
+pub trait SweepStore: Send + Sync {
+    /// Open sessions that idle out ([`Session::idles_out`]) last active before `before`.
+    async fn idle_sessions(&self, before: Timestamp, limit: usize) -> StoreResult<Vec<SessionId>>;
+
+    /// Ends the session as [`SessionStore::end_session`] does, only if it is open and was
+    /// last active before `before`: `None` (nothing written) otherwise.
+    async fn end_idle_session(
+        &self,
+        id: SessionId,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<Session>>;
+
+    /// Uploads announced before `before` and never sent: still pending.
+    async fn stale_uploads(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<(SessionId, AttachmentId)>>;
+
+    /// Removes the attachment's record if it is still pending: true when this call did.
+    async fn remove_stale_upload(&self, session: SessionId, id: AttachmentId) -> StoreResult<bool>;
+
+    /// Connections whose expiry passed before `before` (their sockets died without a
+    /// `$disconnect`); [`ConnectionStore::delete_connection`] removes them.
+    async fn expired_connections(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<ConnectionId>>;
+}
+
 /// Everything a store adapter provides, so one value can be handed to every service.
 pub trait Store:
     SessionStore
@@ -705,6 +741,7 @@ pub trait Store:
     + ChatbotStore
     + UsageStore
     + DocumentStore
+    + SweepStore
 {
 }
 impl<
@@ -717,7 +754,8 @@ impl<
         + BusinessStore
         + ChatbotStore
         + UsageStore
-        + DocumentStore,
+        + DocumentStore
+        + SweepStore,
 > Store for T
 {
 }

@@ -23,7 +23,7 @@ use chat_core::ports::{
     DocumentChunk, DocumentScope, DocumentState, DocumentStore, Edit, Feed, IndexedDocument,
     IndexedFile, LibraryDocument, LimitStore, MessageQuery, MessageStore, Posted, Posting,
     ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch, SessionQuery, SessionStore,
-    StoreError, StoreResult, UsageStore, WindowCount, check_new_session,
+    StoreError, StoreResult, SweepStore, UsageStore, WindowCount, check_new_session,
 };
 
 #[derive(Default)]
@@ -82,6 +82,19 @@ impl EmbeddedStore {
 }
 
 impl State {
+    /// Marks the session ended and frees its active scope.
+    fn end_session(&mut self, id: SessionId, now: Timestamp) -> StoreResult<Session> {
+        let session = self.open_session(id)?;
+        session.status = SessionStatus::Ended;
+        session.ended_at = Some(now);
+        session.updated_at = now;
+        let ended = session.clone();
+        if let Some(scope) = ended.active_scope() {
+            self.active.remove(&scope.key());
+        }
+        Ok(ended)
+    }
+
     fn open_session(&mut self, id: SessionId) -> StoreResult<&mut Session> {
         match self.sessions.get_mut(&id) {
             None => Err(StoreError::NotFound("session")),
@@ -233,16 +246,7 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn end_session(&self, id: SessionId, now: Timestamp) -> StoreResult<Session> {
-        let mut state = self.state();
-        let session = state.open_session(id)?;
-        session.status = SessionStatus::Ended;
-        session.ended_at = Some(now);
-        session.updated_at = now;
-        let ended = session.clone();
-        if let Some(scope) = ended.active_scope() {
-            state.active.remove(&scope.key());
-        }
-        Ok(ended)
+        self.state().end_session(id, now)
     }
 
     async fn add_member(&self, member: &Member) -> StoreResult<bool> {
@@ -1042,5 +1046,89 @@ impl ReplyStore for EmbeddedStore {
             state.replies.remove(&session);
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SweepStore for EmbeddedStore {
+    async fn idle_sessions(&self, before: Timestamp, limit: usize) -> StoreResult<Vec<SessionId>> {
+        let state = self.state();
+        let mut idle: Vec<(Timestamp, SessionId)> = state
+            .sessions
+            .values()
+            .filter(|s| s.idles_out() && s.last_activity_at < before)
+            .map(|s| (s.last_activity_at, s.id))
+            .collect();
+        idle.sort();
+        Ok(idle.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn end_idle_session(
+        &self,
+        id: SessionId,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<Session>> {
+        let mut state = self.state();
+        let due = state
+            .sessions
+            .get(&id)
+            .is_some_and(|s| !s.is_ended() && s.last_activity_at < before);
+        if !due {
+            return Ok(None);
+        }
+        state.end_session(id, now).map(Some)
+    }
+
+    async fn stale_uploads(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<(SessionId, AttachmentId)>> {
+        let state = self.state();
+        let mut stale: Vec<(Timestamp, SessionId, AttachmentId)> = state
+            .attachments
+            .values()
+            .flat_map(BTreeMap::values)
+            .filter(|a| a.state == AttachmentState::Pending && a.created_at < before)
+            .map(|a| (a.created_at, a.session_id, a.id))
+            .collect();
+        stale.sort();
+        Ok(stale
+            .into_iter()
+            .take(limit)
+            .map(|(_, session, id)| (session, id))
+            .collect())
+    }
+
+    async fn remove_stale_upload(&self, session: SessionId, id: AttachmentId) -> StoreResult<bool> {
+        let mut state = self.state();
+        let Some(attachments) = state.attachments.get_mut(&session) else {
+            return Ok(false);
+        };
+        if attachments
+            .get(&id)
+            .is_none_or(|a| a.state != AttachmentState::Pending)
+        {
+            return Ok(false);
+        }
+        attachments.remove(&id);
+        Ok(true)
+    }
+
+    async fn expired_connections(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<ConnectionId>> {
+        let state = self.state();
+        let mut expired: Vec<(Timestamp, ConnectionId)> = state
+            .connections
+            .values()
+            .filter(|c| c.expires_at < before)
+            .map(|c| (c.expires_at, c.id.clone()))
+            .collect();
+        expired.sort();
+        Ok(expired.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 }

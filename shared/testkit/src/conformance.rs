@@ -120,6 +120,8 @@ cases![
     a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_by_user,
     a_files_chunks_are_indexed_once_and_a_terms_postings_come_weightiest_first,
     a_library_lists_its_owners_documents_and_records_how_their_indexing_ended,
+    idle_bot_and_support_sessions_are_listed_oldest_first_and_end_once_only_while_idle,
+    stale_uploads_and_expired_connections_are_listed_and_removed_once,
     a_file_message_keeps_its_attachment,
 ];
 
@@ -2073,6 +2075,206 @@ async fn a_replys_tokens_add_to_its_askers_day_read_with_the_sender_and_listed_b
             .items
             .iter()
             .all(|u| u.user_id != ann && u.user_id != bob)
+    );
+}
+
+/// A session of `kind` (bot or support get what they need), created at `now`.
+async fn open_kind(store: &Arc<dyn Store>, kind: SessionKind, now: Timestamp) -> Session {
+    let owner = unique_user("sweepee");
+    let session = Session::open(
+        SessionId::new(now),
+        SessionSpec {
+            chatbot_id: (kind == SessionKind::Bot)
+                .then(|| ChatbotId::parse("helper").expect("an id")),
+            business_id: (kind == SessionKind::Support)
+                .then(|| BusinessId::parse("acme").expect("an id")),
+            ..spec(kind, &owner)
+        },
+        now,
+    )
+    .expect("a valid session");
+    let created = store
+        .create_session(&session, &members_of(&session, &[&owner], now))
+        .await;
+    assert_eq!(created.expect("created"), Created::New(session.clone()));
+    session
+}
+
+async fn idle_bot_and_support_sessions_are_listed_oldest_first_and_end_once_only_while_idle(
+    store: Arc<dyn Store>,
+) {
+    let hour = Duration::from_secs(3_600);
+    // Long ago, so that no other session of the table is older.
+    let t0 = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 30 * 86_400_000);
+    let bot = open_kind(&store, SessionKind::Bot, t0).await;
+    let support = open_kind(&store, SessionKind::Support, t0.plus(hour)).await;
+    let group = open_kind(&store, SessionKind::Group, t0).await;
+    let recent = open_kind(&store, SessionKind::Bot, t0.plus(hour * 5)).await;
+    let before = t0.plus(hour * 3);
+    let idle = store.idle_sessions(before, 10).await.expect("read");
+    assert_eq!(
+        idle,
+        vec![bot.id, support.id],
+        "groups last; the recent one is not idle"
+    );
+    assert!(!idle.contains(&group.id) && !idle.contains(&recent.id));
+    assert_eq!(
+        store.idle_sessions(before, 1).await.expect("read"),
+        vec![bot.id]
+    );
+
+    // A message since makes the support session active again: it is not ended.
+    let message = text(&support, &support.owner_id, "still here", t0.plus(hour * 4));
+    append(&store, &message, true).await.expect("stored");
+    let now = t0.plus(hour * 6);
+    assert_eq!(
+        store
+            .end_idle_session(support.id, before, now)
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        !store
+            .idle_sessions(before, 10)
+            .await
+            .expect("read")
+            .contains(&support.id)
+    );
+
+    let ended = store
+        .end_idle_session(bot.id, before, now)
+        .await
+        .expect("written")
+        .expect("ended");
+    assert!(ended.is_ended());
+    assert_eq!(ended.ended_at, Some(now));
+    assert_eq!(
+        store
+            .end_idle_session(bot.id, before, now)
+            .await
+            .expect("read"),
+        None,
+        "ended once"
+    );
+    assert_eq!(store.get_session(bot.id).await.expect("read"), Some(ended));
+    assert!(
+        store
+            .idle_sessions(before, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    // Its active scope is free: the user's next session with the chatbot is a new one.
+    assert!(matches!(
+        store.end_session(bot.id, now).await,
+        Err(StoreError::SessionEnded)
+    ));
+    // Ending by hand takes a session out of the list too.
+    store.end_session(recent.id, now).await.expect("ended");
+    assert!(
+        store
+            .idle_sessions(t0.plus(hour * 100), 10)
+            .await
+            .expect("read")
+            .iter()
+            .all(|id| *id == support.id)
+    );
+}
+
+async fn stale_uploads_and_expired_connections_are_listed_and_removed_once(store: Arc<dyn Store>) {
+    let day = Duration::from_secs(86_400);
+    let t0 = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - 30 * 86_400_000);
+    let ann = unique_user("ann");
+    let session = open_group(&store, &[&ann], t0).await;
+    let old = attachment(&session, &ann, "old.png", t0);
+    let sent = attachment(&session, &ann, "sent.png", at(t0, 1));
+    let fresh = attachment(&session, &ann, "fresh.png", t0.plus(day * 2));
+    for file in [&old, &sent, &fresh] {
+        store.put_attachment(file).await.expect("stored");
+    }
+    store
+        .mark_attachment_ready(session.id, sent.id)
+        .await
+        .expect("ready");
+    let before = t0.plus(day);
+    assert_eq!(
+        store.stale_uploads(before, 10).await.expect("read"),
+        vec![(session.id, old.id)],
+        "a sent one is not stale, nor a recent one"
+    );
+    assert!(
+        !store
+            .remove_stale_upload(session.id, sent.id)
+            .await
+            .expect("read")
+    );
+    assert!(
+        store
+            .remove_stale_upload(session.id, old.id)
+            .await
+            .expect("removed")
+    );
+    assert!(
+        !store
+            .remove_stale_upload(session.id, old.id)
+            .await
+            .expect("read")
+    );
+    assert_eq!(
+        store
+            .get_attachment(session.id, old.id)
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        store
+            .stale_uploads(before, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_attachment(session.id, sent.id)
+            .await
+            .expect("read")
+            .is_some()
+    );
+
+    let dead = connection("dead", &ann, Some(session.id), t0);
+    let live = connection("live", &ann, Some(session.id), Timestamp::now());
+    for socket in [&dead, &live] {
+        store.put_connection(socket).await.expect("stored");
+    }
+    let expired = store
+        .expired_connections(Timestamp::now(), 10)
+        .await
+        .expect("read");
+    assert_eq!(expired, vec![dead.id.clone()]);
+    assert!(
+        store
+            .delete_connection(&dead.id)
+            .await
+            .expect("deleted")
+            .is_some()
+    );
+    assert!(
+        store
+            .expired_connections(Timestamp::now(), 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        connection_ids(
+            &store
+                .list_session_connections(session.id, Timestamp::now())
+                .await
+                .expect("read")
+        ),
+        vec![live.id.clone()]
     );
 }
 

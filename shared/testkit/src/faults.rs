@@ -19,7 +19,7 @@ use chat_core::ports::{
     DocumentChunk, DocumentScope, DocumentState, DocumentStore, Edit, Feed, IndexedDocument,
     IndexedFile, LibraryDocument, LimitStore, MessageQuery, MessageStore, Posted, Posting,
     ReplyInProgress, ReplyStore, Sender, SenderKey, SessionPatch, SessionQuery, SessionStore,
-    Store, StoreError, StoreResult, UsageStore, WindowCount,
+    Store, StoreError, StoreResult, SweepStore, UsageStore, WindowCount,
 };
 
 /// How a faulted operation answers.
@@ -565,6 +565,56 @@ impl ReplyStore for FaultyStore {
         self.run(
             "finish_reply",
             self.inner.finish_reply(session, response_id),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl SweepStore for FaultyStore {
+    async fn idle_sessions(&self, before: Timestamp, limit: usize) -> StoreResult<Vec<SessionId>> {
+        self.run("idle_sessions", self.inner.idle_sessions(before, limit))
+            .await
+    }
+
+    async fn end_idle_session(
+        &self,
+        id: SessionId,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<Session>> {
+        self.run(
+            "end_idle_session",
+            self.inner.end_idle_session(id, before, now),
+        )
+        .await
+    }
+
+    async fn stale_uploads(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<(SessionId, AttachmentId)>> {
+        self.run("stale_uploads", self.inner.stale_uploads(before, limit))
+            .await
+    }
+
+    async fn remove_stale_upload(&self, session: SessionId, id: AttachmentId) -> StoreResult<bool> {
+        self.run(
+            "remove_stale_upload",
+            self.inner.remove_stale_upload(session, id),
+        )
+        .await
+    }
+
+    async fn expired_connections(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<ConnectionId>> {
+        self.run(
+            "expired_connections",
+            self.inner.expired_connections(before, limit),
         )
         .await
     }

@@ -14,7 +14,8 @@ use chat_core::ports::{AttachmentStore, StoreError, StoreResult};
 /// on its own, or in the write of the message that shares it.
 pub(super) fn made_ready() -> StoreResult<UpdateBuilder> {
     Ok(Update::builder()
-        .update_expression("SET #state = :ready")
+        // Out of the sweeper's list of pending uploads.
+        .update_expression("SET #state = :ready REMOVE gsi2pk, gsi2sk")
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_names("#state", "state")
         .expression_attribute_values(":ready", to_value(&AttachmentState::Ready)?))

@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::internal;
 use chat_core::domain::{
-    Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, Connection, ConnectionId,
-    Dialect, DisplayName, Language, Member, Message, MessageId, MessageKind, Principal, Reaction,
-    Reactions, Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
+    Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
+    ConnectionId, Dialect, DisplayName, Language, Member, Message, MessageId, MessageKind,
+    Principal, Reaction, Reactions, Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
 };
 use chat_core::paging::activity_position;
 use chat_core::ports::StoreResult;
@@ -217,14 +217,22 @@ pub(super) struct SessionItem {
     pub sk: String,
     #[serde(flatten)]
     pub session: Session,
+    /// In the sweeper's idle list while it may idle out (see `sweep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
 }
 
 impl SessionItem {
     pub fn new(session: &Session) -> Self {
+        let (gsi2pk, gsi2sk) = super::sweep::idle_entry(session);
         Self {
             pk: session_pk(session.id),
             sk: META.to_owned(),
             session: session.clone(),
+            gsi2pk,
+            gsi2sk: Some(gsi2sk),
         }
     }
 }
@@ -257,14 +265,28 @@ pub(super) struct AttachmentItem {
     pub sk: String,
     #[serde(flatten)]
     pub attachment: Attachment,
+    /// In the sweeper's list of uploads while it is pending (see `sweep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
 }
 
 impl AttachmentItem {
     pub fn new(attachment: &Attachment) -> Self {
+        let (gsi2pk, gsi2sk) = match attachment.state {
+            AttachmentState::Pending => {
+                let (pk, sk) = super::sweep::upload_entry(attachment.id, attachment.created_at);
+                (Some(pk), Some(sk))
+            }
+            AttachmentState::Ready => (None, None),
+        };
         Self {
             pk: session_pk(attachment.session_id),
             sk: attachment_sk(attachment.id),
             attachment: attachment.clone(),
+            gsi2pk,
+            gsi2sk,
         }
     }
 }
@@ -449,6 +471,11 @@ pub(super) struct ConnectionItem {
     pub gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
+    /// On the routing item: in the sweeper's list of expiries (see `sweep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -506,6 +533,9 @@ impl ConnectionItem {
             item.gsi1pk = Some(feed_gsi1_pk(session));
             item.gsi1sk = Some(connection_pk(&connection.id));
         }
+        let (pk, sk) = super::sweep::expiry_entry(&connection.id, item.expires_at);
+        item.gsi2pk = Some(pk);
+        item.gsi2sk = Some(sk);
         item
     }
 
@@ -538,6 +568,8 @@ impl ConnectionItem {
             strikes: connection.strikes,
             gsi1pk: None,
             gsi1sk: None,
+            gsi2pk: None,
+            gsi2sk: None,
         }
     }
 

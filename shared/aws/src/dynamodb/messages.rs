@@ -140,10 +140,18 @@ impl MessageStore for DynamoStore {
         writes.push(self.update_write(head_key(message.session_id), head)?);
         let head_index = writes.len() - 1;
         let activity = to_value(&message.created_at)?;
+        // The idle list's sort key too: the index is written only when its stamp changes.
         let touch_session = Update::builder()
-            .update_expression("SET last_activity_at = :at")
+            .update_expression("SET last_activity_at = :at, gsi2sk = :idle")
             .if_session_open()?
-            .expression_attribute_values(":at", activity.clone());
+            .expression_attribute_values(":at", activity.clone())
+            .expression_attribute_values(
+                ":idle",
+                s(super::sweep::idle_sk(
+                    message.session_id,
+                    message.created_at,
+                )),
+            );
         writes.push(self.update_write(session_key(message.session_id), touch_session)?);
         let session_index = writes.len() - 1;
         let mut bucket_indexes = Vec::new();

@@ -17,6 +17,7 @@ mod messages;
 mod metrics;
 mod replies;
 mod sessions;
+mod sweep;
 mod table;
 mod usage;
 

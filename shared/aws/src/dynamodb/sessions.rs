@@ -1,7 +1,7 @@
 //! Sessions, their members and a user's session list (gsi1).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, Update};
+use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::errors::sdk_failure;
 use super::items::{
@@ -9,9 +9,7 @@ use super::items::{
     member_key, s, session_key, session_pk, to_value, user_gsi1_pk,
 };
 use super::{ABSENT, DynamoStore, GSI1, IfSessionOpen, query_limit};
-use chat_core::domain::{
-    Cursor, Member, Page, Session, SessionId, SessionStatus, Timestamp, UserId,
-};
+use chat_core::domain::{Cursor, Member, Page, Session, SessionId, Timestamp, UserId};
 use chat_core::paging::{membership_position_at, split_page};
 use chat_core::ports::{
     Created, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult, check_new_session,
@@ -133,32 +131,12 @@ impl SessionStore for DynamoStore {
         }
     }
 
-    /// A GetItem, then one TransactWriteItems: the status and the release of the scope.
+    /// A GetItem, then one TransactWriteItems: the status, the release of the scope and
+    /// of the session's place in the idle list.
     async fn end_session(&self, id: SessionId, now: Timestamp) -> StoreResult<Session> {
-        let mut session = self
-            .get_session(id)
-            .await?
-            .ok_or(StoreError::NotFound("session"))?;
-        if session.is_ended() {
-            return Err(StoreError::SessionEnded);
-        }
-        session.status = SessionStatus::Ended;
-        session.ended_at = Some(now);
-        session.updated_at = now;
-        let end = Update::builder()
-            .update_expression("SET #status = :ended, ended_at = :now, updated_at = :now")
-            .if_session_open()?
-            .expression_attribute_values(":now", to_value(&now)?);
-        let mut writes = vec![self.update_write(session_key(id), end)?];
-        if let Some(scope) = session.active_scope() {
-            let release = Delete::builder()
-                .condition_expression("attribute_not_exists(pk) OR session_id = :sid")
-                .expression_attribute_values(":sid", s(id.to_string()));
-            writes.push(self.delete_write(active_key(&scope.key()), release)?);
-        }
-        match self.transact(writes).await? {
-            Ok(()) => Ok(session),
-            Err(_) => Err(self.closed_session_error(id).await),
+        match self.end_session_if(id, now, None).await? {
+            Some(session) => Ok(session),
+            None => Err(self.closed_session_error(id).await),
         }
     }
 

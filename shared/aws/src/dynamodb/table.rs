@@ -1,4 +1,4 @@
-//! The table's definition: its keys, its two indexes and its TTL attribute. `template.yaml`
+//! The table's definition: its keys, its three indexes and its TTL attribute. `template.yaml`
 //! must say the same.
 
 use aws_sdk_dynamodb::types::{
@@ -46,6 +46,18 @@ impl DynamoStore {
             .projection(whole_items())
             .build()
             .map_err(internal)?;
+        // What the sweeper finds (see `sweep`): keys only, so nothing else rewrites it.
+        let sweeps = GlobalSecondaryIndex::builder()
+            .index_name(super::sweep::GSI2)
+            .key_schema(key("gsi2pk", KeyType::Hash)?)
+            .key_schema(key("gsi2sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(internal)?;
         // Messages by seq within their session's partition (`after_seq`, `resume`).
         let by_seq = LocalSecondaryIndex::builder()
             .index_name(super::items::SEQ_INDEX)
@@ -63,10 +75,13 @@ impl DynamoStore {
             .attribute_definitions(attribute("sk")?)
             .attribute_definitions(attribute("gsi1pk")?)
             .attribute_definitions(attribute("gsi1sk")?)
+            .attribute_definitions(attribute("gsi2pk")?)
+            .attribute_definitions(attribute("gsi2sk")?)
             .attribute_definitions(typed("seq", ScalarAttributeType::N)?)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
             .global_secondary_indexes(index)
+            .global_secondary_indexes(sweeps)
             .local_secondary_indexes(by_seq)
             .send()
             .await;

@@ -31,8 +31,13 @@ pub struct Attachment {
 impl Attachment {
     /// The object key: server-made only, so no client input reaches a storage path.
     pub fn storage_key(&self) -> String {
-        format!("sessions/{}/{}", self.session_id, self.id)
+        storage_key(self.session_id, self.id)
     }
+}
+
+/// The object key of attachment `id` of `session`.
+pub fn storage_key(session: SessionId, id: AttachmentId) -> String {
+    format!("sessions/{session}/{id}")
 }
 
 /// Longest file name kept, in characters.

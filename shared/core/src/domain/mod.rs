@@ -17,7 +17,7 @@ mod usage;
 
 pub use attachment::{
     Attachment, AttachmentState, MAX_FILE_NAME_CHARS, SizeRefusal, UploadPolicy,
-    parse_content_type, parse_file_name,
+    parse_content_type, parse_file_name, storage_key,
 };
 pub use characters::{
     CharacterProblem, TextShape, character_problem, check_characters, strip_unsafe_characters,

@@ -200,6 +200,12 @@ impl Session {
         self.status == SessionStatus::Ended
     }
 
+    /// Whether the sweeper ends it once idle: a conversation with a bot or a support
+    /// visit has a natural end; a direct or group chat lasts.
+    pub fn idles_out(&self) -> bool {
+        matches!(self.kind, SessionKind::Bot | SessionKind::Support) && !self.is_ended()
+    }
+
     /// Whether its messages get a bot reply.
     pub fn wants_bot(&self) -> bool {
         self.kind == SessionKind::Bot || self.chatbot_id.is_some()

@@ -11,6 +11,7 @@ mod fanout;
 mod library;
 mod posting;
 mod realtime;
+mod sweep;
 mod usage;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use fanout::{Delivery, FANOUT_CONCURRENCY, Fanout};
 pub use library::{LIBRARY_DOCUMENTS_PER_USER, library_document_key, library_scope};
 pub use posting::ConnectionSender;
 pub use realtime::{TYPING_LASTS, WELCOME_PATIENCE};
+pub use sweep::{IDLE_REASON, SweepPolicy, SweepReport};
 pub use usage::UsageReport;
 
 use crate::config::RateLimits;
@@ -516,11 +518,7 @@ impl ChatService {
     ) -> ServiceResult<Session> {
         self.access(caller, id).await?.require_manage(caller)?;
         let ended = self.store.end_session(id, self.clock.now()).await?;
-        let delivery = self
-            .fanout
-            .close_session(id, &ServerFrame::session_ended(id, reason))
-            .await?;
-        tracing::info!(session = %id, ?delivery, "session ended");
+        self.announce_end(id, reason).await?;
         Ok(ended)
     }
 
