@@ -583,6 +583,28 @@ impl TestApp {
         self.running.store()
     }
 
+    /// Where the server keeps files (a folder, or moto's S3).
+    pub fn files(&self) -> std::sync::Arc<dyn chat_core::ports::BlobStore> {
+        self.running.files()
+    }
+
+    /// `POST /_local/sweep`: one sweep as of `as_of` (now without it); its report.
+    pub async fn sweep(&self, as_of: Option<chat_core::domain::Timestamp>) -> Value {
+        let body = match as_of {
+            Some(at) => serde_json::json!({ "as_of": at }).to_string(),
+            None => String::new(),
+        };
+        let reply = self
+            .http
+            .post(format!("{}/_local/sweep", self.base))
+            .body(body)
+            .send()
+            .await
+            .expect("the local server answers");
+        assert_eq!(reply.status(), StatusCode::OK, "a sweep");
+        reply.json().await.expect("a report")
+    }
+
     /// A bot session of `owner` with the chatbot `helper`, and the owner's socket in it
     /// past the welcome.
     pub async fn bot_session(&self, owner: &Caller) -> (String, Socket) {

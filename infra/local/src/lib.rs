@@ -139,6 +139,7 @@ pub struct Running {
     model_description: String,
     store: Arc<dyn Store>,
     blobs: Arc<LocalBlobStore>,
+    files: Arc<dyn BlobStore>,
     jwt_secret: String,
     shutdown: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -156,6 +157,11 @@ impl Running {
     /// The blob store the server plays S3 with.
     pub fn blobs(&self) -> Arc<LocalBlobStore> {
         self.blobs.clone()
+    }
+
+    /// Where the server keeps files: its own folder, or the S3-compatible endpoint.
+    pub fn files(&self) -> Arc<dyn BlobStore> {
+        self.files.clone()
     }
 
     /// The store behind the server, for tests that arrange what no client can (a
@@ -287,7 +293,7 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
     let adapters = Adapters {
         store: store.clone(),
         pushers,
-        blobs: Some(blobs),
+        blobs: Some(blobs.clone()),
         bot_invoker: Some(invoker.clone()),
         clock: Arc::new(SystemClock),
     };
@@ -372,6 +378,7 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         model_description,
         store,
         blobs: local_blobs,
+        files: blobs,
         jwt_secret: options.jwt_secret,
         shutdown,
         server,
