@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chat_aws::DynamoStore;
-use chat_aws::dynamodb::{GSI1, local_client};
+use chat_aws::dynamodb::{GSI1, GSI2, local_client};
 use chat_core::config::{self, Config, Source};
 use chat_core::protocol::{ClientFrame, FrameError};
 use serde_json::{Map, Value, json};
@@ -464,8 +464,18 @@ fn the_table_index_is_the_one_the_store_queries() {
     let indexes = table["GlobalSecondaryIndexes"]
         .as_array()
         .expect("an index");
-    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes.len(), 2);
     assert_eq!(indexes[0]["IndexName"], GSI1);
+    // The sweeper's: keys only, so no write of anything else reaches it.
+    assert_eq!(indexes[1]["IndexName"], GSI2);
+    assert_eq!(
+        key_schema(&indexes[1]["KeySchema"]),
+        [
+            ("gsi2pk".to_owned(), "HASH".to_owned()),
+            ("gsi2sk".to_owned(), "RANGE".to_owned())
+        ]
+    );
+    assert_eq!(indexes[1]["Projection"]["ProjectionType"], "KEYS_ONLY");
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
         table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],

@@ -23,6 +23,7 @@ mod usage;
 
 pub use items::DEDUP_TTL;
 pub use metrics::RequestCounter;
+pub use sweep::GSI2;
 pub use table::GSI1;
 
 use aws_sdk_dynamodb::Client;
