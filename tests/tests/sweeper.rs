@@ -151,3 +151,67 @@ async fn two_sweeps_at_once_end_each_idle_session_once() {
     })
     .await;
 }
+
+/// The session as `who` reads it, once `done` says it is settled.
+async fn settled(
+    app: &TestApp,
+    who: &chat_e2e::Caller,
+    session: &str,
+    done: fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..100 {
+        let read = app.get(&format!("/sessions/{session}"), who).await.body;
+        if done(&read) {
+            return read;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{session} did not settle");
+}
+
+#[tokio::test]
+async fn a_session_made_to_end_on_disconnect_ends_with_its_last_connection_and_no_other_does() {
+    each_store(Parts::default, async |app: TestApp| {
+        let ann = app.user("ann");
+        let reply = app
+            .post(
+                "/sessions",
+                &ann,
+                json!({"kind": "bot", "chatbot_id": "helper", "end_on_disconnect": true}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+        assert_eq!(reply.body["session"]["end_on_disconnect"], true);
+        let ending = reply.body["session"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        let lasting = app
+            .create_session(&ann, json!({"kind": "group", "title": "stays"}))
+            .await;
+        let mut phone = app.connect(&ann, Some(&ending)).await;
+        phone.next_of("chat_history").await;
+        let mut laptop = app.connect(&ann, Some(&ending)).await;
+        laptop.next_of("chat_history").await;
+        let mut other = app.connect(&ann, Some(&lasting)).await;
+        other.next_of("chat_history").await;
+
+        // One of two connections closes: the session goes on.
+        phone.close().await;
+        other.close().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let read = app.get(&format!("/sessions/{ending}"), &ann).await.body;
+        assert_eq!(read["session"]["status"], "active", "{read}");
+        // The last one closes: it ends, and no other session does.
+        laptop.close().await;
+        settled(&app, &ann, &ending, |read| {
+            read["session"]["status"] == "ended"
+        })
+        .await;
+        let read = app.get(&format!("/sessions/{lasting}"), &ann).await.body;
+        assert_eq!(read["session"]["status"], "active", "{read}");
+        assert!(read["session"].get("end_on_disconnect").is_none(), "{read}");
+        app.stop().await;
+    })
+    .await;
+}

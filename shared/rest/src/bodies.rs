@@ -29,6 +29,8 @@ pub struct CreateSession {
     join_policy: Option<JoinPolicy>,
     language: Option<Language>,
     timezone: Option<TimeZoneName>,
+    #[serde(default)]
+    end_on_disconnect: bool,
 }
 
 impl CreateSession {
@@ -49,6 +51,7 @@ impl CreateSession {
             join_policy: self.join_policy,
             language: self.language,
             timezone: self.timezone,
+            end_on_disconnect: self.end_on_disconnect,
         })
     }
 }

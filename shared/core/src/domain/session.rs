@@ -79,6 +79,10 @@ pub struct Session {
     /// The owner's time zone, for the bot's dates and times.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<TimeZoneName>,
+    /// Ends when its last connection closes (seed 003's "closed on disconnect"), rather
+    /// than when the sweeper finds it idle.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end_on_disconnect: bool,
 }
 
 /// What a new session is made from; `Session::open` checks that it hangs together.
@@ -98,6 +102,8 @@ pub struct SessionSpec {
     pub join_policy: JoinPolicy,
     pub language: Option<Language>,
     pub timezone: Option<TimeZoneName>,
+    /// See [`Session::end_on_disconnect`].
+    pub end_on_disconnect: bool,
 }
 
 /// The scope within which at most one session may be active (not ended) at a time.
@@ -130,6 +136,7 @@ impl SessionSpec {
             join_policy: JoinPolicy::Invite,
             language: None,
             timezone: None,
+            end_on_disconnect: false,
         }
     }
 }
@@ -193,6 +200,7 @@ impl Session {
             join_policy: spec.join_policy,
             language: spec.language,
             timezone: spec.timezone,
+            end_on_disconnect: spec.end_on_disconnect,
         })
     }
 

@@ -376,6 +376,9 @@ pub struct SessionSummary {
     pub language: Option<Language>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<TimeZoneName>,
+    /// Only present, as `true`, on a session that ends with its last connection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end_on_disconnect: bool,
 }
 
 impl SessionSummary {
@@ -398,6 +401,7 @@ impl SessionSummary {
             ended_at: session.ended_at,
             join_policy: (session.kind == SessionKind::Group).then_some(session.join_policy),
             language: session.language.clone(),
+            end_on_disconnect: session.end_on_disconnect,
             timezone: session.timezone.clone(),
         }
     }

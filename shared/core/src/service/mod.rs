@@ -73,6 +73,8 @@ pub struct NewSession {
     /// What the bot replies in, and the time zone its dates are in.
     pub language: Option<Language>,
     pub timezone: Option<TimeZoneName>,
+    /// See [`crate::domain::Session::end_on_disconnect`].
+    pub end_on_disconnect: bool,
 }
 
 /// A session opened (or found already open) with its latest messages, oldest first.
@@ -284,6 +286,7 @@ impl ChatService {
             // other chats with the chatbot.
             one_of_many: (request.one_of_many || about_a_document) && kind == SessionKind::Bot,
             join_policy: request.join_policy.unwrap_or_default(),
+            end_on_disconnect: request.end_on_disconnect,
             ..SessionSpec::new(kind, caller.user_id.clone())
         };
         let now = self.clock.now();

@@ -325,10 +325,31 @@ impl ChatService {
         if let Some(connection) = self.store.delete_connection(id).await?
             && let Some(session) = connection.session_id
         {
-            self.announce_left(&connection.principal.user_id, session)
+            let left = self
+                .announce_left(&connection.principal.user_id, session)
                 .await?;
+            if left == 0 {
+                self.end_if_abandoned(session).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Ends a session that asked to end with its last connection, now that it has none:
+    /// one GetItem for any session whose last connection closed.
+    async fn end_if_abandoned(&self, id: SessionId) -> ServiceResult<()> {
+        let Some(session) = self.store.get_session(id).await? else {
+            return Ok(());
+        };
+        if !session.end_on_disconnect || session.is_ended() {
+            return Ok(());
+        }
+        match self.store.end_session(id, self.clock.now()).await {
+            // Ended meanwhile (by its owner, the sweeper, another disconnect): done.
+            Err(StoreError::SessionEnded) => Ok(()),
+            Err(error) => Err(error.into()),
+            Ok(_) => self.announce_end(id, "disconnected").await,
+        }
     }
 
     /// Closes the socket from our side, and forgets the connection at once.
@@ -366,15 +387,16 @@ impl ChatService {
         Ok(())
     }
 
-    /// `user_left` to the rest, when the user has no connection left there.
-    async fn announce_left(&self, user: &UserId, session: SessionId) -> ServiceResult<()> {
+    /// `user_left` to the rest, when the user has no connection left there: how many
+    /// connections the session has left.
+    async fn announce_left(&self, user: &UserId, session: SessionId) -> ServiceResult<usize> {
         let connections = self.fanout.connections(session).await?;
         if connections.iter().any(|c| c.principal.user_id == *user) {
-            return Ok(());
+            return Ok(connections.len());
         }
         let frame = ServerFrame::user_left(user.clone(), online_users(&connections));
         self.fanout.send_all(&connections, &frame).await;
-        Ok(())
+        Ok(connections.len())
     }
 
     /// A member who left or was removed: their sockets bound to the session are unbound,
