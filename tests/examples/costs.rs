@@ -65,6 +65,12 @@ async fn main() {
         rows: Vec::new(),
     };
     costs.reset();
+    // First, while the table holds nothing else to sweep.
+    sweeps(&app, &mut costs).await;
+    if std::env::var("COSTS_SWEEP_ONLY").is_ok() {
+        costs.print();
+        return app.stop().await;
+    }
     rest_routes(&app, &mut costs).await;
     // Before the 200-member group, whose teardown keeps the emulator busy for a while.
     files_and_bot(&app, &mut costs).await;
@@ -108,6 +114,28 @@ async fn fan_outs() {
         );
     }
     local.stop().await;
+}
+
+/// What a sweep costs when nothing is due, and when ten idle bot sessions (each with a
+/// connection, told `session_ended`) end.
+async fn sweeps(app: &TestApp, costs: &mut Costs) {
+    costs.reset();
+    app.sweep(None).await;
+    tokio::time::sleep(SETTLE).await;
+    costs.record("a sweep with nothing due");
+    let mut sockets = Vec::new();
+    for n in 0..10 {
+        sockets.push(app.bot_session(&app.user(&format!("idle-{n}"))).await);
+    }
+    tokio::time::sleep(SETTLE).await;
+    costs.reset();
+    // Eight days on: the sessions are idle, and their connections past their expiry.
+    let later = Timestamp::now().plus(Duration::from_secs(8 * 86_400));
+    let report = app.sweep(Some(later)).await;
+    tokio::time::sleep(SETTLE).await;
+    costs.record(&format!(
+        "a sweep ending 10 idle bot sessions, each with a connection ({report})"
+    ));
 }
 
 async fn rest_routes(app: &TestApp, costs: &mut Costs) {
