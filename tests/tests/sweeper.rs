@@ -31,6 +31,14 @@ async fn an_idle_bot_session_ends_with_its_effects_and_an_active_one_and_a_group
         // Nothing is idle yet.
         let report = app.sweep(None).await;
         assert_eq!(count(&report, "sessions_ended"), 0, "{report}");
+        let garbled = app
+            .http
+            .post(format!("{}/_local/sweep", app.base))
+            .body("{\"as_of\": 7}")
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(garbled.status(), StatusCode::BAD_REQUEST);
 
         // A week and a day on, bob's bot session has just had a message; ann's has not.
         let later = Timestamp::now().plus(DAY * 8);
