@@ -8,9 +8,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # shellcheck source=infra/moto.sh
 source "$root/infra/moto.sh"
+# shellcheck source=infra/browser.sh
+source "$root/infra/browser.sh"
 
 started=$(date +%s)
 ensure_moto
+ensure_browser
 start_moto
 export CHAT_REQUIRE_DYNAMODB=1
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1

@@ -6,6 +6,7 @@ mod gateway_common;
 pub mod http_api;
 mod invoker;
 mod sweep;
+mod web;
 pub mod ws_api;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -180,7 +181,7 @@ impl Running {
             "from JWT_SECRET".to_owned()
         };
         format!(
-            "chat-local is running: a development server, on loopback only\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  files          {files}\n  bot model      {model}\n  JWT secret     {secret_note}\n\nA token (printed to your terminal, not this log):\n  cargo run -q -p chat-local -- token --sub ann --name Ann\n\nTry it:\n  TOKEN=$(cargo run -q -p chat-local -- token --sub ann --name Ann)\n  curl -s http://{http}/sessions -H \"authorization: Bearer $TOKEN\"\n",
+            "chat-local is running: a development server, on loopback only\n  web client     http://{http}/  (open it: sign in with any name)\n  REST API       http://{http}\n  WebSocket API  ws://{ws}  (management API: http://{ws}/@connections/{{id}})\n  store          {store}\n  files          {files}\n  bot model      {model}\n  JWT secret     {secret_note}\n\nA token (printed to your terminal, not this log):\n  cargo run -q -p chat-local -- token --sub ann --name Ann\n\nTry it:\n  TOKEN=$(cargo run -q -p chat-local -- token --sub ann --name Ann)\n  curl -s http://{http}/sessions -H \"authorization: Bearer $TOKEN\"\n",
             http = self.http_addr,
             ws = self.ws_addr,
             store = self.store_description,
@@ -304,6 +305,11 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
     let sweeper = Arc::new(sweeper::App::new(services(), &config, management.clone()));
     let http_router = blobs::router(local_blobs.clone(), max_blob)
         .merge(sweep::router(sweeper.clone()))
+        .merge(web::router(
+            &format!("http://{http_addr}"),
+            &format!("ws://{ws_addr}"),
+            &options.jwt_secret,
+        ))
         .merge(http_api::routed(
             http_routes(&rest),
             router_handler(chat_rest::sessions(rest)),

@@ -1,0 +1,141 @@
+// The web client in a real headless Chromium (the system's, driven by playwright-core):
+// two users in two browser contexts chat live; a bot reply streams and is stopped; a file
+// is shared and opened; one goes offline, the other writes, the first comes back and sees
+// it once. Any console error fails it. Screenshots go to CHAT_SCREENSHOTS.
+//
+// Run by tests/tests/web_client.rs with CHAT_WEB (the page), CHAT_CHROMIUM and
+// CHAT_SCREENSHOTS.
+
+import { chromium } from 'playwright-core';
+
+const base = process.env.CHAT_WEB;
+const shots = process.env.CHAT_SCREENSHOTS;
+const WAIT = { timeout: 15000 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHAT_CHROMIUM,
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+});
+const problems = [];
+
+async function person(name, viewport) {
+  const context = await browser.newContext({ viewport });
+  // Every socket passes through here, so the test can drop it as a network would.
+  const sockets = [];
+  await context.routeWebSocket(/.*/, (socket) => {
+    const server = socket.connectToServer();
+    sockets.push({ socket, server });
+  });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`${name}: console error: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
+  await page.goto(base);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#app').waitFor(WAIT);
+  return { name, context, page, sockets };
+}
+
+function message(page, text) {
+  return page.locator('#messages li.message:not(.streaming)', { hasText: text });
+}
+
+async function send(page, text) {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+}
+
+async function openChat(page, name) {
+  await page.reload();
+  await page.locator('#session-list button', { hasText: name }).click(WAIT);
+  await page.locator('#connection', { hasText: 'connected' }).waitFor(WAIT);
+}
+
+try {
+  const ann = await person('Ann', { width: 1200, height: 800 });
+
+  // Ann starts a group with Bob.
+  await ann.page.getByLabel('Kind').selectOption('group');
+  await ann.page.getByLabel('Title').fill('Lunch');
+  await ann.page.getByLabel('Members (user ids, comma-separated)').fill('bob');
+  await ann.page.getByRole('button', { name: 'Start' }).click();
+  await ann.page.locator('#chat-title', { hasText: 'Lunch' }).waitFor(WAIT);
+  await ann.page.locator('#connection', { hasText: 'connected' }).waitFor(WAIT);
+
+  // Bob, at a phone's width, opens it; they chat live.
+  const bob = await person('Bob', { width: 390, height: 844 });
+  await openChat(bob.page, 'Lunch');
+  await ann.page.locator('#online', { hasText: 'bob' }).waitFor(WAIT);
+  await send(ann.page, 'Noodles at noon?');
+  await message(bob.page, 'Noodles at noon?').waitFor(WAIT);
+  await send(bob.page, 'Yes, see you there');
+  await message(ann.page, 'Yes, see you there').waitFor(WAIT);
+  // Typing shows on the other side.
+  await bob.page.getByLabel('Message', { exact: true }).pressSequentially('thinking');
+  await ann.page.locator('#typing', { hasText: 'bob' }).waitFor(WAIT);
+  await bob.page.getByLabel('Message', { exact: true }).fill('');
+
+  // A file is shared and opened.
+  await ann.page.locator('#file').setInputFiles({
+    name: 'menu.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('Noodles 9, dumplings 7'),
+  });
+  await ann.page.getByRole('button', { name: 'Send' }).click();
+  const link = bob.page.locator('#messages a', { hasText: 'menu.txt' });
+  await link.waitFor(WAIT);
+  const href = await link.getAttribute('href');
+  const opened = await bob.page.evaluate(async (url) => (await fetch(url)).text(), href);
+  if (opened !== 'Noodles 9, dumplings 7') throw new Error(`the shared file reads ${JSON.stringify(opened)}`);
+
+  // Bob goes offline: his socket drops, as a network change drops it, and cannot come
+  // back; Ann writes; Bob comes back and sees it once.
+  await bob.context.setOffline(true);
+  for (const { socket, server } of bob.sockets.splice(0)) {
+    await server.close();
+    await socket.close();
+  }
+  await bob.page.locator('#connection', { hasText: 'offline' }).waitFor(WAIT);
+  await send(ann.page, 'Running five minutes late');
+  await message(ann.page, 'Running five minutes late').waitFor(WAIT);
+  await bob.context.setOffline(false);
+  await message(bob.page, 'Running five minutes late').waitFor(WAIT);
+  await bob.page.locator('#connection', { hasText: 'connected' }).waitFor(WAIT);
+  await bob.page.waitForTimeout(500);
+  const copies = await message(bob.page, 'Running five minutes late').count();
+  if (copies !== 1) throw new Error(`the missed message shows ${copies} times`);
+  await bob.page.screenshot({ path: `${shots}/phone-width.png` });
+
+  // A bot reply streams, and is stopped.
+  await ann.page.getByLabel('Kind').selectOption('bot');
+  await ann.page.getByRole('button', { name: 'Start' }).click();
+  await ann.page.locator('#connection', { hasText: 'connected' }).waitFor(WAIT);
+  // The echo model repeats it, a word every 30 ms: seconds of streaming to stop.
+  const long = Array.from({ length: 120 }, (_, i) => (i % 2 ? 'banana' : 'apple')).join(' ') + ' finally';
+  await send(ann.page, long);
+  await ann.page.locator('#messages li.streaming').waitFor(WAIT);
+  await ann.page.getByRole('button', { name: 'Stop' }).click();
+  await ann.page.locator('#messages li.streaming').waitFor({ state: 'detached', ...WAIT });
+  const reply = ann.page.locator('#messages li.message.bot').last();
+  await reply.waitFor(WAIT);
+  await reply.locator('.meta', { hasText: 'stopped' }).waitFor(WAIT);
+  const said = await reply.locator('.body').textContent();
+  if (said.includes('finally')) throw new Error(`the reply was not stopped: ${said}`);
+  await ann.page.screenshot({ path: `${shots}/bot-stopped.png` });
+
+  await ann.page.goto(base);
+  await openChat(ann.page, 'Lunch');
+  await ann.page.screenshot({ path: `${shots}/chat.png` });
+} catch (error) {
+  problems.push(`failed: ${error.stack ?? error}`);
+} finally {
+  await browser.close();
+}
+
+if (problems.length) {
+  console.error(problems.join('\n'));
+  process.exit(1);
+}
+console.log('the web client works in Chromium');
