@@ -36,6 +36,15 @@ export class Api {
     return this.call('POST', '/sessions', body);
   }
 
+  /** The business's open support sessions (its agents' queue). */
+  async supportQueue(business) {
+    return (await this.call('GET', `/businesses/${encodeURIComponent(business)}/sessions`)).items;
+  }
+
+  join(session) {
+    return this.call('POST', `/sessions/${session}/join`);
+  }
+
   async chatbots() {
     return (await this.call('GET', '/chatbots')).items;
   }

@@ -47,9 +47,75 @@ function signedIn(token) {
   $('sign-out').hidden = false;
   $('signin').hidden = true;
   $('app').hidden = false;
+  // A visitor has one chat, the support session: no list, no new chats.
+  document.querySelector('.sessions').hidden = who.role === 'visitor';
+  if (who.role === 'visitor') {
+    startSupport(who.org);
+    return;
+  }
   loadSessions();
   loadChatbots();
+  if (who.role === 'agent' && who.org) {
+    $('queue-section').hidden = false;
+    loadQueue();
+    setInterval(loadQueue, 15000);
+  }
 }
+
+/** An agent's queue: the business's open support sessions; opening one joins it. */
+async function loadQueue() {
+  try {
+    const waiting = await api.supportQueue(me.org);
+    $('queue').replaceChildren(
+      ...waiting.map((session) => {
+        const button = element('button', { type: 'button', textContent: `visitor ${session.owner_id.slice(-6)} · ${new Date(session.created_at).toLocaleTimeString()}` });
+        button.dataset.session = session.id;
+        button.addEventListener('click', async () => {
+          try {
+            const { session: joined } = await api.join(session.id);
+            await openSession(joined);
+            loadSessions();
+          } catch (error) {
+            showError('chat-error', error);
+          }
+        });
+        return element('li', {}, button);
+      }),
+    );
+  } catch (error) {
+    showError('chat-error', error);
+  }
+}
+
+$('queue-refresh').addEventListener('click', () => loadQueue());
+
+/** Starts (or, with the visitor token kept, resumes) a support chat with `business`. */
+async function startSupport(business) {
+  const token = sessionStorage.getItem('token');
+  const visitor = claims(token ?? '')?.role === 'visitor';
+  const response = await fetch(`${apiBase}/sessions/start`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(visitor ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ business_id: business }),
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
+  if (!visitor) {
+    signedIn(body.visitor_token);
+    return;
+  }
+  openSession(body.session);
+}
+
+$('support-start').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try {
+    sessionStorage.removeItem('token');
+    await startSupport(new FormData(event.target).get('business').trim());
+  } catch (error) {
+    showError('signin-error', error);
+  }
+});
 
 $('dev-signin').addEventListener('submit', async (event) => {
   event.preventDefault();

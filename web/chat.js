@@ -24,8 +24,9 @@ export class ChatSocket {
   open() {
     const url = new URL(this.url);
     url.searchParams.set('token', this.token);
-    // The first time, the session's welcome; after that, only what was missed.
-    if (!this.welcomed) url.searchParams.set('session_id', this.sessionId);
+    // Bound at once (a visitor's socket must name its session); after a reconnect, the
+    // welcome's latest messages and `resume`'s missed ones are dropped where already shown.
+    url.searchParams.set('session_id', this.sessionId);
     const socket = new WebSocket(url);
     this.socket = socket;
     this.onState(this.welcomed ? 'reconnecting…' : 'connecting…');

@@ -767,3 +767,44 @@ async fn the_rest_api_runs_the_same_on_dynamodb() {
     assert_eq!(late.status, StatusCode::GONE);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_business_agents_see_its_open_support_sessions_newest_first_and_no_one_else_does() {
+    let app = spawn_app().await;
+    let (_, first) = app.start_support("acme").await;
+    let (_, second) = app.start_support("acme").await;
+    app.start_support("globex").await;
+    let agent = app.caller("alice", "agent", Some("acme"));
+    let queue = app.get("/businesses/acme/sessions", &agent).await;
+    assert_eq!(queue.status, StatusCode::OK, "{queue:?}");
+    let ids: Vec<&str> = queue.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, [second.as_str(), first.as_str()]);
+    for outsider in [app.caller("bob", "agent", Some("globex")), app.user("ann")] {
+        let refused = app.get("/businesses/acme/sessions", &outsider).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    }
+    let admin = app.caller("root", "admin", None);
+    assert_eq!(
+        app.get("/businesses/acme/sessions", &admin).await.status,
+        StatusCode::OK
+    );
+    // An ended one leaves the queue.
+    assert_eq!(
+        app.delete(&format!("/sessions/{second}"), &agent)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let queue = app.get("/businesses/acme/sessions", &agent).await;
+    assert_eq!(
+        queue.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{queue:?}"
+    );
+    app.stop().await;
+}

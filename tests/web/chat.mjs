@@ -18,7 +18,7 @@ const browser = await chromium.launch({
 });
 const problems = [];
 
-async function person(name, viewport) {
+async function person(name, viewport, as = {}) {
   const context = await browser.newContext({ viewport });
   // Every socket passes through here, so the test can drop it as a network would.
   const sockets = [];
@@ -32,8 +32,16 @@ async function person(name, viewport) {
   });
   page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
   await page.goto(base);
-  await page.getByLabel('Your name').fill(name);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  if (as.visitorOf) {
+    // A website visitor: no account, a support chat with the business.
+    await page.getByLabel('Business', { exact: true }).fill(as.visitorOf);
+    await page.getByRole('button', { name: 'Start a support chat' }).click();
+  } else {
+    await page.getByLabel('Your name').fill(name);
+    if (as.role) await page.getByLabel('Role').selectOption(as.role);
+    if (as.org) await page.getByLabel('Business (agents)').fill(as.org);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
   await page.locator('#app').waitFor(WAIT);
   return { name, context, page, sockets };
 }
@@ -124,6 +132,19 @@ try {
   const said = await reply.locator('.body').textContent();
   if (said.includes('finally')) throw new Error(`the reply was not stopped: ${said}`);
   await ann.page.screenshot({ path: `${shots}/bot-stopped.png` });
+
+  // A visitor asks acme for help, as a site's chat widget does; acme's agent picks the
+  // chat up from the queue and answers.
+  const visitor = await person('visitor', { width: 390, height: 700 }, { visitorOf: 'acme' });
+  await visitor.page.locator('#connection', { hasText: 'connected' }).waitFor(WAIT);
+  await send(visitor.page, 'Where is my order?');
+  await message(visitor.page, 'Where is my order?').waitFor(WAIT);
+  const agent = await person('Alice', { width: 1200, height: 800 }, { role: 'agent', org: 'acme' });
+  await agent.page.locator('#queue button').first().click(WAIT);
+  await message(agent.page, 'Where is my order?').waitFor(WAIT);
+  await send(agent.page, 'On its way!');
+  await message(visitor.page, 'On its way!').waitFor(WAIT);
+  await agent.page.screenshot({ path: `${shots}/agent.png` });
 
   await ann.page.goto(base);
   await openChat(ann.page, 'Lunch');

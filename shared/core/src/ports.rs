@@ -158,6 +158,14 @@ pub trait SessionStore: Send + Sync {
         user: &UserId,
         query: &SessionQuery,
     ) -> StoreResult<Page<Session>>;
+
+    /// The business's open support sessions, newest first, at most `limit`: its agents'
+    /// queue. One Query.
+    async fn open_support_sessions(
+        &self,
+        business: &BusinessId,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>>;
 }
 
 /// Which messages of a session to page through.

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use chat_core::domain::{
     ArrivalTime, Attachment, AttachmentId, AttachmentState, BusinessId, BusinessSecret, Chatbot,
     ChatbotId, ClientMsgId, Connection, ConnectionId, Cursor, Day, Member, Message, MessageId,
-    Order, Page, PageLimit, Reaction, Session, SessionId, SessionStatus, Timestamp, Usage, UserId,
+    Order, Page, PageLimit, Reaction, Session, SessionId, SessionKind, SessionStatus, Timestamp,
+    Usage, UserId,
 };
 use chat_core::moderation::Repetition;
 use chat_core::paging::{
@@ -291,6 +292,27 @@ impl SessionStore for EmbeddedStore {
             .get(&session)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn open_support_sessions(
+        &self,
+        business: &BusinessId,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        let state = self.state();
+        let mut open: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| {
+                s.kind == SessionKind::Support
+                    && !s.is_ended()
+                    && s.business_id.as_ref() == Some(business)
+            })
+            .cloned()
+            .collect();
+        open.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        open.truncate(limit);
+        Ok(open)
     }
 
     async fn list_user_sessions(

@@ -50,6 +50,10 @@ pub fn routes() -> Router<Arc<State>> {
         .route("/sessions/{id}/leave", allow("POST", post(leave)))
         .route("/sessions/{id}/members", allow("POST", post(add_member)))
         .route(
+            "/businesses/{id}/sessions",
+            allow("GET", get(support_queue)),
+        )
+        .route(
             "/businesses/{id}/customer-secret",
             allow("POST", post(new_business_secret)),
         )
@@ -237,6 +241,19 @@ async fn add_member(
     Ok(MemberAdded {
         session: session_view(&details),
         added,
+    })
+}
+
+/// `GET /businesses/{id}/sessions`: the business's open support sessions, for its agents.
+async fn support_queue(
+    With(app): App,
+    BusinessPath(business): BusinessPath,
+    Caller(caller): Caller,
+) -> Result<Page<SessionSummary>> {
+    let sessions = app.chat.support_queue(&caller, &business).await?;
+    Ok(Page {
+        items: sessions.iter().map(SessionSummary::new).collect(),
+        next_cursor: None,
     })
 }
 

@@ -122,6 +122,7 @@ cases![
     a_library_lists_its_owners_documents_and_records_how_their_indexing_ended,
     idle_bot_and_support_sessions_are_listed_oldest_first_and_end_once_only_while_idle,
     stale_uploads_and_expired_connections_are_listed_and_removed_once,
+    a_business_queue_lists_its_open_support_sessions_newest_first,
     a_file_message_keeps_its_attachment,
 ];
 
@@ -2179,6 +2180,40 @@ async fn idle_bot_and_support_sessions_are_listed_oldest_first_and_end_once_only
             .expect("read")
             .iter()
             .all(|id| *id == support.id)
+    );
+}
+
+async fn a_business_queue_lists_its_open_support_sessions_newest_first(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let acme = BusinessId::parse("acme").expect("an id");
+    let first = open_kind(&store, SessionKind::Support, now).await;
+    let second = open_kind(&store, SessionKind::Support, at(now, 5)).await;
+    open_kind(&store, SessionKind::Bot, at(now, 10)).await;
+    let ids = |sessions: Vec<Session>| sessions.iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.open_support_sessions(&acme, 10).await.expect("read")),
+        vec![second.id, first.id]
+    );
+    assert_eq!(
+        ids(store.open_support_sessions(&acme, 1).await.expect("read")),
+        vec![second.id]
+    );
+    let other = BusinessId::parse("globex").expect("an id");
+    assert!(
+        store
+            .open_support_sessions(&other, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    store
+        .end_session(second.id, at(now, 20))
+        .await
+        .expect("ended");
+    assert_eq!(
+        ids(store.open_support_sessions(&acme, 10).await.expect("read")),
+        vec![first.id],
+        "an ended session leaves the queue"
     );
 }
 

@@ -174,6 +174,18 @@ impl SessionStore for FaultyStore {
         )
         .await
     }
+
+    async fn open_support_sessions(
+        &self,
+        business: &BusinessId,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        self.run(
+            "open_support_sessions",
+            self.inner.open_support_sessions(business, limit),
+        )
+        .await
+    }
 }
 
 #[async_trait]

@@ -30,7 +30,8 @@ use super::errors::internal;
 use chat_core::domain::{
     Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
     ConnectionId, Dialect, DisplayName, Language, Member, Message, MessageId, MessageKind,
-    Principal, Reaction, Reactions, Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
+    Principal, Reaction, Reactions, Session, SessionId, SessionKind, Source, TimeZoneName,
+    Timestamp, UserId,
 };
 use chat_core::paging::activity_position;
 use chat_core::ports::StoreResult;
@@ -217,6 +218,11 @@ pub(super) struct SessionItem {
     pub sk: String,
     #[serde(flatten)]
     pub session: Session,
+    /// An open support session: in its business's queue, newest first (gsi1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
     /// In the sweeper's idle list while it may idle out (see `sweep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi2pk: Option<String>,
@@ -227,14 +233,26 @@ pub(super) struct SessionItem {
 impl SessionItem {
     pub fn new(session: &Session) -> Self {
         let (gsi2pk, gsi2sk) = super::sweep::idle_entry(session);
+        let queue = session
+            .business_id
+            .as_ref()
+            .filter(|_| session.kind == SessionKind::Support && !session.is_ended());
         Self {
             pk: session_pk(session.id),
             sk: META.to_owned(),
             session: session.clone(),
+            gsi1pk: queue.map(support_queue_pk),
+            gsi1sk: queue
+                .map(|_| format!("{:015}#{}", session.created_at.unix_millis(), session.id)),
             gsi2pk,
             gsi2sk: Some(gsi2sk),
         }
     }
+}
+
+/// gsi1's partition of a business's open support sessions.
+pub(super) fn support_queue_pk(business: &BusinessId) -> String {
+    format!("SUPPORT#{business}")
 }
 
 #[derive(Serialize, Deserialize)]

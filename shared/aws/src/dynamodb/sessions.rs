@@ -6,10 +6,10 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use super::errors::sdk_failure;
 use super::items::{
     ActiveItem, HeadItem, Item, MEMBER_PREFIX, MemberItem, SessionItem, active_key, from_items,
-    member_key, s, session_key, session_pk, to_value, user_gsi1_pk,
+    member_key, s, session_key, session_pk, support_queue_pk, to_value, user_gsi1_pk,
 };
 use super::{ABSENT, DynamoStore, GSI1, IfSessionOpen, query_limit};
-use chat_core::domain::{Cursor, Member, Page, Session, SessionId, Timestamp, UserId};
+use chat_core::domain::{BusinessId, Cursor, Member, Page, Session, SessionId, Timestamp, UserId};
 use chat_core::paging::{membership_position_at, split_page};
 use chat_core::ports::{
     Created, SessionPatch, SessionQuery, SessionStore, StoreError, StoreResult, check_new_session,
@@ -249,5 +249,27 @@ impl SessionStore for DynamoStore {
             items: page.into_iter().map(|(_, session)| session).collect(),
             next_cursor,
         })
+    }
+
+    /// One Query of gsi1, newest first.
+    async fn open_support_sessions(
+        &self,
+        business: &BusinessId,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .scan_index_forward(false)
+            .limit(query_limit(limit))
+            .key_condition_expression("gsi1pk = :queue")
+            .expression_attribute_values(":queue", s(support_queue_pk(business)))
+            .send()
+            .await
+            .map_err(|e| sdk_failure("Query", e))?;
+        let items: Vec<SessionItem> = from_items(output.items)?;
+        Ok(items.into_iter().map(|item| item.session).collect())
     }
 }

@@ -200,8 +200,8 @@ impl SweepStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Ends the session (status, end time, the release of its active scope and its place
-    /// in the idle list, in one transaction), only while it is open and, with
+    /// Ends the session (status, end time, the release of its active scope and its places
+    /// in the idle list and its business's queue, in one transaction), only while it is open and, with
     /// `idle_before`, only if it was last active before then: `None` when a condition did
     /// not hold.
     pub(super) async fn end_session_if(
@@ -223,7 +223,7 @@ impl DynamoStore {
         session.updated_at = now;
         let mut end = Update::builder()
             .update_expression(
-                "SET #status = :ended, ended_at = :now, updated_at = :now REMOVE gsi2pk",
+                "SET #status = :ended, ended_at = :now, updated_at = :now REMOVE gsi1pk, gsi2pk",
             )
             .if_session_open()?
             .expression_attribute_values(":now", to_value(&now)?);

@@ -389,6 +389,22 @@ impl ChatService {
 
     /// An admin makes (or replaces) a business's customer-verification secret, shown once.
     /// The secret before it stops verifying at once.
+    /// The business's open support sessions, newest first: its agents' queue (the
+    /// business's agents and admins only).
+    pub async fn support_queue(
+        &self,
+        caller: &Principal,
+        business: &BusinessId,
+    ) -> ServiceResult<Vec<Session>> {
+        let agent = caller.role == Role::Agent && caller.org.as_ref() == Some(business);
+        if !(agent || caller.is_admin()) {
+            return Err(ServiceError::Forbidden(
+                "only the business's agents see its support sessions",
+            ));
+        }
+        Ok(self.store.open_support_sessions(business, 100).await?)
+    }
+
     pub async fn new_business_secret(
         &self,
         caller: &Principal,
