@@ -310,7 +310,7 @@ impl SessionStore for EmbeddedStore {
             })
             .cloned()
             .collect();
-        open.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        open.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
         open.truncate(limit);
         Ok(open)
     }
