@@ -43,6 +43,10 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The page runs only its own scripts and styles; it talks to the two APIs (which a
+/// config may put on other origins) and shows files from their download links.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data: http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 /// Where tokens are asked for.
 pub const TOKEN_PATH: &str = "/_local/token";
 
@@ -70,6 +74,8 @@ pub fn router(http_url: &str, ws_url: &str, jwt_secret: &str) -> Router {
                     [
                         (header::CONTENT_TYPE, content_type),
                         (header::CACHE_CONTROL, "no-cache"),
+                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
                     ],
                     body,
                 )
