@@ -136,6 +136,62 @@ $('dev-signin').addEventListener('submit', async (event) => {
   }
 });
 
+// Signing in through the identity provider's hosted page: OAuth 2.0's code flow with
+// PKCE (a public client: no secret), ending with the provider's ID token.
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function redirectUri() {
+  return location.origin + location.pathname;
+}
+
+async function oidcStart() {
+  const { authorize_url: authorize, client_id: client, scope } = config.oidc;
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  sessionStorage.setItem('oidc', JSON.stringify({ verifier, state }));
+  const url = new URL(authorize);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: client,
+    redirect_uri: redirectUri(),
+    scope: scope ?? 'openid',
+    state,
+    code_challenge: base64url(new Uint8Array(digest)),
+    code_challenge_method: 'S256',
+  });
+  location.assign(url);
+}
+
+async function oidcFinish(params) {
+  const saved = JSON.parse(sessionStorage.getItem('oidc') ?? 'null');
+  sessionStorage.removeItem('oidc');
+  history.replaceState(null, '', redirectUri());
+  if (params.has('error')) throw new Error(params.get('error_description') ?? params.get('error'));
+  if (!saved || params.get('state') !== saved.state) throw new Error('that sign-in was not started here');
+  const response = await fetch(config.oidc.token_url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      client_id: config.oidc.client_id,
+      code: params.get('code'),
+      redirect_uri: redirectUri(),
+      code_verifier: saved.verifier,
+    }),
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok || !body?.id_token) {
+    throw new Error(body?.error_description ?? body?.error ?? `the sign-in failed (HTTP ${response.status})`);
+  }
+  signedIn(body.id_token);
+}
+
+$('oidc-signin').addEventListener('click', () => oidcStart().catch((error) => showError('signin-error', error)));
+
 $('token-signin').addEventListener('submit', (event) => {
   event.preventDefault();
   try {
@@ -474,8 +530,15 @@ $('older').addEventListener('click', () => {
 // ---------------------------------------------------------------- start
 
 document.getElementById('dev-signin').hidden = !config.dev_tokens;
+$('oidc-signin').hidden = !config.oidc;
+const returned = new URLSearchParams(location.search);
 const saved = sessionStorage.getItem('token');
-if (saved) {
+if (config.oidc && (returned.has('code') || returned.has('error'))) {
+  oidcFinish(returned).catch((error) => {
+    $('signin').hidden = false;
+    showError('signin-error', error);
+  });
+} else if (saved) {
   try {
     signedIn(saved);
   } catch {

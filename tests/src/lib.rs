@@ -144,6 +144,8 @@ pub struct Parts {
     pub s3_endpoint: Option<String>,
     /// Configuration over the roomy limits, e.g. the bot's provider.
     pub settings: Vec<(&'static str, String)>,
+    /// The web client's identity provider: authorization and token URLs, client id.
+    pub oidc: Option<(String, String, String)>,
 }
 
 /// The local server on the embedded store (or `parts.store`), with `parts` in place.
@@ -182,6 +184,11 @@ async fn spawn_parts(mut options: Options, parts: Parts) -> TestApp {
     if parts.s3_endpoint.is_some() {
         options.s3_endpoint = parts.s3_endpoint;
     }
+    if let Some((authorize, token, client)) = parts.oidc {
+        options.oidc_authorize_url = Some(authorize);
+        options.oidc_token_url = Some(token);
+        options.oidc_client_id = Some(client);
+    }
     options.settings.extend(
         parts
             .settings
@@ -214,6 +221,9 @@ fn options(endpoint: Option<String>) -> Options {
         ws_lifetime_seconds: 7200,
         // Sweeps come when a test asks (`TestApp::sweep`).
         sweep_seconds: 0,
+        oidc_authorize_url: None,
+        oidc_token_url: None,
+        oidc_client_id: None,
         blob_dir: None,
         chatbots: Some(test_chatbots()),
         // The suites not about rate limits send faster than a person: they get room.

@@ -1,7 +1,8 @@
 //! The web client in a real headless Chromium, against the local server on its embedded
 //! store with the echo bot: `tests/web/chat.mjs` (playwright-core driving the system's
 //! Chromium) chats as two users, streams and stops a bot reply, shares and opens a file,
-//! and drops and restores a connection. `infra/test.sh` installs Chromium and
+//! drops and restores a connection, and signs in through a stand-in identity provider's
+//! hosted page (OAuth code flow with PKCE). `infra/test.sh` installs Chromium and
 //! playwright-core; without them this test fails, naming what is missing.
 
 use chat_e2e::spawn_app;
@@ -20,7 +21,22 @@ async fn two_people_chat_live_in_chromium_with_a_stopped_bot_reply_a_file_and_a_
     );
     let screenshots = std::env::temp_dir().join(format!("chat-web-{}", std::process::id()));
     std::fs::create_dir_all(&screenshots).expect("a screenshot folder");
-    let app = spawn_app().await;
+    // The stand-in identity provider the script serves, on a port chosen here so the
+    // server's config.json can name it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let identity = format!("http://127.0.0.1:{port}");
+    let app = chat_e2e::spawn_app_with(chat_e2e::Parts {
+        oidc: Some((
+            format!("{identity}/authorize"),
+            format!("{identity}/token"),
+            "web".to_owned(),
+        )),
+        ..chat_e2e::Parts::default()
+    })
+    .await;
     let page = format!("{}/", app.base);
     let printed = app
         .run_node(
@@ -29,6 +45,8 @@ async fn two_people_chat_live_in_chromium_with_a_stopped_bot_reply_a_file_and_a_
                 ("CHAT_WEB", page.as_str()),
                 ("CHAT_CHROMIUM", chromium.as_str()),
                 ("CHAT_SCREENSHOTS", &screenshots.to_string_lossy()),
+                ("CHAT_OIDC_PORT", &port.to_string()),
+                ("CHAT_JWT_SECRET", chat_e2e::JWT_SECRET),
             ],
         )
         .await;

@@ -6,12 +6,67 @@
 // Run by tests/tests/web_client.rs with CHAT_WEB (the page), CHAT_CHROMIUM and
 // CHAT_SCREENSHOTS.
 
+import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const base = process.env.CHAT_WEB;
 const shots = process.env.CHAT_SCREENSHOTS;
 const WAIT = { timeout: 15000 };
 
+/** An HS256 token the local server accepts (it checks its own secret). */
+function idToken(claims) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  const signature = createHmac('sha256', process.env.CHAT_JWT_SECRET).update(unsigned).digest('base64url');
+  return `${unsigned}.${signature}`;
+}
+
+/**
+ * A stand-in identity provider on CHAT_OIDC_PORT: its hosted page signs Carol in at once
+ * and sends the browser back with a code; its token endpoint checks the PKCE verifier
+ * against the challenge, as Cognito's does, and answers with an ID token.
+ */
+function provider(port) {
+  const codes = new Map();
+  const server = createServer((request, response) => {
+    const url = new URL(request.url, `http://127.0.0.1:${port}`);
+    if (url.pathname === '/authorize') {
+      const asked = url.searchParams;
+      if (asked.get('response_type') !== 'code' || asked.get('code_challenge_method') !== 'S256' || asked.get('client_id') !== 'web') {
+        response.writeHead(400).end('bad authorization request');
+        return;
+      }
+      const code = randomUUID();
+      codes.set(code, { challenge: asked.get('code_challenge'), redirect: asked.get('redirect_uri') });
+      const back = new URL(asked.get('redirect_uri'));
+      back.search = new URLSearchParams({ code, state: asked.get('state') });
+      response.writeHead(302, { location: back.toString() }).end();
+      return;
+    }
+    let body = '';
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      const form = new URLSearchParams(body);
+      const issued = codes.get(form.get('code'));
+      codes.delete(form.get('code'));
+      const verified = issued
+        && createHash('sha256').update(form.get('code_verifier') ?? '').digest('base64url') === issued.challenge
+        && form.get('redirect_uri') === issued.redirect;
+      const headers = { 'content-type': 'application/json', 'access-control-allow-origin': '*' };
+      if (url.pathname !== '/token' || !verified) {
+        response.writeHead(400, headers).end(JSON.stringify({ error: 'invalid_grant' }));
+        return;
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const token = idToken({ sub: 'carol', name: 'Carol', iat: now, exp: now + 3600 });
+      response.writeHead(200, headers).end(JSON.stringify({ id_token: token, token_type: 'Bearer', expires_in: 3600 }));
+    });
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
+
+const identity = await provider(Number(process.env.CHAT_OIDC_PORT));
 const browser = await chromium.launch({
   executablePath: process.env.CHAT_CHROMIUM,
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
@@ -40,7 +95,7 @@ async function person(name, viewport, as = {}) {
     await page.getByLabel('Your name').fill(name);
     if (as.role) await page.getByLabel('Role').selectOption(as.role);
     if (as.org) await page.getByLabel('Business (agents)').fill(as.org);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   }
   await page.locator('#app').waitFor(WAIT);
   return { name, context, page, sockets };
@@ -146,6 +201,17 @@ try {
   await message(visitor.page, 'On its way!').waitFor(WAIT);
   await agent.page.screenshot({ path: `${shots}/agent.png` });
 
+  // Carol signs in through the identity provider's hosted page.
+  const carol = await browser.newContext();
+  const page = await carol.newPage();
+  page.on('console', (m) => m.type() === 'error' && problems.push(`Carol: console error: ${m.text()}`));
+  page.on('pageerror', (error) => problems.push(`Carol: ${error.message}`));
+  await page.goto(base);
+  await page.getByRole('button', { name: 'Sign in with your provider' }).click();
+  await page.locator('#who', { hasText: 'Carol' }).waitFor(WAIT);
+  if (new URL(page.url()).search) throw new Error(`the code stays in the address: ${page.url()}`);
+  await page.locator('#session-list').waitFor({ state: 'attached', ...WAIT });
+
   await ann.page.goto(base);
   await openChat(ann.page, 'Lunch');
   await ann.page.screenshot({ path: `${shots}/chat.png` });
@@ -153,6 +219,7 @@ try {
   problems.push(`failed: ${error.stack ?? error}`);
 } finally {
   await browser.close();
+  identity.close();
 }
 
 if (problems.length) {

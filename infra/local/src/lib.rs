@@ -74,6 +74,15 @@ pub struct Options {
     /// the environment: `--set RATE_USER_BURST=100`. Repeatable.
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = setting)]
     pub settings: Vec<(String, String)>,
+    /// The web client's "Sign in with your provider": an OAuth 2.0 authorization endpoint
+    /// (code flow with PKCE, e.g. a Cognito user pool domain's `/oauth2/authorize`), with
+    /// --oidc-token-url and --oidc-client-id; its ID tokens must verify here.
+    #[arg(long, env = "CHAT_OIDC_AUTHORIZE_URL", requires_all = ["oidc_token_url", "oidc_client_id"])]
+    pub oidc_authorize_url: Option<String>,
+    #[arg(long, env = "CHAT_OIDC_TOKEN_URL")]
+    pub oidc_token_url: Option<String>,
+    #[arg(long, env = "CHAT_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
     /// Seconds between sweeps (idle sessions, stale uploads, dead connections); 0: none
     /// but those `POST /_local/sweep` asks for.
     #[arg(long, default_value_t = 60, env = "CHAT_SWEEP_SECONDS")]
@@ -306,8 +315,11 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
     let http_router = blobs::router(local_blobs.clone(), max_blob)
         .merge(sweep::router(sweeper.clone()))
         .merge(web::router(
-            &format!("http://{http_addr}"),
-            &format!("ws://{ws_addr}"),
+            web::client_config(
+                &format!("http://{http_addr}"),
+                &format!("ws://{ws_addr}"),
+                &options,
+            ),
             &options.jwt_secret,
         ))
         .merge(http_api::routed(

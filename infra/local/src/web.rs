@@ -57,8 +57,26 @@ struct Site {
     jwt_secret: String,
 }
 
-pub fn router(http_url: &str, ws_url: &str, jwt_secret: &str) -> Router {
-    let config = serde_json::json!({ "api": http_url, "ws": ws_url, "dev_tokens": true });
+/// What `config.json` tells the client: the two APIs, that it may ask for development
+/// tokens, and the identity provider's sign-in page when one is configured.
+pub fn client_config(http_url: &str, ws_url: &str, options: &crate::Options) -> serde_json::Value {
+    let mut config = serde_json::json!({ "api": http_url, "ws": ws_url, "dev_tokens": true });
+    if let (Some(authorize_url), Some(token_url), Some(client_id)) = (
+        &options.oidc_authorize_url,
+        &options.oidc_token_url,
+        &options.oidc_client_id,
+    ) {
+        config["oidc"] = serde_json::json!({
+            "authorize_url": authorize_url,
+            "token_url": token_url,
+            "client_id": client_id,
+            "scope": "openid profile",
+        });
+    }
+    config
+}
+
+pub fn router(config: serde_json::Value, jwt_secret: &str) -> Router {
     let site = Site {
         config: config.to_string(),
         jwt_secret: jwt_secret.to_owned(),
