@@ -808,3 +808,61 @@ async fn a_business_agents_see_its_open_support_sessions_newest_first_and_no_one
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_browsers_preflight_gets_204_from_both_rest_functions_with_the_apis_cors_headers() {
+    let app = spawn_app().await;
+    let ann = app.user("ann");
+    let session = app
+        .create_session(&ann, json!({"kind": "group", "title": "cors"}))
+        .await;
+    for path in [
+        "/sessions".to_owned(),
+        format!("/sessions/{session}/messages"),
+        // The uploads function's routes.
+        format!("/sessions/{session}/uploads"),
+        format!("/sessions/{session}/attachments"),
+    ] {
+        let preflight = app
+            .http
+            .request(Method::OPTIONS, format!("{}{path}", app.base))
+            .header("origin", "https://chat.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(preflight.status(), StatusCode::NO_CONTENT, "{path}");
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+        assert!(
+            headers["access-control-allow-methods"]
+                .to_str()
+                .unwrap_or_default()
+                .contains("POST"),
+            "{path}"
+        );
+        assert!(
+            headers["access-control-allow-headers"]
+                .to_str()
+                .unwrap_or_default()
+                .contains("authorization"),
+            "{path}"
+        );
+    }
+    // The call itself carries them too.
+    let listed = app
+        .http
+        .get(format!("{}/sessions", app.base))
+        .header("origin", "https://chat.example")
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(listed.headers()["access-control-allow-origin"], "*");
+    app.stop().await;
+}

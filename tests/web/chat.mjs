@@ -7,6 +7,7 @@
 // CHAT_SCREENSHOTS.
 
 import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
@@ -66,7 +67,32 @@ function provider(port) {
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
 }
 
+/**
+ * The client as a static host serves it for a deployed stack: web/ and a config.json
+ * naming the API, on an origin of its own, so every REST call is cross-origin.
+ */
+function staticHost() {
+  const types = { html: 'text/html', js: 'text/javascript', css: 'text/css' };
+  const config = JSON.stringify({ api: base.replace(/\/$/, ''), ws: process.env.CHAT_WS, dev_tokens: false });
+  const server = createServer(async (request, response) => {
+    const path = new URL(request.url, 'http://x').pathname;
+    if (path === '/config.json') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(config);
+      return;
+    }
+    const name = path === '/' ? 'index.html' : path.slice(1);
+    if (!/^[a-z]+\.(html|js|css)$/.test(name)) {
+      response.writeHead(404).end();
+      return;
+    }
+    const body = await readFile(new URL(`../../web/${name}`, import.meta.url));
+    response.writeHead(200, { 'content-type': types[name.split('.')[1]] }).end(body);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
 const identity = await provider(Number(process.env.CHAT_OIDC_PORT));
+const elsewhere = await staticHost();
 const browser = await chromium.launch({
   executablePath: process.env.CHAT_CHROMIUM,
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
@@ -212,6 +238,23 @@ try {
   if (new URL(page.url()).search) throw new Error(`the code stays in the address: ${page.url()}`);
   await page.locator('#session-list').waitFor({ state: 'attached', ...WAIT });
 
+  // Dave uses the client from another origin, as from a static host in front of a
+  // deployed stack: every REST call is cross-origin (a preflight, then the call).
+  const remote = await browser.newContext();
+  const away = await remote.newPage();
+  away.on('console', (m) => m.type() === 'error' && problems.push(`Dave: console error: ${m.text()}`));
+  away.on('pageerror', (error) => problems.push(`Dave: ${error.message}`));
+  await away.goto(`http://127.0.0.1:${elsewhere.address().port}/`);
+  const now = Math.floor(Date.now() / 1000);
+  await away.getByLabel('Or paste a token').fill(idToken({ sub: 'dave', name: 'Dave', iat: now, exp: now + 3600 }));
+  await away.getByRole('button', { name: 'Use this token' }).click();
+  await away.getByLabel('Title').fill('Elsewhere');
+  await away.getByRole('button', { name: 'Start' }).click();
+  await away.locator('#connection', { hasText: 'connected' }).waitFor(WAIT);
+  await send(away, 'Hello from another origin');
+  await message(away, 'Hello from another origin').waitFor(WAIT);
+  await away.locator('#session-list button', { hasText: 'Elsewhere' }).waitFor(WAIT);
+
   await ann.page.goto(base);
   await openChat(ann.page, 'Lunch');
   await ann.page.screenshot({ path: `${shots}/chat.png` });
@@ -220,6 +263,7 @@ try {
 } finally {
   await browser.close();
   identity.close();
+  elsewhere.close();
 }
 
 if (problems.length) {

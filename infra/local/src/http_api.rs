@@ -82,6 +82,9 @@ pub struct HttpApiOptions {
     pub stage: String,
     /// Larger bodies are refused with 413 before the handler runs.
     pub max_body_bytes: usize,
+    /// The origins the API's CORS configuration allows (`*`: any), as the template's
+    /// `CorsConfiguration`: its headers are added to every answer to an allowed origin.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpApiOptions {
@@ -90,7 +93,57 @@ impl Default for HttpApiOptions {
             api_id: "local".to_owned(),
             stage: "$default".to_owned(),
             max_body_bytes: MAX_BODY_BYTES,
+            allowed_origins: vec!["*".to_owned()],
         }
+    }
+}
+
+/// The template's `CorsConfiguration` of the HTTP API.
+const CORS_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS";
+const CORS_HEADERS: &str = "authorization, content-type";
+const CORS_EXPOSE: &str = "retry-after";
+const CORS_MAX_AGE: &str = "600";
+
+/// Adds the CORS headers API Gateway adds to an answer (the integration's, preflights
+/// included: a route that takes `OPTIONS` gets them to its function) when the request
+/// comes from an allowed origin.
+fn add_cors(options: &HttpApiOptions, request: &HeaderMap, response: &mut Response) {
+    let Some(origin) = request
+        .get(http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return;
+    };
+    let any = options.allowed_origins.iter().any(|o| o == "*");
+    if !any && !options.allowed_origins.iter().any(|o| o == origin) {
+        return;
+    }
+    let headers = response.headers_mut();
+    let allowed = if any { "*" } else { origin };
+    if let Ok(value) = HeaderValue::from_str(allowed) {
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    if request.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) {
+        headers.insert(
+            http::header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(CORS_METHODS),
+        );
+        headers.insert(
+            http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(CORS_HEADERS),
+        );
+        headers.insert(
+            http::header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(CORS_MAX_AGE),
+        );
+    } else {
+        headers.insert(
+            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(CORS_EXPOSE),
+        );
+    }
+    if !any {
+        headers.append(http::header::VARY, HeaderValue::from_static("origin"));
     }
 }
 
@@ -178,7 +231,8 @@ pub fn routed(routes: Vec<Route>, default: HttpHandler, options: HttpApiOptions)
 async fn proxy(State(api): State<Arc<Api>>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let response = answer(&api, &parts, body).await;
+    let mut response = answer(&api, &parts, body).await;
+    add_cors(&api.options, &parts.headers, &mut response);
     // The path only: tokens may travel in the query string.
     tracing::info!(
         "{} {} {} {}ms",

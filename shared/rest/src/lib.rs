@@ -105,7 +105,23 @@ fn edges(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, Ulids))
         .with_state(state);
     // Outside the router: it must rewrite the path before routing sees it.
-    Router::new().fallback_service(NormalizePath::trim_trailing_slash(routes))
+    Router::new()
+        .fallback_service(NormalizePath::trim_trailing_slash(routes))
+        .layer(axum::middleware::from_fn(answer_preflight))
+}
+
+/// Browsers' CORS preflights. The HTTP API's `$default` and `ANY` routes pass `OPTIONS`
+/// to the functions (API Gateway answers a preflight itself only where no route takes
+/// it), so every path answers one with 204 before routing, whatever methods it has;
+/// API Gateway adds the CORS headers its configuration names, as it does to every answer.
+async fn answer_preflight(
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.method() == http::Method::OPTIONS {
+        return axum::response::IntoResponse::into_response(http::StatusCode::NO_CONTENT);
+    }
+    next.run(request).await
 }
 
 /// `methods` answering any other method with 405 and `Allow: allow`.
