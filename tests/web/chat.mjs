@@ -99,6 +99,16 @@ const browser = await chromium.launch({
 });
 const problems = [];
 
+/** A new page of `context` whose console errors and page errors fail the run. */
+async function watched(context, name) {
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`${name}: console error: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
+  return page;
+}
+
 async function person(name, viewport, as = {}) {
   const context = await browser.newContext({ viewport });
   // Every socket passes through here, so the test can drop it as a network would.
@@ -107,11 +117,7 @@ async function person(name, viewport, as = {}) {
     const server = socket.connectToServer();
     sockets.push({ socket, server });
   });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`${name}: console error: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
+  const page = await watched(context, name);
   await page.goto(base);
   if (as.visitorOf) {
     // A website visitor: no account, a support chat with the business.
@@ -229,9 +235,7 @@ try {
 
   // Carol signs in through the identity provider's hosted page.
   const carol = await browser.newContext();
-  const page = await carol.newPage();
-  page.on('console', (m) => m.type() === 'error' && problems.push(`Carol: console error: ${m.text()}`));
-  page.on('pageerror', (error) => problems.push(`Carol: ${error.message}`));
+  const page = await watched(carol, 'Carol');
   await page.goto(base);
   await page.getByRole('button', { name: 'Sign in with your provider' }).click();
   await page.locator('#who', { hasText: 'Carol' }).waitFor(WAIT);
@@ -241,9 +245,7 @@ try {
   // Dave uses the client from another origin, as from a static host in front of a
   // deployed stack: every REST call is cross-origin (a preflight, then the call).
   const remote = await browser.newContext();
-  const away = await remote.newPage();
-  away.on('console', (m) => m.type() === 'error' && problems.push(`Dave: console error: ${m.text()}`));
-  away.on('pageerror', (error) => problems.push(`Dave: ${error.message}`));
+  const away = await watched(remote, 'Dave');
   await away.goto(`http://127.0.0.1:${elsewhere.address().port}/`);
   const now = Math.floor(Date.now() / 1000);
   await away.getByLabel('Or paste a token').fill(idToken({ sub: 'dave', name: 'Dave', iat: now, exp: now + 3600 }));

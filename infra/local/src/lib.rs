@@ -119,6 +119,16 @@ pub struct TokenRequest {
     pub hours: u64,
 }
 
+/// An answer of chat-local's own routes (`/_local/...`), in the REST API's error shape.
+pub(crate) fn local_error(
+    status: http::StatusCode,
+    code: &str,
+    message: &str,
+) -> axum::response::Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    axum::response::IntoResponse::into_response((status, axum::Json(body)))
+}
+
 /// Signs a development token.
 pub fn mint_token(
     secret: &str,

@@ -29,8 +29,9 @@ async fn sweep_now(State(app): State<Arc<sweeper::App>>, body: Bytes) -> Respons
         match serde_json::from_slice(&body) {
             Ok(request) => request,
             Err(error) => {
-                let error = serde_json::json!({"error": {"code": "invalid_request", "message": format!("the body is {{\"as_of\": \"<RFC 3339 time>\"}} or empty: {error}")}});
-                return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+                let message =
+                    format!("the body is {{\"as_of\": \"<RFC 3339 time>\"}} or empty: {error}");
+                return crate::local_error(StatusCode::BAD_REQUEST, "invalid_request", &message);
             }
         }
     };
@@ -38,8 +39,11 @@ async fn sweep_now(State(app): State<Arc<sweeper::App>>, body: Bytes) -> Respons
         Ok(report) => axum::Json(report).into_response(),
         Err(error) => {
             tracing::error!(%error, "a sweep failed");
-            let error = serde_json::json!({"error": {"code": "internal", "message": "the sweep failed; see the server's log"}});
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error)).into_response()
+            crate::local_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the sweep failed; see the server's log",
+            )
         }
     }
 }

@@ -123,10 +123,8 @@ struct TokenAsked {
 }
 
 async fn issue_token(State(site): State<Site>, body: axum::body::Bytes) -> Response {
-    let refused = |message: String| {
-        let error = serde_json::json!({"error": {"code": "invalid_request", "message": message}});
-        (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
-    };
+    let refused =
+        |message: String| crate::local_error(StatusCode::BAD_REQUEST, "invalid_request", &message);
     let asked: TokenAsked = match serde_json::from_slice(&body) {
         Ok(asked) => asked,
         Err(error) => return refused(format!("the body is {{sub, name?, role?, org?}}: {error}")),

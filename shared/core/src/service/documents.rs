@@ -68,8 +68,8 @@ pub(super) struct FileToIndex<'a> {
 /// What became of indexing a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Indexing {
-    /// Indexed now.
-    Done,
+    /// Indexed now, in this many chunks.
+    Done { chunks: u64 },
     /// Indexed before (a job run twice): nothing counted twice.
     Before,
     /// Not a type the bot reads, no text in it, or its bytes are gone.
@@ -147,8 +147,9 @@ impl ChatService {
                 })
                 .collect(),
         };
+        let chunks = document.chunks.len() as u64;
         Ok(if self.store.index_document(scope, &document).await? {
-            Indexing::Done
+            Indexing::Done { chunks }
         } else {
             Indexing::Before
         })

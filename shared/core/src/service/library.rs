@@ -98,8 +98,10 @@ impl ChatService {
         let indexed = async {
             Ok::<_, ServiceError>(match self.index_file(&scope, file).await? {
                 Indexing::Unreadable => DocumentState::Unreadable,
-                // The scope holds this document only: its count is the document's.
-                Indexing::Done | Indexing::Before => DocumentState::Indexed {
+                Indexing::Done { chunks } => DocumentState::Indexed { chunks },
+                // Indexed by an earlier run of the job: the scope holds this document
+                // only, so its count is the document's.
+                Indexing::Before => DocumentState::Indexed {
                     chunks: self.store.indexed_chunks(&scope).await?,
                 },
             })
