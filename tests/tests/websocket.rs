@@ -514,3 +514,46 @@ async fn the_websocket_api_runs_the_same_on_dynamodb() {
     assert_eq!(ann_socket.next_of("user_left").await["user_id"], "bob");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_history_larger_than_one_post_arrives_in_pages_under_128_kib_and_misses_nothing() {
+    const POST_LIMIT: usize = 128 * 1024;
+    let app = spawn_app().await;
+    let (session, ann, _, cy) = group(&app).await;
+    // 50 messages of 4,000 characters, each escaped to 12 KB of JSON: 600 KB of history.
+    let long = "\u{1F600}\"".repeat(2_000);
+    let mut posted = Vec::new();
+    for _ in 0..50 {
+        posted.push(app.post_message(&session, &ann, &long).await);
+    }
+
+    let mut socket = app.connect(&cy, Some(&session)).await;
+    assert_eq!(socket.next().await["type"], "session_info");
+    let mut page = socket.next().await;
+    let mut pages = 0;
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        assert_eq!(page["type"], "chat_history", "{page}");
+        let bytes = page.to_string().len();
+        assert!(bytes <= POST_LIMIT, "a page of {bytes} bytes");
+        let ids: Vec<String> = page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["id"].as_str().expect("an id").to_owned())
+            .collect();
+        assert!(!ids.is_empty(), "every page holds messages: {page}");
+        pages += 1;
+        seen.splice(0..0, ids);
+        let Some(before) = page["next_cursor"].as_str() else {
+            break;
+        };
+        socket
+            .send(json!({"action": "history", "before": before}))
+            .await;
+        page = socket.next_of("chat_history").await;
+    }
+    assert!(pages > 4, "600 KB came in {pages} pages");
+    assert_eq!(seen, posted, "every message once, oldest first");
+    app.stop().await;
+}

@@ -19,3 +19,7 @@ pub use server::{
 /// closes the socket), so a frame in between gets a `too_large` error and the socket stays
 /// open; above the longest legitimate frame (4,000 characters of content, even escaped).
 pub const MAX_FRAME_BYTES: usize = 24 * 1024;
+
+/// API Gateway's limit on one message to a connection: a larger `PostToConnection` is
+/// refused (`PayloadTooLargeException`), so nothing the service sends may be larger.
+pub const MAX_POST_BYTES: usize = 128 * 1024;

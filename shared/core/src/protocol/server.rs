@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CloseCode, ErrorCode, FrameError};
+use super::{CloseCode, ErrorCode, FrameError, MAX_POST_BYTES};
 use crate::domain::{
     Attachment, AttachmentId, BusinessId, ChatbotId, ClientMsgId, DepartmentId, DisplayName,
     DocumentId, ExternalCustomerId, JoinPolicy, Language, Member, MemberRole, Message, MessageId,
@@ -178,6 +178,70 @@ impl ServerFrame {
             is_typing,
             typing: distinct(typing),
         }
+    }
+
+    /// A `chat_history` page of `messages` (oldest first) that fits in one post. When the
+    /// whole page would be larger than [`MAX_POST_BYTES`], it keeps the newest messages
+    /// that fit and `next_cursor` names the oldest of them, so the client's next `history`
+    /// frame reads on from where the page was cut. A message too large for a frame of its
+    /// own (only thousands of reactions make one) is left out the same way: REST has it.
+    pub fn history_page(messages: Vec<MessageView>, next_cursor: Option<String>) -> Self {
+        Self::history_page_within(messages, next_cursor, MAX_POST_BYTES)
+    }
+
+    fn history_page_within(
+        mut messages: Vec<MessageView>,
+        next_cursor: Option<String>,
+        limit: usize,
+    ) -> Self {
+        let page = |messages: Vec<MessageView>, next_cursor| Self::ChatHistory {
+            messages,
+            next_cursor,
+        };
+        let whole = page(Vec::new(), next_cursor.clone()).to_json().len();
+        let newest_first: Vec<&MessageView> = messages.iter().rev().collect();
+        let kept = fitting(&newest_first, limit, |kept| {
+            if kept == messages.len() {
+                return whole;
+            }
+            // Cut: the cursor names the oldest kept, or the newest left out.
+            let cursor = newest_first[kept.saturating_sub(1)].id.to_string();
+            page(Vec::new(), Some(cursor)).to_json().len()
+        });
+        if kept == messages.len() {
+            return page(messages, next_cursor);
+        }
+        let kept_messages = messages.split_off(messages.len() - kept);
+        let cursor = kept_messages
+            .first()
+            .or(messages.last())
+            .map(|m| m.id.to_string());
+        page(kept_messages, cursor)
+    }
+
+    /// The welcome's `session_info`, in one post: a session with more members than fit
+    /// lists those online first, then as many others as fit, and counts the rest in
+    /// `members_omitted` (`GET /sessions/{id}` has them all).
+    pub fn session_info(mut session: SessionView, user_id: UserId, message: String) -> Self {
+        let frame = |session: SessionView| Self::SessionInfo {
+            session,
+            user_id: user_id.clone(),
+            message: message.clone(),
+        };
+        let mut members = std::mem::take(&mut session.members);
+        // Stable: online members first, each group in its own order.
+        members.sort_by_key(|member| !session.online.contains(&member.user_id));
+        let listed: Vec<&MemberView> = members.iter().collect();
+        let envelope = |omitted: usize| {
+            let mut empty = session.clone();
+            empty.members_omitted = omitted;
+            frame(empty).to_json().len()
+        };
+        let kept = fitting(&listed, MAX_POST_BYTES, |kept| envelope(members.len() - kept));
+        session.members_omitted = members.len() - kept;
+        members.truncate(kept);
+        session.members = members;
+        frame(session)
     }
 
     /// The frame as sent on the wire.
@@ -413,6 +477,9 @@ pub struct SessionView {
     #[serde(flatten)]
     pub summary: SessionSummary,
     pub members: Vec<MemberView>,
+    /// Members left out of a `session_info` too large for one post; 0 (absent) elsewhere.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub members_omitted: usize,
     /// The users connected now, sorted, each once.
     pub online: Vec<UserId>,
 }
@@ -428,6 +495,7 @@ impl SessionView {
                 .filter(|member| member.session_id == session.id)
                 .map(MemberView::new)
                 .collect(),
+            members_omitted: 0,
             online: distinct(online),
         }
     }
@@ -473,6 +541,29 @@ impl MemberView {
             role: member.role,
         }
     }
+}
+
+/// How many of `items`, taken in order, fit in a frame of at most `limit` bytes, when the
+/// frame without them is `envelope(kept)` bytes (it may name what was cut) and they sit in
+/// one JSON list, a comma between two.
+fn fitting<T: Serialize>(items: &[T], limit: usize, envelope: impl Fn(usize) -> usize) -> usize {
+    let mut listed = 0usize;
+    let mut fit = 0;
+    for (index, item) in items.iter().enumerate() {
+        let size = serde_json::to_string(item).map_or(usize::MAX, |json| json.len());
+        listed = listed
+            .saturating_add(size)
+            .saturating_add(usize::from(index > 0));
+        if listed.saturating_add(envelope(index + 1)) > limit {
+            break;
+        }
+        fit = index + 1;
+    }
+    fit
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -543,6 +634,94 @@ mod tests {
             "deleted": false,
             "reactions": {},
         })
+    }
+
+    /// `count` messages of `chars` characters each (the last `last_extra` longer), ids in
+    /// ascending order, oldest first.
+    fn long_page(count: usize, chars: usize, last_extra: usize) -> Vec<MessageView> {
+        (0..count)
+            .map(|i| {
+                let mut view = view();
+                view.id = MessageId::new(t0());
+                view.seq = i as u64 + 1;
+                view.content = "x".repeat(chars + if i + 1 == count { last_extra } else { 0 });
+                view
+            })
+            .collect()
+    }
+
+    fn page_of(frame: &ServerFrame) -> (&[MessageView], Option<&str>) {
+        match frame {
+            ServerFrame::ChatHistory {
+                messages,
+                next_cursor,
+            } => (messages, next_cursor.as_deref()),
+            other => panic!("a page: {other:?}"),
+        }
+    }
+
+    /// The page of `long_page(count, chars, 0)` sized so that its frame is exactly
+    /// MAX_POST_BYTES long, the last message taking up the difference.
+    fn page_at_the_limit(count: usize, chars: usize) -> Vec<MessageView> {
+        let short = ServerFrame::ChatHistory {
+            messages: long_page(count, chars, 0),
+            next_cursor: None,
+        };
+        let missing = MAX_POST_BYTES - short.to_json().len();
+        long_page(count, chars, missing)
+    }
+
+    #[test]
+    fn a_history_page_exactly_at_the_post_limit_is_sent_whole() {
+        let messages = page_at_the_limit(40, 3_000);
+        let frame = ServerFrame::history_page(messages.clone(), None);
+        assert_eq!(frame.to_json().len(), MAX_POST_BYTES);
+        assert_eq!(page_of(&frame), (messages.as_slice(), None));
+    }
+
+    #[test]
+    fn a_history_page_one_byte_over_the_limit_keeps_its_newest_messages_and_a_cursor_to_the_rest()
+    {
+        let mut messages = page_at_the_limit(40, 3_000);
+        messages.last_mut().expect("a message").content.push('x');
+        let frame = ServerFrame::history_page(messages.clone(), None);
+        let json = frame.to_json();
+        assert!(json.len() <= MAX_POST_BYTES, "{} bytes", json.len());
+        let (kept, cursor) = page_of(&frame);
+        assert_eq!(kept, &messages[1..], "only the oldest is cut");
+        assert_eq!(cursor, Some(messages[1].id.to_string().as_str()));
+    }
+
+    #[test]
+    fn a_long_history_is_cut_to_the_newest_messages_that_fit_and_its_json_stays_under_the_limit() {
+        // 50 replies of 4,000 emoji: 800 KB of text, and each message escaped or not.
+        let mut messages = long_page(50, 0, 0);
+        for message in &mut messages {
+            message.content = "\u{1F600}\"".repeat(2_000);
+        }
+        let frame = ServerFrame::history_page(messages.clone(), Some("older".into()));
+        let json = frame.to_json();
+        let (kept, cursor) = page_of(&frame);
+        assert!(json.len() <= MAX_POST_BYTES, "{} bytes", json.len());
+        assert!(!kept.is_empty() && kept.len() < 50, "{} kept", kept.len());
+        assert_eq!(kept, &messages[50 - kept.len()..], "the newest, in order");
+        let one_more = ServerFrame::ChatHistory {
+            messages: messages[50 - kept.len() - 1..].to_vec(),
+            next_cursor: Some(messages[50 - kept.len() - 1].id.to_string()),
+        };
+        assert!(one_more.to_json().len() > MAX_POST_BYTES, "as many as fit");
+        assert_eq!(cursor, Some(kept[0].id.to_string().as_str()));
+    }
+
+    #[test]
+    fn a_page_that_fits_keeps_its_own_cursor_and_an_oversize_newest_message_is_skipped_by_the_cursor()
+     {
+        let small = long_page(3, 10, 0);
+        let frame = ServerFrame::history_page(small.clone(), Some("older".into()));
+        assert_eq!(page_of(&frame), (small.as_slice(), Some("older")));
+        let huge = long_page(3, 10, MAX_POST_BYTES);
+        let frame = ServerFrame::history_page(huge.clone(), None);
+        assert_eq!(page_of(&frame), (&[][..], Some(huge[2].id.to_string().as_str())));
     }
 
     fn attachment() -> Attachment {
@@ -892,5 +1071,37 @@ mod tests {
             vec![user("zed"), user("ann"), user("zed")],
         );
         assert_eq!(view.online, vec![user("ann"), user("zed")]);
+    }
+
+    #[test]
+    fn a_welcome_with_more_members_than_fit_lists_the_online_ones_first_and_counts_the_rest() {
+        let members: Vec<Member> = (0..3_000)
+            .map(|i| {
+                let id = format!("member-{i:04}-{}", "x".repeat(40));
+                Member::new(session_id(), user(&id), MemberRole::Member, name("Someone"), t0())
+            })
+            .collect();
+        let online = vec![members[2_999].user_id.clone(), members[1_500].user_id.clone()];
+        let view = SessionView::new(&session(SessionKind::Group), &members, online.clone());
+        let frame = ServerFrame::session_info(view, user("ann"), "Welcome".into());
+        let json = frame.to_json();
+        assert!(json.len() <= MAX_POST_BYTES, "{} bytes", json.len());
+        let ServerFrame::SessionInfo { session: info, .. } = &frame else {
+            panic!("a session_info");
+        };
+        let listed: Vec<&UserId> = info.members.iter().map(|m| &m.user_id).collect();
+        assert_eq!(listed[..2], [&members[1_500].user_id, &members[2_999].user_id]);
+        assert_eq!(listed[2], &members[0].user_id, "then the others in order");
+        assert_eq!(info.members.len() + info.members_omitted, 3_000);
+        assert!(info.members_omitted > 0);
+        assert_eq!(json_of(&frame)["session"]["members_omitted"], info.members_omitted);
+
+        let small = SessionView::new(&session(SessionKind::Group), &members[..3], vec![]);
+        let frame = ServerFrame::session_info(small.clone(), user("ann"), "Welcome".into());
+        let ServerFrame::SessionInfo { session: info, .. } = &frame else {
+            panic!("a session_info");
+        };
+        assert_eq!(info, &small, "a session that fits is listed whole");
+        assert!(json_of(&frame)["session"].get("members_omitted").is_none());
     }
 }

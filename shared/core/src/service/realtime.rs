@@ -182,11 +182,11 @@ impl ChatService {
             .title
             .as_ref()
             .map_or("the session", |t| t.as_str());
-        let info = ServerFrame::SessionInfo {
-            session: SessionView::new(&details.session, &details.members, details.online.clone()),
-            user_id: connection.principal.user_id.clone(),
-            message: format!("Welcome to {title}"),
-        };
+        let info = ServerFrame::session_info(
+            SessionView::new(&details.session, &details.members, details.online.clone()),
+            connection.principal.user_id.clone(),
+            format!("Welcome to {title}"),
+        );
         let history = self
             .history_frame(session, None, PageLimit::DEFAULT)
             .await?;
@@ -207,7 +207,8 @@ impl ChatService {
     }
 
     /// A page of history older than `before` (the latest when `None`), oldest first; its
-    /// `next_cursor` is the oldest message's id, to pass back as `before`.
+    /// `next_cursor` is the oldest message's id, to pass back as `before`. A page too large
+    /// for one post holds the newest messages that fit (see [`ServerFrame::history_page`]).
     async fn history_frame(
         &self,
         session: SessionId,
@@ -225,10 +226,10 @@ impl ChatService {
         } = self.store.list_messages(session, &query).await?;
         items.reverse();
         let next_cursor = next_cursor.and(items.first().map(|m| m.id.to_string()));
-        Ok(ServerFrame::ChatHistory {
-            messages: self.views(&items).await,
+        Ok(ServerFrame::history_page(
+            self.views(&items).await,
             next_cursor,
-        })
+        ))
     }
 
     /// A `join` frame: binds the connection (leaving any other session), welcomes it and
