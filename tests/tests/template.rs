@@ -926,3 +926,196 @@ fn connect_invokes_itself_message_and_sessions_the_bot_and_nothing_else_invokes_
         }
     }
 }
+
+/// A template value as deployed: `Ref`, `Sub` and `If` evaluated inside lists and maps
+/// (a `GetAtt` as `Resource.Attribute`), and `None` for `AWS::NoValue`.
+fn resolve(
+    template: &Value,
+    parameters: &BTreeMap<String, String>,
+    value: &Value,
+) -> Option<Value> {
+    match value {
+        Value::Array(list) => Some(Value::Array(
+            list.iter()
+                .filter_map(|item| resolve(template, parameters, item))
+                .collect(),
+        )),
+        Value::Object(object) if object.contains_key("Fn::If") => {
+            let branches = object["Fn::If"].as_array().expect("If [condition, a, b]");
+            let condition = branches[0].as_str().expect("a condition name");
+            let holds = condition_holds(template, parameters, &template["Conditions"][condition]);
+            resolve(template, parameters, &branches[if holds { 1 } else { 2 }])
+        }
+        Value::Object(object) if object.contains_key("Fn::GetAtt") => {
+            let target = object["Fn::GetAtt"]
+                .as_array()
+                .expect("GetAtt [resource, name]");
+            Some(Value::String(format!(
+                "{}.{}",
+                target[0].as_str().expect("a resource"),
+                target[1].as_str().expect("an attribute")
+            )))
+        }
+        Value::Object(object) if object.contains_key("Ref") || object.contains_key("Fn::Sub") => {
+            evaluate(template, parameters, value).map(Value::String)
+        }
+        Value::Object(object) => Some(Value::Object(
+            object
+                .iter()
+                .filter_map(|(key, item)| Some((key.clone(), resolve(template, parameters, item)?)))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// IAM's wildcards: `*` any run of characters (none too), `?` any one.
+fn iam_matches(pattern: &str, text: &str) -> bool {
+    match pattern.chars().next() {
+        None => text.is_empty(),
+        Some('*') => (0..=text.len())
+            .filter(|&at| text.is_char_boundary(at))
+            .any(|at| iam_matches(&pattern[1..], &text[at..])),
+        Some(first) => match text.chars().next() {
+            Some(c) if first == '?' || first == c => {
+                iam_matches(&pattern[first.len_utf8()..], &text[c.len_utf8()..])
+            }
+            _ => false,
+        },
+    }
+}
+
+fn one_or_many(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether one of `statements` (all Allow) lets `action` on `resource` with the request's
+/// condition keys `context`: the subset of IAM's evaluation these policies use
+/// (`StringEquals`, `StringLike`).
+fn allows(statements: &[Value], action: &str, resource: &str, context: &[(&str, &str)]) -> bool {
+    statements.iter().any(|statement| {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        let conditions_hold = statement["Condition"].as_object().is_none_or(|conditions| {
+            conditions.iter().all(|(operator, keys)| {
+                keys.as_object()
+                    .expect("condition keys")
+                    .iter()
+                    .all(|(key, wanted)| {
+                        let Some((_, given)) = context.iter().find(|(name, _)| name == key) else {
+                            return false;
+                        };
+                        one_or_many(wanted)
+                            .iter()
+                            .any(|wanted| match operator.as_str() {
+                                "StringEquals" => wanted == given,
+                                "StringLike" => iam_matches(wanted, given),
+                                other => panic!(
+                                    "a condition operator this test cannot evaluate: {other}"
+                                ),
+                            })
+                    })
+            })
+        });
+        conditions_hold
+            && one_or_many(&statement["Action"])
+                .iter()
+                .any(|a| iam_matches(a, action))
+            && one_or_many(&statement["Resource"])
+                .iter()
+                .any(|r| iam_matches(r, resource))
+    })
+}
+
+/// The bot function's policy statements as a deployment with `overrides` gets them.
+fn bot_statements(template: &Value, overrides: &[(&str, &str)]) -> Vec<Value> {
+    let parameters = parameters(template, overrides);
+    let (_, bot) = of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .find(|(id, _)| crate_of(template, id) == "bot")
+        .expect("a bot function");
+    resolve(template, &parameters, &bot["Properties"]["Policies"])
+        .expect("policies")
+        .as_array()
+        .expect("a list")
+        .iter()
+        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn the_bot_may_stream_from_its_bedrock_model_directly_or_through_its_inference_profile_only() {
+    const STREAM: &str = "bedrock:InvokeModelWithResponseStream";
+    const ACCOUNT: &str = "arn:aws:bedrock:us-east-1:123456789012";
+    const MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
+    let template = template();
+    let secret = ("JwtSecret", "a-deployment-secret-of-at-least-32-bytes");
+    let foundation =
+        |region: &str, model: &str| format!("arn:aws:bedrock:{region}::foundation-model/{model}");
+
+    let direct = bot_statements(
+        &template,
+        &[
+            secret,
+            ("BotProvider", "bedrock"),
+            ("BedrockModelId", MODEL),
+        ],
+    );
+    assert!(allows(
+        &direct,
+        STREAM,
+        &foundation("us-east-1", MODEL),
+        &[]
+    ));
+    assert!(!allows(
+        &direct,
+        STREAM,
+        &foundation("us-east-1", "anthropic.claude-3-opus-20240229-v1:0"),
+        &[]
+    ));
+
+    // A cross-region profile: Bedrock checks the profile, then the model in the region
+    // the call is routed to, with the profile in bedrock:InferenceProfileArn.
+    let profile_id = format!("us.{MODEL}");
+    let profile = format!("{ACCOUNT}:inference-profile/{profile_id}");
+    let through = [("bedrock:InferenceProfileArn", profile.as_str())];
+    let routed = bot_statements(
+        &template,
+        &[
+            secret,
+            ("BotProvider", "bedrock"),
+            ("BedrockModelId", &profile_id),
+        ],
+    );
+    assert!(allows(&routed, STREAM, &profile, &[]), "the profile");
+    for region in ["us-east-1", "us-east-2", "us-west-2"] {
+        assert!(
+            allows(&routed, STREAM, &foundation(region, MODEL), &through),
+            "{region}"
+        );
+    }
+    assert!(
+        !allows(&routed, STREAM, &foundation("us-west-2", MODEL), &[]),
+        "not directly"
+    );
+    let other = format!("{ACCOUNT}:inference-profile/us.anthropic.claude-3-opus-20240229-v1:0");
+    assert!(!allows(&routed, STREAM, &other, &[]), "no other profile");
+    assert!(
+        !allows(
+            &routed,
+            STREAM,
+            &foundation("us-west-2", MODEL),
+            &[("bedrock:InferenceProfileArn", &other)]
+        ),
+        "nor a model through another profile"
+    );
+
+    let echo = bot_statements(&template, &[secret]);
+    assert!(
+        !allows(&echo, STREAM, &foundation("us-east-1", MODEL), &[]),
+        "echo calls no model"
+    );
+}

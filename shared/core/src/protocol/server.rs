@@ -237,7 +237,9 @@ impl ServerFrame {
             empty.members_omitted = omitted;
             frame(empty).to_json().len()
         };
-        let kept = fitting(&listed, MAX_POST_BYTES, |kept| envelope(members.len() - kept));
+        let kept = fitting(&listed, MAX_POST_BYTES, |kept| {
+            envelope(members.len() - kept)
+        });
         session.members_omitted = members.len() - kept;
         members.truncate(kept);
         session.members = members;
@@ -680,8 +682,7 @@ mod tests {
     }
 
     #[test]
-    fn a_history_page_one_byte_over_the_limit_keeps_its_newest_messages_and_a_cursor_to_the_rest()
-    {
+    fn a_history_page_one_byte_over_the_limit_keeps_its_newest_messages_and_a_cursor_to_the_rest() {
         let mut messages = page_at_the_limit(40, 3_000);
         messages.last_mut().expect("a message").content.push('x');
         let frame = ServerFrame::history_page(messages.clone(), None);
@@ -721,7 +722,10 @@ mod tests {
         assert_eq!(page_of(&frame), (small.as_slice(), Some("older")));
         let huge = long_page(3, 10, MAX_POST_BYTES);
         let frame = ServerFrame::history_page(huge.clone(), None);
-        assert_eq!(page_of(&frame), (&[][..], Some(huge[2].id.to_string().as_str())));
+        assert_eq!(
+            page_of(&frame),
+            (&[][..], Some(huge[2].id.to_string().as_str()))
+        );
     }
 
     fn attachment() -> Attachment {
@@ -1078,10 +1082,19 @@ mod tests {
         let members: Vec<Member> = (0..3_000)
             .map(|i| {
                 let id = format!("member-{i:04}-{}", "x".repeat(40));
-                Member::new(session_id(), user(&id), MemberRole::Member, name("Someone"), t0())
+                Member::new(
+                    session_id(),
+                    user(&id),
+                    MemberRole::Member,
+                    name("Someone"),
+                    t0(),
+                )
             })
             .collect();
-        let online = vec![members[2_999].user_id.clone(), members[1_500].user_id.clone()];
+        let online = vec![
+            members[2_999].user_id.clone(),
+            members[1_500].user_id.clone(),
+        ];
         let view = SessionView::new(&session(SessionKind::Group), &members, online.clone());
         let frame = ServerFrame::session_info(view, user("ann"), "Welcome".into());
         let json = frame.to_json();
@@ -1090,11 +1103,17 @@ mod tests {
             panic!("a session_info");
         };
         let listed: Vec<&UserId> = info.members.iter().map(|m| &m.user_id).collect();
-        assert_eq!(listed[..2], [&members[1_500].user_id, &members[2_999].user_id]);
+        assert_eq!(
+            listed[..2],
+            [&members[1_500].user_id, &members[2_999].user_id]
+        );
         assert_eq!(listed[2], &members[0].user_id, "then the others in order");
         assert_eq!(info.members.len() + info.members_omitted, 3_000);
         assert!(info.members_omitted > 0);
-        assert_eq!(json_of(&frame)["session"]["members_omitted"], info.members_omitted);
+        assert_eq!(
+            json_of(&frame)["session"]["members_omitted"],
+            info.members_omitted
+        );
 
         let small = SessionView::new(&session(SessionKind::Group), &members[..3], vec![]);
         let frame = ServerFrame::session_info(small.clone(), user("ann"), "Welcome".into());
