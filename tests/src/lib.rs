@@ -456,19 +456,25 @@ impl TestApp {
             .status()
     }
 
-    /// Runs a seed's JavaScript example under Node's built-in `WebSocket` (Node 20 or
-    /// later) with chat-local's WebSocket URL in `CHAT_WS` and `env`, answering what it
-    /// printed once it exited successfully.
-    pub async fn run_node(&self, script: &str, env: &[(&str, &str)]) -> String {
+    /// Runs `script` under Node.js, off the runtime's thread (the server answers on it),
+    /// with the server's URLs in `CHAT_WS` and `CHAT_HTTP` and `env`, whatever its exit.
+    pub async fn node(&self, script: &str, env: &[(&str, &str)]) -> std::process::Output {
         let mut node = std::process::Command::new("node");
         node.args(["--experimental-websocket", "--no-warnings", script])
             .env("CHAT_WS", self.ws_url())
             .env("CHAT_HTTP", &self.base)
             .envs(env.iter().copied());
-        let output = tokio::task::spawn_blocking(move || node.output())
+        tokio::task::spawn_blocking(move || node.output())
             .await
             .expect("the node task ends")
-            .expect("node runs (the tests need Node.js 20 or later)");
+            .expect("node runs (the tests need Node.js 20 or later)")
+    }
+
+    /// Runs a seed's JavaScript example under Node's built-in `WebSocket` (Node 20 or
+    /// later) with chat-local's WebSocket URL in `CHAT_WS` and `env`, answering what it
+    /// printed once it exited successfully.
+    pub async fn run_node(&self, script: &str, env: &[(&str, &str)]) -> String {
+        let output = self.node(script, env).await;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
