@@ -712,13 +712,22 @@ fn evaluate(
             Some(out)
         }
         Value::Object(object) if object.contains_key("Fn::If") => {
-            let branches = object["Fn::If"].as_array().expect("If [condition, a, b]");
-            let condition = branches[0].as_str().expect("a condition name");
-            let holds = condition_holds(template, parameters, &template["Conditions"][condition]);
-            evaluate(template, parameters, &branches[if holds { 1 } else { 2 }])
+            evaluate(template, parameters, chosen(template, parameters, object))
         }
         other => panic!("an environment value this test cannot evaluate: {other}"),
     }
+}
+
+/// The branch of an `Fn::If` its condition picks.
+fn chosen<'a>(
+    template: &Value,
+    parameters: &BTreeMap<String, String>,
+    object: &'a Map<String, Value>,
+) -> &'a Value {
+    let branches = object["Fn::If"].as_array().expect("If [condition, a, b]");
+    let condition = branches[0].as_str().expect("a condition name");
+    let holds = condition_holds(template, parameters, &template["Conditions"][condition]);
+    &branches[if holds { 1 } else { 2 }]
 }
 
 fn condition_holds(
@@ -941,10 +950,7 @@ fn resolve(
                 .collect(),
         )),
         Value::Object(object) if object.contains_key("Fn::If") => {
-            let branches = object["Fn::If"].as_array().expect("If [condition, a, b]");
-            let condition = branches[0].as_str().expect("a condition name");
-            let holds = condition_holds(template, parameters, &template["Conditions"][condition]);
-            resolve(template, parameters, &branches[if holds { 1 } else { 2 }])
+            resolve(template, parameters, chosen(template, parameters, object))
         }
         Value::Object(object) if object.contains_key("Fn::GetAtt") => {
             let target = object["Fn::GetAtt"]

@@ -185,33 +185,28 @@ impl ServerFrame {
     /// that fit and `next_cursor` names the oldest of them, so the client's next `history`
     /// frame reads on from where the page was cut. A message too large for a frame of its
     /// own (only thousands of reactions make one) is left out the same way: REST has it.
-    pub fn history_page(messages: Vec<MessageView>, next_cursor: Option<String>) -> Self {
-        Self::history_page_within(messages, next_cursor, MAX_POST_BYTES)
-    }
-
-    fn history_page_within(
-        mut messages: Vec<MessageView>,
-        next_cursor: Option<String>,
-        limit: usize,
-    ) -> Self {
+    pub fn history_page(mut messages: Vec<MessageView>, next_cursor: Option<String>) -> Self {
         let page = |messages: Vec<MessageView>, next_cursor| Self::ChatHistory {
             messages,
             next_cursor,
         };
+        let Some(newest) = messages.last() else {
+            return page(messages, next_cursor);
+        };
         let whole = page(Vec::new(), next_cursor.clone()).to_json().len();
+        // A cut page's cursor is an id, and every id has the same length.
+        let cut = page(Vec::new(), Some(newest.id.to_string()))
+            .to_json()
+            .len();
         let newest_first: Vec<&MessageView> = messages.iter().rev().collect();
-        let kept = fitting(&newest_first, limit, |kept| {
-            if kept == messages.len() {
-                return whole;
-            }
-            // Cut: the cursor names the oldest kept, or the newest left out.
-            let cursor = newest_first[kept.saturating_sub(1)].id.to_string();
-            page(Vec::new(), Some(cursor)).to_json().len()
+        let kept = fitting(&newest_first, MAX_POST_BYTES, |kept| {
+            if kept == messages.len() { whole } else { cut }
         });
         if kept == messages.len() {
             return page(messages, next_cursor);
         }
         let kept_messages = messages.split_off(messages.len() - kept);
+        // The oldest kept, or with none kept the newest left out: older pages go on from it.
         let cursor = kept_messages
             .first()
             .or(messages.last())
@@ -228,6 +223,10 @@ impl ServerFrame {
             user_id: user_id.clone(),
             message: message.clone(),
         };
+        // The usual case, a session that fits, is serialized once here and not cut.
+        if frame(session.clone()).to_json().len() <= MAX_POST_BYTES {
+            return frame(session);
+        }
         let mut members = std::mem::take(&mut session.members);
         // Stable: online members first, each group in its own order.
         members.sort_by_key(|member| !session.online.contains(&member.user_id));
