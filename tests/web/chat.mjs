@@ -205,7 +205,15 @@ try {
 
   // A bot reply streams, and is stopped.
   await ann.page.getByLabel('Kind').selectOption('bot');
+  const before = await ann.page.locator('#chat-title').textContent();
   await ann.page.getByRole('button', { name: 'Start' }).click();
+  // The group's socket still says connected: wait for the bot session's welcome, which
+  // comes only on its own socket, before sending.
+  await ann.page.waitForFunction(
+    (title) => document.querySelector('#chat-title')?.textContent !== title,
+    before,
+    WAIT,
+  );
   await ann.page.locator('#connection', { hasText: 'connected' }).waitFor(WAIT);
   // The echo model repeats it, a word every 30 ms: seconds of streaming to stop.
   const long = Array.from({ length: 120 }, (_, i) => (i % 2 ? 'banana' : 'apple')).join(' ') + ' finally';
