@@ -105,23 +105,7 @@ pub async fn spawn_app_on_dynamodb() -> Option<TestApp> {
 
 /// moto's endpoint, or `None` (said aloud) when the suite runs without it.
 fn dynamodb_endpoint() -> Option<String> {
-    match std::env::var("CHAT_DYNAMODB_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-    {
-        Some(endpoint) => Some(endpoint),
-        None if std::env::var("CHAT_REQUIRE_DYNAMODB").is_ok_and(|v| v == "1") => {
-            panic!("CHAT_REQUIRE_DYNAMODB=1 but CHAT_DYNAMODB_ENDPOINT is not set")
-        }
-        None => {
-            // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"NOTE: the end-to-end suite on DynamoDB was NOT run: CHAT_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it)\n",
-            );
-            None
-        }
-    }
+    chat_testkit::emulator_endpoint("the end-to-end suite on DynamoDB was")
 }
 
 /// The local server on a store the caller built (benchmarks count its requests).

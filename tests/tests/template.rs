@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chat_aws::DynamoStore;
 use chat_aws::dynamodb::{GSI1, GSI2, local_client};
-use chat_core::config::{self, Config, Source};
+use chat_core::config::{self, Config, Secret, Source, WithStored};
 use chat_core::protocol::{ClientFrame, FrameError};
 use serde_json::{Map, Value, json};
 
@@ -487,21 +487,9 @@ fn the_table_index_is_the_one_the_store_queries() {
 /// The DynamoDB endpoint `infra/test.sh` starts (moto), or `None`, said aloud, under plain
 /// `cargo test`.
 fn dynamodb_endpoint() -> Option<String> {
-    let endpoint = std::env::var("CHAT_DYNAMODB_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty());
-    if endpoint.is_none() {
-        assert!(
-            std::env::var("CHAT_REQUIRE_DYNAMODB").as_deref() != Ok("1"),
-            "CHAT_REQUIRE_DYNAMODB=1 but CHAT_DYNAMODB_ENDPOINT is not set"
-        );
-        // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"NOTE: the template's table was NOT compared with the one the DynamoDB store creates: CHAT_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it)\n",
-        );
-    }
-    endpoint
+    chat_testkit::emulator_endpoint(
+        "the comparison of the template's table with the DynamoDB store's was",
+    )
 }
 
 /// A described key schema as `(name, type)` pairs (the SDK's types are not named here:
@@ -735,6 +723,9 @@ fn condition_holds(
     parameters: &BTreeMap<String, String>,
     condition: &Value,
 ) -> bool {
+    if let Some(name) = condition["Condition"].as_str() {
+        return condition_holds(template, parameters, &template["Conditions"][name]);
+    }
     let object = condition.as_object().expect("a condition");
     let (function, arguments) = object.iter().next().expect("one function");
     let arguments = arguments.as_array().expect("arguments");
@@ -782,26 +773,88 @@ fn environment(
     Environment(variables)
 }
 
-#[test]
-fn every_function_gets_through_its_cold_start_configuration_with_the_template_environment() {
+/// What deployments pass: a secret to sign tokens (HS256), or an identity provider's keys
+/// with a visitor secret, an OpenAI bot and its key, a system prompt and a word list.
+fn deployments(template: &Value) -> [BTreeMap<String, String>; 2] {
     const SECRET: &str = "a-deployment-secret-of-at-least-32-bytes";
-    let template = template();
-    let deployments = [
-        parameters(&template, &[("JwtSecret", SECRET)]),
+    [
+        parameters(template, &[("JwtSecret", SECRET)]),
         parameters(
-            &template,
+            template,
             &[
                 ("JwksUrl", "https://id.example/.well-known/jwks.json"),
                 ("VisitorTokenSecret", SECRET),
                 ("AllowedContentTypes", "image/png,application/pdf"),
                 ("BotProvider", "openai"),
                 ("OpenAiModel", "gpt-4o-mini"),
+                ("OpenAiApiKey", "sk-a-key-of-the-model-server"),
+                (
+                    "BotSystemPrompt",
+                    "You answer questions about our product, briefly.",
+                ),
+                ("ModerationDenyWords", "frobnicate,grault"),
             ],
         ),
-    ];
-    for parameters in &deployments {
+    ]
+}
+
+/// The template's secret the variable `reference` names (a `Ref` evaluates to the
+/// lowercased logical id), after checking that the deployment creates it.
+fn stored_secret<'a>(
+    template: &'a Value,
+    parameters: &BTreeMap<String, String>,
+    reference: &config::StoredReference,
+) -> &'a Value {
+    let (id, secret) = of_type(template, "AWS::SecretsManager::Secret")
+        .into_iter()
+        .find(|(id, _)| id.to_lowercase() == reference.id)
+        .unwrap_or_else(|| panic!("{} names a secret of the template", reference.reference));
+    if let Some(condition) = secret["Condition"].as_str() {
+        assert!(
+            condition_holds(template, parameters, &template["Conditions"][condition]),
+            "{id} exists where {} names it",
+            reference.reference
+        );
+    }
+    secret
+}
+
+/// What a function reads at cold start: its environment, and for each `NAME_ARN` in it
+/// the string of the secret it names, which its policies must let it read.
+fn with_stored_secrets(
+    template: &Value,
+    parameters: &BTreeMap<String, String>,
+    id: &str,
+    function: &Value,
+) -> WithStored<Environment> {
+    let env = environment(template, function, parameters);
+    let statements = deployed_statements(template, parameters, function);
+    let references = config::stored_references(&env).unwrap_or_else(|e| panic!("{id}: {e}"));
+    let secrets = references
+        .iter()
+        .map(|reference| {
+            let secret = stored_secret(template, parameters, reference);
+            assert!(
+                allows(&statements, READ_SECRET, &reference.id, &[]),
+                "{id} may read the secret {} names",
+                reference.reference
+            );
+            let value = evaluate(template, parameters, &secret["Properties"]["SecretString"])
+                .expect("a secret's value");
+            (reference.variable, Secret::new(value))
+        })
+        .collect();
+    WithStored::new(env, secrets)
+}
+
+const READ_SECRET: &str = "secretsmanager:GetSecretValue";
+
+#[test]
+fn every_function_gets_through_its_cold_start_configuration_with_the_template_environment() {
+    let template = template();
+    for parameters in &deployments(&template) {
         for (id, function) in of_type(&template, "AWS::Serverless::Function") {
-            let env = environment(&template, function, parameters);
+            let env = with_stored_secrets(&template, parameters, id, function);
             let settings =
                 config::auth_settings(&env).unwrap_or_else(|e| panic!("{id} verifies tokens: {e}"));
             config::visitor_secret(&env, &settings)
@@ -830,6 +883,174 @@ fn every_function_gets_through_its_cold_start_configuration_with_the_template_en
     }
 }
 
+#[test]
+fn no_secret_or_long_setting_is_in_an_environment_and_each_function_reads_only_its_own() {
+    let template = template();
+    let secrets = of_type(&template, "AWS::SecretsManager::Secret");
+    let stored_parameters: BTreeSet<&str> = secrets
+        .iter()
+        .map(|(id, secret)| {
+            ref_target(&secret["Properties"]["SecretString"])
+                .unwrap_or_else(|| panic!("{id} holds a parameter's value"))
+        })
+        .collect();
+    for (name, parameter) in template["Parameters"].as_object().expect("Parameters") {
+        if parameter["NoEcho"] == true {
+            assert!(
+                stored_parameters.contains(name.as_str()),
+                "{name} is stored"
+            );
+        }
+    }
+    let secrets: Vec<String> = secrets.iter().map(|(id, _)| id.to_lowercase()).collect();
+    for parameters in &deployments(&template) {
+        for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+            let env = environment(&template, function, parameters);
+            for name in &stored_parameters {
+                let value = &parameters[*name];
+                assert!(
+                    value.is_empty() || !env.0.values().any(|v| v.contains(value.as_str())),
+                    "{id}'s environment holds {name}"
+                );
+            }
+            let named: BTreeSet<String> = config::stored_references(&env)
+                .expect("references")
+                .into_iter()
+                .map(|reference| reference.id)
+                .collect();
+            let statements = deployed_statements(&template, parameters, function);
+            let readable: BTreeSet<String> = secrets
+                .iter()
+                .filter(|secret| allows(&statements, READ_SECRET, secret, &[]))
+                .cloned()
+                .collect();
+            assert_eq!(
+                readable, named,
+                "{id} may read the secrets it names, no others"
+            );
+        }
+    }
+    // The model server's key is the bot's alone.
+    let [_, with_key] = &deployments(&template);
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let names_key = environment(&template, function, with_key)
+            .get("OPENAI_API_KEY_ARN")
+            .is_some();
+        assert_eq!(names_key, crate_of(&template, id) == "bot", "{id}");
+    }
+}
+
+/// Lambda refuses a function whose variables, names and values together, pass 4 KB.
+const LAMBDA_ENVIRONMENT_BYTES: usize = 4096;
+
+/// The longest a template value can be within the parameters' limits: a String parameter
+/// its `MaxLength` (or longest allowed value), a Number 24 characters (the longest an f64
+/// prints as), a resource's `Ref` the longest name CloudFormation generates for its type.
+fn longest(template: &Value, value: &Value) -> usize {
+    let reference = |name: &str| -> usize {
+        match name {
+            "AWS::NoValue" => 0,
+            "AWS::Region" => 20,
+            "AWS::URLSuffix" => 16,
+            "AWS::Partition" => 10,
+            "AWS::AccountId" => 12,
+            "AWS::StackName" => 128,
+            _ => {
+                if let Some(parameter) = template["Parameters"].get(name) {
+                    return match parameter["Type"].as_str() {
+                        Some("Number") => 24,
+                        _ => parameter["MaxLength"]
+                            .as_u64()
+                            .map(|n| n as usize)
+                            .or_else(|| {
+                                parameter["AllowedValues"].as_array().map(|values| {
+                                    values
+                                        .iter()
+                                        .map(|v| v.to_string().len())
+                                        .max()
+                                        .unwrap_or(0)
+                                })
+                            })
+                            .unwrap_or_else(|| {
+                                panic!("{name} reaches an environment without a MaxLength")
+                            }),
+                    };
+                }
+                let kind = resources(template)[name]["Type"].as_str().expect("a type");
+                // Generated names: the stack's name, the logical id and a suffix, cut to
+                // the type's limit; a secret's Ref is its ARN.
+                let generated = 128 + 1 + name.len() + 14;
+                match kind {
+                    "AWS::DynamoDB::Table" => generated.min(255),
+                    "AWS::S3::Bucket" => 63,
+                    "AWS::Serverless::Function" => 64,
+                    "AWS::ApiGatewayV2::Api" => 10,
+                    "AWS::SecretsManager::Secret" => {
+                        "arn:aws-us-gov:secretsmanager:".len()
+                            + 20
+                            + 1
+                            + 12
+                            + ":secret:".len()
+                            + name.len()
+                            + 13
+                            + 7
+                    }
+                    other => panic!("a resource type this test cannot bound: {other}"),
+                }
+            }
+        }
+    };
+    match value {
+        Value::String(s) => s.len(),
+        Value::Number(n) => n.to_string().len(),
+        Value::Object(object) if object.contains_key("Ref") => {
+            reference(object["Ref"].as_str().expect("Ref names something"))
+        }
+        Value::Object(object) if object.contains_key("Fn::Sub") => {
+            let text = object["Fn::Sub"].as_str().expect("a Sub string");
+            let mut total = 0;
+            let mut rest = text;
+            while let Some((before, after)) = rest.split_once("${") {
+                let (name, after) = after.split_once('}').expect("a closed ${...}");
+                assert!(
+                    !name.contains('.'),
+                    "a Sub attribute this test cannot bound: {name}"
+                );
+                total += before.len() + reference(name);
+                rest = after;
+            }
+            total + rest.len()
+        }
+        Value::Object(object) if object.contains_key("Fn::If") => {
+            let branches = object["Fn::If"].as_array().expect("If [condition, a, b]");
+            longest(template, &branches[1]).max(longest(template, &branches[2]))
+        }
+        other => panic!("an environment value this test cannot bound: {other}"),
+    }
+}
+
+#[test]
+fn every_function_environment_fits_lambdas_4_kb_with_every_parameter_at_its_limit() {
+    let template = template();
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let mut variables = BTreeMap::new();
+        for scope in [&template["Globals"]["Function"], &function["Properties"]] {
+            if let Some(set) = scope["Environment"]["Variables"].as_object() {
+                variables.extend(set.iter());
+            }
+        }
+        let bytes: usize = variables
+            .iter()
+            .map(|(name, value)| name.len() + longest(&template, value))
+            .sum();
+        assert!(
+            bytes <= LAMBDA_ENVIRONMENT_BYTES,
+            "{id}'s environment may reach {bytes} bytes, over Lambda's {LAMBDA_ENVIRONMENT_BYTES}"
+        );
+        println!("{id}: at most {bytes} of {LAMBDA_ENVIRONMENT_BYTES} bytes");
+    }
+}
+
 /// Every statement of a function's inline policies, its own and any `AWS::IAM::Policy`
 /// attached to its role.
 fn statements<'a>(template: &'a Value, id: &str, function: &'a Value) -> Vec<&'a Value> {
@@ -838,6 +1059,19 @@ fn statements<'a>(template: &'a Value, id: &str, function: &'a Value) -> Vec<&'a
         for policy in policies {
             if let Some(list) = policy["Statement"].as_array() {
                 found.extend(list);
+            }
+            let named = match policy["Fn::If"].as_array() {
+                Some(branches) => branches[1..].iter().filter_map(ref_target).collect(),
+                None => ref_target(policy).into_iter().collect::<Vec<_>>(),
+            };
+            for name in named.into_iter().filter(|name| !name.starts_with("AWS::")) {
+                let managed = &resources(template)[name];
+                assert_eq!(managed["Type"], "AWS::IAM::ManagedPolicy", "{id}: {name}");
+                found.extend(
+                    managed["Properties"]["PolicyDocument"]["Statement"]
+                        .as_array()
+                        .expect("statements"),
+                );
             }
         }
     }
@@ -1036,20 +1270,46 @@ fn allows(statements: &[Value], action: &str, resource: &str, context: &[(&str, 
     })
 }
 
-/// The bot function's policy statements as a deployment with `overrides` gets them.
-fn bot_statements(template: &Value, overrides: &[(&str, &str)]) -> Vec<Value> {
-    let parameters = parameters(template, overrides);
-    let (_, bot) = of_type(template, "AWS::Serverless::Function")
-        .into_iter()
-        .find(|(id, _)| crate_of(template, id) == "bot")
-        .expect("a bot function");
-    resolve(template, &parameters, &bot["Properties"]["Policies"])
+/// A function's policy statements as a deployment with `parameters` gets them: its inline
+/// policies and the managed ones it names (a `Ref` evaluates to the lowercased logical
+/// id, as everywhere in these tests).
+fn deployed_statements(
+    template: &Value,
+    parameters: &BTreeMap<String, String>,
+    function: &Value,
+) -> Vec<Value> {
+    let managed = |name: &str| -> Vec<Value> {
+        let (_, policy) = of_type(template, "AWS::IAM::ManagedPolicy")
+            .into_iter()
+            .find(|(id, _)| id.to_lowercase() == name)
+            .unwrap_or_else(|| panic!("a managed policy {name}"));
+        resolve(
+            template,
+            parameters,
+            &policy["Properties"]["PolicyDocument"]["Statement"],
+        )
+        .and_then(|list| list.as_array().cloned())
+        .expect("statements")
+    };
+    resolve(template, parameters, &function["Properties"]["Policies"])
         .expect("policies")
         .as_array()
         .expect("a list")
         .iter()
-        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
+        .flat_map(|policy| match policy {
+            Value::String(name) => managed(name),
+            inline => inline["Statement"].as_array().cloned().unwrap_or_default(),
+        })
         .collect()
+}
+
+/// The bot function's policy statements as a deployment with `overrides` gets them.
+fn bot_statements(template: &Value, overrides: &[(&str, &str)]) -> Vec<Value> {
+    let (_, bot) = of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .find(|(id, _)| crate_of(template, id) == "bot")
+        .expect("a bot function");
+    deployed_statements(template, &parameters(template, overrides), bot)
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The AWS adapters: DynamoDB as the store, S3 as the blob store, API Gateway's Management
-//! API as the pusher, Lambda's asynchronous invoke as the invoker, and the API Gateway glue
+//! API as the pusher, Lambda's asynchronous invoke as the invoker, Secrets Manager and
+//! Parameter Store for the values the environment only names, and the API Gateway glue
 //! the Lambda functions share. AWS types (attribute maps, SDK errors, events) stay in here.
 
 pub mod apigateway;
@@ -7,6 +8,7 @@ pub mod dynamodb;
 pub mod lambda;
 pub mod production;
 pub mod s3;
+pub mod stored;
 
 pub use apigateway::ApiGatewayPusher;
 pub use dynamodb::DynamoStore;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_core::compose::{Adapters, PusherFactory, Services};
-use chat_core::config::{Config, ConfigError};
+use chat_core::config::{Config, ConfigError, Environment};
 use chat_core::ports::{BlobStore, Invoker, Pusher, SystemClock};
 
+use crate::stored::with_stored;
 use crate::{ApiGatewayPusher, DynamoStore, LambdaInvoker, S3BlobStore};
 
 /// The AWS configuration of the function's own credentials and region, loaded once.
@@ -50,11 +51,11 @@ pub struct Deployed {
 }
 
 impl Deployed {
-    /// The configuration from the environment, the AWS configuration, and the services
-    /// composed of the production adapters.
+    /// The configuration from the environment and the values it names, the AWS
+    /// configuration, and the services composed of the production adapters.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
         let sdk_config = sdk_config().await;
+        let config = Config::from_source(&with_stored(Environment, &sdk_config).await?)?;
         let services = Services::new(&config, production_adapters(&config, &sdk_config));
         Ok(Self {
             config,

@@ -9,21 +9,7 @@ use chat_core::ports::{BlobStore, PresignedRequest};
 
 /// A fresh bucket on the emulator, or `None` (said aloud) under plain `cargo test`.
 async fn store() -> Option<S3BlobStore> {
-    let endpoint = std::env::var("CHAT_DYNAMODB_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty());
-    let Some(endpoint) = endpoint else {
-        assert!(
-            std::env::var("CHAT_REQUIRE_DYNAMODB").as_deref() != Ok("1"),
-            "CHAT_REQUIRE_DYNAMODB=1 but CHAT_DYNAMODB_ENDPOINT (moto, which also serves S3) is not set"
-        );
-        // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"NOTE: the S3 blob store tests were NOT run: CHAT_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it)\n",
-        );
-        return None;
-    };
+    let endpoint = chat_testkit::emulator_endpoint("the S3 blob store tests were")?;
     let bucket = format!(
         "blobs-{}",
         SessionId::new(Timestamp::now()).to_string().to_lowercase()

@@ -18,7 +18,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+    pub fn new(variable: &'static str, problem: impl Into<String>) -> Self {
         Self {
             variable,
             problem: problem.into(),
@@ -46,6 +46,78 @@ impl<const N: usize> Source for [(&str, &str); N] {
         self.iter()
             .find(|(key, _)| *key == name)
             .map(|(_, value)| (*value).to_owned())
+    }
+}
+
+/// The variables a deployment keeps out of a function's plain environment (which the
+/// Lambda console and `GetFunctionConfiguration` show, and which Lambda caps at 4 KB): the
+/// secrets, and the settings that may be long or confidential (a system prompt, word
+/// lists). `NAME_ARN` names a Secrets Manager secret whose string is the value, which
+/// chat-aws reads once at cold start; the local server and tests set `NAME` itself.
+pub const STORED_VARIABLES: [(&str, &str); 7] = [
+    ("JWT_SECRET", "JWT_SECRET_ARN"),
+    ("VISITOR_TOKEN_SECRET", "VISITOR_TOKEN_SECRET_ARN"),
+    ("OPENAI_API_KEY", "OPENAI_API_KEY_ARN"),
+    ("EMBEDDINGS_API_KEY", "EMBEDDINGS_API_KEY_ARN"),
+    ("BOT_SYSTEM_PROMPT", "BOT_SYSTEM_PROMPT_ARN"),
+    ("MODERATION_DENY_WORDS", "MODERATION_DENY_WORDS_ARN"),
+    ("MODERATION_ALLOW_WORDS", "MODERATION_ALLOW_WORDS_ARN"),
+];
+
+/// A variable whose value is stored elsewhere, as its environment names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReference {
+    /// The variable the value stands for, e.g. `JWT_SECRET`.
+    pub variable: &'static str,
+    /// The variable that names its place, e.g. `JWT_SECRET_ARN`.
+    pub reference: &'static str,
+    /// The secret's ARN (or name).
+    pub id: String,
+}
+
+/// The variables `source` names a place for; naming one and also setting it is an error,
+/// since which of the two is meant would be a guess.
+pub fn stored_references(source: &impl Source) -> Result<Vec<StoredReference>, ConfigError> {
+    let mut found = Vec::new();
+    for (variable, reference) in STORED_VARIABLES {
+        let Some(id) = optional(source, reference) else {
+            continue;
+        };
+        if optional(source, variable).is_some() {
+            return Err(ConfigError::new(
+                reference,
+                format!("and {variable} are both set; set one"),
+            ));
+        }
+        found.push(StoredReference {
+            variable,
+            reference,
+            id,
+        });
+    }
+    Ok(found)
+}
+
+/// A source with the stored values read for its references in front of it.
+#[derive(Clone, Debug)]
+pub struct WithStored<S> {
+    source: S,
+    values: Vec<(&'static str, Secret)>,
+}
+
+impl<S: Source> WithStored<S> {
+    /// `values` pairs each variable of [`stored_references`] with the value read for it.
+    pub fn new(source: S, values: Vec<(&'static str, Secret)>) -> Self {
+        Self { source, values }
+    }
+}
+
+impl<S: Source> Source for WithStored<S> {
+    fn get(&self, name: &str) -> Option<String> {
+        match self.values.iter().find(|(variable, _)| *variable == name) {
+            Some((_, value)) => Some(value.expose().to_owned()),
+            None => self.source.get(name),
+        }
     }
 }
 
@@ -1047,6 +1119,52 @@ mod tests {
         .expect("valid");
         assert!(matches!(config.auth.keys, KeySource::Jwks { .. }));
         assert_eq!(config.store.endpoint, None);
+    }
+
+    #[test]
+    fn a_stored_value_may_be_named_by_its_place_instead_of_set_but_not_both() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-AbCdEf";
+        let named = [
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET_ARN", arn),
+            ("BOT_SYSTEM_PROMPT_ARN", "prompt"),
+        ];
+        assert_eq!(
+            stored_references(&named).expect("valid"),
+            vec![
+                StoredReference {
+                    variable: "JWT_SECRET",
+                    reference: "JWT_SECRET_ARN",
+                    id: arn.to_owned(),
+                },
+                StoredReference {
+                    variable: "BOT_SYSTEM_PROMPT",
+                    reference: "BOT_SYSTEM_PROMPT_ARN",
+                    id: "prompt".to_owned(),
+                }
+            ]
+        );
+        assert_eq!(
+            stored_references(&[("JWT_SECRET", SECRET)]).expect("valid"),
+            Vec::new()
+        );
+        let both = stored_references(&[("JWT_SECRET", SECRET), ("JWT_SECRET_ARN", arn)])
+            .expect_err("ambiguous");
+        assert_eq!(both.variable, "JWT_SECRET_ARN");
+        assert!(both.problem.contains("JWT_SECRET are both set"), "{both}");
+
+        // What was read stands in for the variable; everything else still comes from the
+        // environment.
+        let read = WithStored::new(named, vec![("JWT_SECRET", Secret::new(SECRET))]);
+        let config = Config::from_source(&read).expect("valid");
+        assert!(matches!(config.auth.keys, KeySource::Hs256 { .. }));
+        assert_eq!(config.store.table_name, "t");
+        assert!(
+            Config::from_source(&named)
+                .expect_err("the reference alone is not a secret")
+                .to_string()
+                .contains("JWT_SECRET is not set")
+        );
     }
 
     #[test]

@@ -7,6 +7,30 @@ pub mod faults;
 pub mod jwt;
 pub mod models;
 
+/// moto's endpoint (DynamoDB, S3 and Secrets Manager on one port), which `infra/test.sh`
+/// starts and names in `CHAT_DYNAMODB_ENDPOINT`. Without it a test fails when
+/// `CHAT_REQUIRE_DYNAMODB=1` (the test command sets it) and otherwise, as under plain
+/// `cargo test`, gets `None` after saying that `not_run` was not run.
+pub fn emulator_endpoint(not_run: &str) -> Option<String> {
+    match std::env::var("CHAT_DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+    {
+        Some(endpoint) => Some(endpoint),
+        None if std::env::var("CHAT_REQUIRE_DYNAMODB").is_ok_and(|v| v == "1") => {
+            panic!("CHAT_REQUIRE_DYNAMODB=1 but CHAT_DYNAMODB_ENDPOINT (moto) is not set")
+        }
+        None => {
+            // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
+            let note = format!(
+                "NOTE: {not_run} NOT run: CHAT_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it)\n"
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
+            None
+        }
+    }
+}
+
 /// Serves `router` on a free loopback port: its address.
 pub async fn serve(router: axum::Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
