@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use chat_aws::production::sdk_config;
 use chat_aws::stored::with_stored;
 use chat_core::auth::Authenticator;
 use chat_core::config::{AuthConfig, Environment};
@@ -12,7 +11,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = AuthConfig::from_source(&with_stored(Environment, &sdk_config().await).await?)?;
+    let config = AuthConfig::from_source(&with_stored(Environment, None).await?)?;
     let authenticator = Arc::new(Authenticator::new(config, Arc::new(HttpKeySets::new())));
     run(service_fn(move |event: LambdaEvent<_>| {
         let authenticator = authenticator.clone();

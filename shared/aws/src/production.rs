@@ -55,7 +55,7 @@ impl Deployed {
     /// configuration, and the services composed of the production adapters.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk_config = sdk_config().await;
-        let config = Config::from_source(&with_stored(Environment, &sdk_config).await?)?;
+        let config = Config::from_source(&with_stored(Environment, Some(&sdk_config)).await?)?;
         let services = Services::new(&config, production_adapters(&config, &sdk_config));
         Ok(Self {
             config,

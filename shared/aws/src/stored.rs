@@ -12,16 +12,25 @@ use chat_core::config::{
 
 use crate::sdk_timeouts;
 
-/// `source` with the values its references name, each read once, concurrently. Without
-/// references nothing is read and no client is built.
+/// `source` with the values its references name, each read once, concurrently, with
+/// `sdk_config`'s credentials and region (`None`: the function's own, loaded only if
+/// needed). Without references nothing is read and no client is built.
 pub async fn with_stored<S: Source>(
     source: S,
-    sdk_config: &aws_config::SdkConfig,
+    sdk_config: Option<&aws_config::SdkConfig>,
 ) -> Result<WithStored<S>, ConfigError> {
     let references = stored_references(&source)?;
     if references.is_empty() {
         return Ok(WithStored::new(source, Vec::new()));
     }
+    let loaded;
+    let sdk_config = match sdk_config {
+        Some(sdk_config) => sdk_config,
+        None => {
+            loaded = crate::production::sdk_config().await;
+            &loaded
+        }
+    };
     let client = Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(sdk_config)
             .timeout_config(sdk_timeouts())

@@ -75,7 +75,7 @@ async fn a_function_reads_the_secrets_its_environment_names_and_uses_them_as_var
         ("BOT_SYSTEM_PROMPT_ARN", prompt_arn),
         ("MODERATION_DENY_WORDS_ARN", words),
     ]);
-    let read = with_stored(environment, &sdk_config)
+    let read = with_stored(environment, Some(&sdk_config))
         .await
         .expect("every value is read");
     assert_eq!(read.get("JWT_SECRET").as_deref(), Some(SECRET));
@@ -108,7 +108,7 @@ async fn without_references_the_plain_environment_is_used_and_nothing_is_request
         ("TABLE_NAME", "chat".to_owned()),
         ("JWT_SECRET", SECRET.to_owned()),
     ]);
-    let read = with_stored(environment, &sdk_config)
+    let read = with_stored(environment, Some(&sdk_config))
         .await
         .expect("nothing to read");
     AuthConfig::from_source(&read).expect("the plain secret verifies tokens");
@@ -125,7 +125,7 @@ async fn a_missing_or_unreadable_value_stops_the_cold_start_naming_its_variable(
         "VISITOR_TOKEN_SECRET_ARN",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf".to_owned(),
     )]);
-    let refused = problem(with_stored(missing, &sdk_config).await);
+    let refused = problem(with_stored(missing, Some(&sdk_config)).await);
     assert_eq!(refused.variable, "VISITOR_TOKEN_SECRET_ARN");
     assert!(
         refused.problem.contains("ResourceNotFoundException"),
@@ -134,13 +134,13 @@ async fn a_missing_or_unreadable_value_stops_the_cold_start_naming_its_variable(
 
     let blank = stored(&sdk_config, "blank", "   ").await;
     let refused =
-        problem(with_stored(Variables(vec![("JWT_SECRET_ARN", blank)]), &sdk_config).await);
+        problem(with_stored(Variables(vec![("JWT_SECRET_ARN", blank)]), Some(&sdk_config)).await);
     assert_eq!(refused.variable, "JWT_SECRET_ARN");
     assert!(refused.problem.contains("binary or blank"), "{refused}");
 
     let unreachable = emulated("http://127.0.0.1:9").await;
     let named = Variables(vec![("JWT_SECRET_ARN", "jwt".to_owned())]);
-    let refused = problem(with_stored(named, &unreachable).await);
+    let refused = problem(with_stored(named, Some(&unreachable)).await);
     assert_eq!(refused.variable, "JWT_SECRET_ARN");
 
     let both = Variables(vec![
@@ -148,7 +148,7 @@ async fn a_missing_or_unreadable_value_stops_the_cold_start_naming_its_variable(
         ("JWT_SECRET_ARN", "jwt".to_owned()),
     ]);
     assert_eq!(
-        problem(with_stored(both, &sdk_config).await).variable,
+        problem(with_stored(both, Some(&sdk_config)).await).variable,
         "JWT_SECRET_ARN"
     );
 }
