@@ -93,11 +93,18 @@ pub async fn settings(
             base_url,
             model,
             api_key,
-        } => Arc::new(OpenAiModel::new(OpenAiSettings::new(
-            base_url.clone(),
-            model.clone(),
-            api_key.as_ref().map(|key| key.expose().to_owned()),
-        ))),
+            token_limit_field,
+        } => {
+            let mut settings = OpenAiSettings::new(
+                base_url.clone(),
+                model.clone(),
+                api_key.as_ref().map(|key| key.expose().to_owned()),
+            );
+            if let Some(field) = token_limit_field {
+                settings.token_limit_field = *field;
+            }
+            Arc::new(OpenAiModel::new(settings))
+        }
         BotProvider::Bedrock { model_id } => match sdk_config {
             Some(sdk_config) => Arc::new(BedrockModel::new(sdk_config, model_id.clone())),
             None => Arc::new(BedrockModel::new(

@@ -133,8 +133,13 @@ async fn a_missing_or_unreadable_value_stops_the_cold_start_naming_its_variable(
     );
 
     let blank = stored(&sdk_config, "blank", "   ").await;
-    let refused =
-        problem(with_stored(Variables(vec![("JWT_SECRET_ARN", blank)]), Some(&sdk_config)).await);
+    let refused = problem(
+        with_stored(
+            Variables(vec![("JWT_SECRET_ARN", blank)]),
+            Some(&sdk_config),
+        )
+        .await,
+    );
     assert_eq!(refused.variable, "JWT_SECRET_ARN");
     assert!(refused.problem.contains("binary or blank"), "{refused}");
 

@@ -5,8 +5,15 @@
 //!
 //! Bedrock is stricter than OpenAI-style servers about the conversation: it must start with
 //! a user turn, roles must alternate, and no text may be blank. The prompt is fitted to
-//! that (see `conversation`) rather than refused.
+//! that ([`Prompt::alternating_turns`]) rather than refused. Models that take no system
+//! prompt (Titan Text, Mistral 7B and Mixtral Instruct, Cohere Command) get it at the head
+//! of the first user turn; so does any other model that refuses one ("This model doesn't
+//! support system messages"), from then on. Reasoning deltas (DeepSeek-R1, Claude's
+//! extended thinking) pass as progress, and a `messageStop` other than the end of the turn
+//! marks the reply cut.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,14 +27,15 @@ use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput,
-    InferenceConfiguration, Message, SystemContentBlock,
+    InferenceConfiguration, Message, ReasoningContentBlockDelta, StopReason, SystemContentBlock,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::event_stream::RawMessage;
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use chat_core::ports::{ChatModel, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker, Turn};
+use chat_core::domain::IncompleteReason;
+use chat_core::ports::{ChatModel, ModelError, Prompt, ReplyEvent, ReplyStream, Speaker};
 
 mod embeddings;
 pub use embeddings::BedrockEmbedder;
@@ -42,10 +50,12 @@ const METADATA_GRACE: Duration = Duration::from_secs(2);
 
 type Events = EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct BedrockModel {
     client: Client,
     model_id: String,
+    /// Models that refused a system prompt: theirs goes into the first user turn.
+    without_system: Mutex<BTreeSet<String>>,
     /// How long the reply may take to start: the request (with the SDK's retries) and its
     /// first event (the model may be loading, or the prompt long).
     first_byte_timeout: Duration,
@@ -89,6 +99,7 @@ impl BedrockModel {
         Self {
             client: Client::from_conf(config),
             model_id: model_id.into(),
+            without_system: Mutex::new(BTreeSet::new()),
             first_byte_timeout,
             idle_timeout: Duration::from_secs(30),
         }
@@ -131,21 +142,52 @@ impl ChatModel for BedrockModel {
     }
 
     async fn reply(&self, prompt: &Prompt) -> Result<ReplyStream, ModelError> {
-        let request = Request::new(prompt)?;
+        let model_id = prompt
+            .model
+            .as_ref()
+            .map_or(self.model_id.as_str(), |m| m.as_str());
+        let deadline = Instant::now() + self.first_byte_timeout;
+        let known = !takes_system_prompt(model_id) || self.refused_system(model_id);
+        match self.start(prompt, model_id, known, deadline).await {
+            Err(ModelError::Refused(message)) if !known && refuses_system_prompt(&message) => {
+                tracing::info!(
+                    model = model_id,
+                    "the model takes no system prompt; it goes into the first turn"
+                );
+                if let Ok(mut models) = self.without_system.lock() {
+                    models.insert(model_id.to_owned());
+                }
+                self.start(prompt, model_id, true, deadline).await
+            }
+            other => other,
+        }
+    }
+}
+
+impl BedrockModel {
+    fn refused_system(&self, model_id: &str) -> bool {
+        self.without_system
+            .lock()
+            .is_ok_and(|models| models.contains(model_id))
+    }
+
+    /// Asks for the reply, the system prompt in the first turn when `system_in_turn`, and
+    /// hands back its stream once Bedrock has answered, all before `first_byte_deadline`.
+    async fn start(
+        &self,
+        prompt: &Prompt,
+        model_id: &str,
+        system_in_turn: bool,
+        first_byte_deadline: Instant,
+    ) -> Result<ReplyStream, ModelError> {
+        let request = Request::new(prompt, system_in_turn)?;
         let send = self
             .client
             .converse_stream()
-            .model_id(
-                prompt
-                    .model
-                    .as_ref()
-                    .map_or(self.model_id.as_str(), |m| m.as_str()),
-            )
+            .model_id(model_id)
             .set_system(request.system)
             .set_messages(Some(request.messages))
             .inference_config(request.inference);
-
-        let first_byte_deadline = Instant::now() + self.first_byte_timeout;
         let output = tokio::time::timeout_at(first_byte_deadline, send.send())
             .await
             .map_err(|_| ModelError::Timeout)?
@@ -165,6 +207,32 @@ impl ChatModel for BedrockModel {
     }
 }
 
+/// Whether Bedrock's Converse API takes a system prompt for the model (its "supported
+/// models and model features" table), by id or inference profile id (`us.`, `eu.`, ...).
+fn takes_system_prompt(model_id: &str) -> bool {
+    const WITHOUT: [&str; 5] = [
+        "amazon.titan-text-",
+        "mistral.mistral-7b-instruct",
+        "mistral.mixtral-8x7b-instruct",
+        "cohere.command-text",
+        "cohere.command-light-text",
+    ];
+    // A cross-region inference profile's id is the model's behind a geography.
+    const GEOGRAPHIES: [&str; 8] = ["us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"];
+    let id = match model_id.split_once('.') {
+        Some((prefix, rest)) if GEOGRAPHIES.contains(&prefix) => rest,
+        _ => model_id,
+    };
+    !WITHOUT.iter().any(|family| id.starts_with(family))
+}
+
+/// Bedrock's ValidationException for a system prompt the model cannot take.
+fn refuses_system_prompt(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("support system message")
+        || message.contains("system messages are not supported")
+}
+
 /// The parts of a `ConverseStream` request that come from the prompt.
 #[derive(Debug, PartialEq)]
 struct Request {
@@ -175,10 +243,16 @@ struct Request {
 }
 
 impl Request {
-    fn new(prompt: &Prompt) -> Result<Self, ModelError> {
-        let system = (!prompt.system.trim().is_empty())
+    /// The request, its system prompt at the head of the first user turn when
+    /// `system_in_turn` (for models that take none).
+    fn new(prompt: &Prompt, system_in_turn: bool) -> Result<Self, ModelError> {
+        let system = (!system_in_turn && !prompt.system.trim().is_empty())
             .then(|| vec![SystemContentBlock::Text(prompt.system.clone())]);
-        let turns = conversation(&prompt.turns);
+        let turns = if system_in_turn {
+            prompt.turns_with_system_first()
+        } else {
+            prompt.alternating_turns()
+        };
         if turns.is_empty() {
             return Err(ModelError::Refused(
                 "the prompt has no user turn to answer".to_owned(),
@@ -186,13 +260,13 @@ impl Request {
         }
         let messages = turns
             .into_iter()
-            .map(|(speaker, text)| {
+            .map(|turn| {
                 Message::builder()
-                    .role(match speaker {
+                    .role(match turn.speaker {
                         Speaker::User => ConversationRole::User,
                         Speaker::Assistant => ConversationRole::Assistant,
                     })
-                    .content(ContentBlock::Text(text))
+                    .content(ContentBlock::Text(turn.text))
                     .build()
                     .map_err(|e| ModelError::Refused(format!("cannot build the request: {e}")))
             })
@@ -207,28 +281,6 @@ impl Request {
             inference,
         })
     }
-}
-
-/// The turns as Bedrock accepts them: blank turns are dropped (Bedrock refuses blank
-/// text), then any assistant turns before the first user turn (the conversation must start
-/// with the user), and consecutive turns of the same speaker are merged into one, their
-/// texts separated by a blank line (the roles must alternate).
-fn conversation(turns: &[Turn]) -> Vec<(Speaker, String)> {
-    let mut merged: Vec<(Speaker, String)> = Vec::new();
-    let spoken = turns
-        .iter()
-        .filter(|turn| !turn.text.trim().is_empty())
-        .skip_while(|turn| turn.speaker != Speaker::User);
-    for turn in spoken {
-        match merged.last_mut() {
-            Some((speaker, text)) if *speaker == turn.speaker => {
-                text.push_str("\n\n");
-                text.push_str(&turn.text);
-            }
-            _ => merged.push((turn.speaker, turn.text.clone())),
-        }
-    }
-    merged
 }
 
 /// The state of a reply being read: the events it comes from (dropped once the reply is
@@ -267,7 +319,11 @@ impl Reading {
                     }
                     return Some((Ok(event), self));
                 }
-                Step::Stop => self.stopped = true,
+                Step::Stop(None) => self.stopped = true,
+                Step::Stop(Some(reason)) => {
+                    self.stopped = true;
+                    return Some((Ok(ReplyEvent::Cut(reason)), self));
+                }
                 Step::End | Step::Fail(_) if self.stopped => {
                     // The reply was complete; only its usage is missing.
                     self.events = None;
@@ -294,8 +350,8 @@ enum Step {
     Emit(ReplyEvent),
     /// Nothing for the caller (the start or end of a block, a non-text delta, ...).
     Skip,
-    /// `messageStop`: the reply is complete.
-    Stop,
+    /// `messageStop`: the reply is over, cut short for the reason if one is given.
+    Stop(Option<IncompleteReason>),
     /// The stream ended.
     End,
     Fail(ModelError),
@@ -307,6 +363,9 @@ fn interpret(event: &ConverseStreamOutput) -> Step {
             Some(ContentBlockDelta::Text(text)) if !text.is_empty() => {
                 Step::Emit(ReplyEvent::Text(text.clone()))
             }
+            Some(ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(
+                thought,
+            ))) if !thought.is_empty() => Step::Emit(ReplyEvent::Reasoning(thought.clone())),
             _ => Step::Skip,
         },
         ConverseStreamOutput::Metadata(metadata) => match &metadata.usage {
@@ -315,7 +374,17 @@ fn interpret(event: &ConverseStreamOutput) -> Step {
             }),
             None => Step::Skip,
         },
-        ConverseStreamOutput::MessageStop(_) => Step::Stop,
+        ConverseStreamOutput::MessageStop(stop) => Step::Stop(match &stop.stop_reason {
+            StopReason::MaxTokens => Some(IncompleteReason::MaxTokens),
+            StopReason::ContentFiltered | StopReason::GuardrailIntervened => {
+                Some(IncompleteReason::ContentFilter)
+            }
+            StopReason::ModelContextWindowExceeded => Some(IncompleteReason::ContextWindow),
+            StopReason::MalformedModelOutput | StopReason::MalformedToolUse => {
+                Some(IncompleteReason::MalformedOutput)
+            }
+            _ => None,
+        }),
         _ => Step::Skip,
     }
 }
@@ -324,56 +393,106 @@ fn interpret(event: &ConverseStreamOutput) -> Step {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Verdict {
     Refused,
+    /// A service quota of the account is exhausted.
+    Quota,
     Unavailable,
     Timeout,
 }
 
-/// By the error Bedrock named, or for one this SDK does not know, by its HTTP status:
-/// the caller's mistakes (4xx) are refused, throttling and server errors are worth
-/// retrying later.
-fn verdict(error: &ConverseStreamError, status: u16) -> Verdict {
-    use ConverseStreamError as E;
-    match error {
-        E::AccessDeniedException(_)
-        | E::ValidationException(_)
-        | E::ResourceNotFoundException(_) => Verdict::Refused,
-        E::ModelTimeoutException(_) => Verdict::Timeout,
-        E::ThrottlingException(_)
-        | E::ServiceUnavailableException(_)
-        | E::InternalServerException(_)
-        | E::ModelNotReadyException(_)
-        | E::ModelErrorException(_)
-        | E::ModelStreamErrorException(_) => Verdict::Unavailable,
+/// By the exception Bedrock named, the same whether it came at the request's start or in
+/// the middle of the stream: the caller's mistakes are refused (a `validationException`
+/// mid-stream too), an exhausted quota is refused for an admin to raise, throttling and
+/// server errors are worth retrying later. For one this SDK does not know, by its HTTP
+/// status, if it has one.
+fn verdict(exception: Option<&str>, status: Option<u16>) -> Verdict {
+    let exception = exception.map(str::to_ascii_lowercase);
+    match exception.as_deref() {
+        Some("accessdeniedexception" | "validationexception" | "resourcenotfoundexception") => {
+            Verdict::Refused
+        }
+        Some("servicequotaexceededexception") => Verdict::Quota,
+        Some("modeltimeoutexception") => Verdict::Timeout,
+        Some(
+            "throttlingexception"
+            | "serviceunavailableexception"
+            | "internalserverexception"
+            | "modelnotreadyexception"
+            | "modelerrorexception"
+            | "modelstreamerrorexception",
+        ) => Verdict::Unavailable,
         _ => match status {
-            408 | 429 => Verdict::Unavailable,
-            400..=499 => Verdict::Refused,
+            Some(408 | 429) => Verdict::Unavailable,
+            Some(400..=499) => Verdict::Refused,
             _ => Verdict::Unavailable,
         },
+    }
+}
+
+/// The exception's name: the variant's for those this SDK knows, the code Bedrock sent
+/// for the others.
+fn request_exception(error: &ConverseStreamError) -> Option<&str> {
+    use ConverseStreamError as E;
+    Some(match error {
+        E::AccessDeniedException(_) => "AccessDeniedException",
+        E::InternalServerException(_) => "InternalServerException",
+        E::ModelErrorException(_) => "ModelErrorException",
+        E::ModelNotReadyException(_) => "ModelNotReadyException",
+        E::ModelTimeoutException(_) => "ModelTimeoutException",
+        E::ResourceNotFoundException(_) => "ResourceNotFoundException",
+        E::ServiceUnavailableException(_) => "ServiceUnavailableException",
+        E::ThrottlingException(_) => "ThrottlingException",
+        E::ValidationException(_) => "ValidationException",
+        E::ModelStreamErrorException(_) => "ModelStreamErrorException",
+        other => return other.code(),
+    })
+}
+
+fn stream_exception(error: &ConverseStreamOutputError) -> Option<&str> {
+    use ConverseStreamOutputError as E;
+    Some(match error {
+        E::InternalServerException(_) => "InternalServerException",
+        E::ModelStreamErrorException(_) => "ModelStreamErrorException",
+        E::ValidationException(_) => "ValidationException",
+        E::ThrottlingException(_) => "ThrottlingException",
+        E::ServiceUnavailableException(_) => "ServiceUnavailableException",
+        other => return other.code(),
+    })
+}
+
+/// The error a verdict makes of Bedrock's message.
+fn judged(verdict: Verdict, message: String) -> ModelError {
+    match verdict {
+        Verdict::Refused => ModelError::Refused(message),
+        Verdict::Quota => ModelError::Refused(format!(
+            "the account's Bedrock quota is reached; raise it in the Service Quotas console: {message}"
+        )),
+        Verdict::Unavailable => ModelError::Unavailable(message),
+        Verdict::Timeout => ModelError::Timeout,
     }
 }
 
 /// A failure to start the reply.
 fn from_request_error(error: &SdkError<ConverseStreamError, HttpResponse>) -> ModelError {
     match error {
-        SdkError::ServiceError(context) => {
-            let message = clip(&service_message(context.err()));
-            match verdict(context.err(), context.raw().status().as_u16()) {
-                Verdict::Refused => ModelError::Refused(message),
-                Verdict::Unavailable => ModelError::Unavailable(message),
-                Verdict::Timeout => ModelError::Timeout,
-            }
-        }
+        SdkError::ServiceError(context) => judged(
+            verdict(
+                request_exception(context.err()),
+                Some(context.raw().status().as_u16()),
+            ),
+            clip(&service_message(context.err())),
+        ),
         other => from_transport(other),
     }
 }
 
-/// A failure in the middle of the reply: Bedrock's exceptions (the model failed, throttling,
-/// ...) and broken connections alike; a retry may do better.
+/// A failure in the middle of the reply: Bedrock's exceptions, judged as at the start, and
+/// broken connections alike.
 fn from_stream_error(error: &SdkError<ConverseStreamOutputError, RawMessage>) -> ModelError {
     match error {
-        SdkError::ServiceError(context) => {
-            ModelError::Unavailable(clip(&stream_message(context.err())))
-        }
+        SdkError::ServiceError(context) => judged(
+            verdict(stream_exception(context.err()), None),
+            clip(&stream_message(context.err())),
+        ),
         other => from_transport(other),
     }
 }
@@ -460,6 +579,8 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::event_stream::Message as RawFrame;
 
+    use chat_core::ports::Turn;
+
     use super::*;
 
     fn turn(speaker: Speaker, text: &str) -> Turn {
@@ -491,7 +612,7 @@ mod tests {
             temperature: None,
         };
         assert_eq!(
-            Request::new(&prompt).expect("a request"),
+            Request::new(&prompt, false).expect("a request"),
             Request {
                 system: Some(vec![SystemContentBlock::Text("be brief".into())]),
                 messages: vec![
@@ -513,7 +634,7 @@ mod tests {
             model: None,
             temperature: None,
         };
-        let request = Request::new(&prompt).expect("a request");
+        let request = Request::new(&prompt, false).expect("a request");
         assert_eq!(request.system, None);
         assert_eq!(request.inference.max_tokens, Some(i32::MAX));
     }
@@ -527,32 +648,58 @@ mod tests {
             model: None,
             temperature: None,
         };
-        assert!(matches!(Request::new(&prompt), Err(ModelError::Refused(_))));
+        assert!(matches!(
+            Request::new(&prompt, false),
+            Err(ModelError::Refused(_))
+        ));
     }
 
     #[test]
-    fn bedrock_conversation_starts_with_the_user_and_alternates() {
-        let turns = [
-            turn(Speaker::Assistant, "Welcome!"),
-            turn(Speaker::Assistant, "Ask me anything."),
-            turn(Speaker::User, "one"),
-            turn(Speaker::User, "two"),
-            turn(Speaker::Assistant, "answer"),
-            turn(Speaker::Assistant, ""),
-            turn(Speaker::User, "  "),
-            turn(Speaker::Assistant, "more"),
-            turn(Speaker::User, "three"),
-        ];
+    fn bedrock_request_for_a_model_without_system_prompts_puts_it_in_the_first_turn() {
+        let prompt = Prompt {
+            system: "be brief".into(),
+            turns: vec![
+                turn(Speaker::Assistant, "Welcome!"),
+                turn(Speaker::User, "hi"),
+                turn(Speaker::User, "there"),
+            ],
+            max_tokens: 64,
+            model: None,
+            temperature: None,
+        };
+        let request = Request::new(&prompt, true).expect("a request");
+        assert_eq!(request.system, None);
         assert_eq!(
-            conversation(&turns),
-            [
-                (Speaker::User, "one\n\ntwo".to_owned()),
-                (Speaker::Assistant, "answer\n\nmore".to_owned()),
-                (Speaker::User, "three".to_owned()),
-            ]
+            request.messages,
+            [message(ConversationRole::User, "be brief\n\nhi\n\nthere")]
         );
-        assert!(conversation(&[turn(Speaker::Assistant, "only")]).is_empty());
-        assert!(conversation(&[]).is_empty());
+        for without in [
+            "amazon.titan-text-express-v1",
+            "amazon.titan-text-premier-v1:0",
+            "mistral.mistral-7b-instruct-v0:2",
+            "mistral.mixtral-8x7b-instruct-v0:1",
+            "cohere.command-text-v14",
+            "cohere.command-light-text-v14",
+            "us.amazon.titan-text-lite-v1",
+        ] {
+            assert!(!takes_system_prompt(without), "{without}");
+        }
+        for with in [
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            "mistral.mistral-large-2402-v1:0",
+            "cohere.command-r-plus-v1:0",
+            "us.deepseek.r1-v1:0",
+            "amazon.nova-pro-v1:0",
+        ] {
+            assert!(takes_system_prompt(with), "{with}");
+        }
+        assert!(refuses_system_prompt(
+            "ValidationException: This model doesn't support system messages. Try again without a system message."
+        ));
+        assert!(!refuses_system_prompt(
+            "ValidationException: Malformed input request"
+        ));
     }
 
     fn delta(delta: ContentBlockDelta) -> ConverseStreamOutput {
@@ -588,7 +735,38 @@ mod tests {
             .expect("a stop");
         assert_eq!(
             interpret(&ConverseStreamOutput::MessageStop(stop)),
-            Step::Stop
+            Step::Stop(None)
+        );
+        for (reason, cut) in [
+            (StopReason::MaxTokens, IncompleteReason::MaxTokens),
+            (StopReason::ContentFiltered, IncompleteReason::ContentFilter),
+            (
+                StopReason::GuardrailIntervened,
+                IncompleteReason::ContentFilter,
+            ),
+            (
+                StopReason::ModelContextWindowExceeded,
+                IncompleteReason::ContextWindow,
+            ),
+            (
+                StopReason::MalformedModelOutput,
+                IncompleteReason::MalformedOutput,
+            ),
+        ] {
+            let stop = MessageStopEvent::builder()
+                .stop_reason(reason.clone())
+                .build()
+                .expect("a stop");
+            assert_eq!(
+                interpret(&ConverseStreamOutput::MessageStop(stop)),
+                Step::Stop(Some(cut)),
+                "{reason:?}"
+            );
+        }
+        let thought = ReasoningContentBlockDelta::Text("Let me think.".into());
+        assert_eq!(
+            interpret(&delta(ContentBlockDelta::ReasoningContent(thought))),
+            Step::Emit(ReplyEvent::Reasoning("Let me think.".into()))
         );
     }
 
@@ -717,6 +895,38 @@ mod tests {
             from_stream_error(&broken),
             ModelError::Unavailable(m) if m.contains("connection reset")
         ));
+    }
+
+    #[test]
+    fn bedrock_validation_exception_is_refused_at_the_start_and_mid_stream_alike() {
+        let mid_stream = ConverseStreamOutputError::ValidationException(
+            ValidationException::builder()
+                .message("The model returned the following errors: Input is too long")
+                .build(),
+        );
+        let error = SdkError::service_error(mid_stream, RawMessage::Decoded(RawFrame::new(vec![])));
+        let at_start = answer(
+            400,
+            ConverseStreamError::ValidationException(
+                ValidationException::builder()
+                    .message("The model returned the following errors: Input is too long")
+                    .build(),
+            ),
+        );
+        assert!(matches!(from_stream_error(&error), ModelError::Refused(_)));
+        assert!(matches!(
+            from_request_error(&at_start),
+            ModelError::Refused(_)
+        ));
+        assert_eq!(verdict(Some("validationException"), None), Verdict::Refused);
+        assert_eq!(
+            verdict(Some("ServiceQuotaExceededException"), Some(400)),
+            Verdict::Quota
+        );
+        assert_eq!(
+            verdict(Some("throttlingException"), None),
+            Verdict::Unavailable
+        );
     }
 
     #[test]

@@ -551,6 +551,9 @@ pub enum BotProvider {
         base_url: String,
         model: String,
         api_key: Option<Secret>,
+        /// `OPENAI_MAX_TOKENS_FIELD`; unset: the right one for the server (see
+        /// [`TokenLimitField::for_server`]).
+        token_limit_field: Option<TokenLimitField>,
     },
     /// Amazon Bedrock's ConverseStream with `BEDROCK_MODEL_ID`, through the function's
     /// own AWS credentials and region.
@@ -608,6 +611,17 @@ pub fn bot(source: &impl Source) -> Result<Option<BotConfig>, ConfigError> {
             model: optional(source, "OPENAI_MODEL")
                 .ok_or_else(|| ConfigError::new("OPENAI_MODEL", "is not set (e.g. gpt-4o-mini)"))?,
             api_key: optional(source, "OPENAI_API_KEY").map(Secret),
+            token_limit_field: match optional(source, "OPENAI_MAX_TOKENS_FIELD").as_deref() {
+                None => None,
+                Some("max_tokens") => Some(TokenLimitField::MaxTokens),
+                Some("max_completion_tokens") => Some(TokenLimitField::MaxCompletionTokens),
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "OPENAI_MAX_TOKENS_FIELD",
+                        "must be max_tokens or max_completion_tokens",
+                    ));
+                }
+            },
         },
         "bedrock" => BotProvider::Bedrock {
             model_id: optional(source, "BEDROCK_MODEL_ID").ok_or_else(|| {
@@ -646,6 +660,42 @@ pub fn bot(source: &impl Source) -> Result<Option<BotConfig>, ConfigError> {
             .map_err(|e| ConfigError::new("BOT_MODELS", e.reason))?
             .unwrap_or_default(),
     }))
+}
+
+/// The request field an OpenAI-compatible server reads a reply's token limit from.
+/// OpenAI's reasoning and newer models refuse `max_tokens` ("Use 'max_completion_tokens'
+/// instead"); llama.cpp reads only `max_tokens` (or `n_predict`); vLLM and Ollama take
+/// either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenLimitField {
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+impl TokenLimitField {
+    /// `max_completion_tokens` for OpenAI's own API (and Azure OpenAI), `max_tokens` for
+    /// every other server.
+    pub fn for_server(base_url: &str) -> Self {
+        let host = base_url
+            .split_once("://")
+            .map_or(base_url, |(_, rest)| rest)
+            .split(['/', ':', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if host == "api.openai.com" || host.ends_with(".openai.azure.com") {
+            Self::MaxCompletionTokens
+        } else {
+            Self::MaxTokens
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxTokens => "max_tokens",
+            Self::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
 }
 
 /// The optional embeddings model that orders a reply's keyword matches by meaning.

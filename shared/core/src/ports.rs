@@ -971,13 +971,54 @@ pub struct Prompt {
     pub temperature: Option<Temperature>,
 }
 
+impl Prompt {
+    /// The turns as the strictest chat templates take them (Bedrock, and Mistral's or
+    /// Gemma's on vLLM and llama.cpp): blank turns dropped, then any assistant turns before
+    /// the first user turn (the conversation must start with the user), and consecutive
+    /// turns of one speaker merged, their texts a blank line apart (roles must alternate).
+    pub fn alternating_turns(&self) -> Vec<Turn> {
+        let mut merged: Vec<Turn> = Vec::new();
+        let spoken = self
+            .turns
+            .iter()
+            .filter(|turn| !turn.text.trim().is_empty())
+            .skip_while(|turn| turn.speaker != Speaker::User);
+        for turn in spoken {
+            match merged.last_mut() {
+                Some(last) if last.speaker == turn.speaker => {
+                    last.text.push_str("\n\n");
+                    last.text.push_str(&turn.text);
+                }
+                _ => merged.push(turn.clone()),
+            }
+        }
+        merged
+    }
+
+    /// [`Prompt::alternating_turns`] with the system text put at the head of the first
+    /// user turn, for models that take no system prompt (on Bedrock: Titan Text, Mistral 7B
+    /// and Mixtral Instruct, Cohere Command).
+    pub fn turns_with_system_first(&self) -> Vec<Turn> {
+        let mut turns = self.alternating_turns();
+        if let Some(first) = turns.first_mut().filter(|_| !self.system.trim().is_empty()) {
+            first.text = format!("{}\n\n{}", self.system.trim(), first.text);
+        }
+        turns
+    }
+}
+
 /// A piece of a reply as it streams.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplyEvent {
     /// More text, in order.
     Text(String),
+    /// The model's reasoning before (or between) its text: progress, not the answer. Shown
+    /// only where the chatbot's record asks; never stored.
+    Reasoning(String),
     /// How many tokens the reply used, when the provider says (usually at the end).
     Usage { output_tokens: u32 },
+    /// The model stopped before the natural end of its answer, and said why.
+    Cut(crate::domain::IncompleteReason),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -1053,5 +1094,84 @@ pub struct NoKeySets;
 impl KeySetFetcher for NoKeySets {
     async fn fetch(&self, _url: &str) -> Result<serde_json::Value, FetchError> {
         Err(FetchError::new("no key set fetcher is configured"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(speaker: Speaker, text: &str) -> Turn {
+        Turn {
+            speaker,
+            text: text.to_owned(),
+        }
+    }
+
+    fn prompt(system: &str, turns: Vec<Turn>) -> Prompt {
+        Prompt {
+            system: system.to_owned(),
+            turns,
+            max_tokens: 1,
+            model: None,
+            temperature: None,
+        }
+    }
+
+    #[test]
+    fn a_conversation_is_sent_starting_with_the_user_in_alternating_turns() {
+        let asked = prompt(
+            "",
+            vec![
+                turn(Speaker::Assistant, "Welcome!"),
+                turn(Speaker::Assistant, "Ask me anything."),
+                turn(Speaker::User, "one"),
+                turn(Speaker::User, "two"),
+                turn(Speaker::Assistant, "answer"),
+                turn(Speaker::Assistant, ""),
+                turn(Speaker::User, "  "),
+                turn(Speaker::Assistant, "more"),
+                turn(Speaker::User, "three"),
+            ],
+        );
+        assert_eq!(
+            asked.alternating_turns(),
+            [
+                turn(Speaker::User, "one\n\ntwo"),
+                turn(Speaker::Assistant, "answer\n\nmore"),
+                turn(Speaker::User, "three"),
+            ]
+        );
+        assert!(
+            prompt("", vec![turn(Speaker::Assistant, "only")])
+                .alternating_turns()
+                .is_empty()
+        );
+        assert!(prompt("", vec![]).alternating_turns().is_empty());
+    }
+
+    #[test]
+    fn a_model_without_system_prompts_gets_it_at_the_head_of_the_first_user_turn() {
+        let asked = prompt(
+            " Be brief. ",
+            vec![
+                turn(Speaker::User, "hi"),
+                turn(Speaker::Assistant, "hello"),
+                turn(Speaker::User, "bye"),
+            ],
+        );
+        assert_eq!(
+            asked.turns_with_system_first(),
+            [
+                turn(Speaker::User, "Be brief.\n\nhi"),
+                turn(Speaker::Assistant, "hello"),
+                turn(Speaker::User, "bye"),
+            ]
+        );
+        let no_system = prompt("  ", vec![turn(Speaker::User, "hi")]);
+        assert_eq!(
+            no_system.turns_with_system_first(),
+            [turn(Speaker::User, "hi")]
+        );
     }
 }

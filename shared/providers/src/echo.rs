@@ -93,7 +93,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 ReplyEvent::Text(t) => Some(t.as_str()),
-                ReplyEvent::Usage { .. } => None,
+                _ => None,
             })
             .collect();
         assert_eq!(text, EchoModel::reply_text(&prompt));

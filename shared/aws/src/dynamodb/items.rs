@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use super::errors::internal;
 use chat_core::domain::{
     Attachment, AttachmentId, AttachmentState, BusinessId, ChatbotId, ClientMsgId, Connection,
-    ConnectionId, Dialect, DisplayName, Language, Member, Message, MessageId, MessageKind,
-    Principal, Reaction, Reactions, Session, SessionId, SessionKind, Source, TimeZoneName,
-    Timestamp, UserId,
+    ConnectionId, Dialect, DisplayName, IncompleteReason, Language, Member, Message, MessageId,
+    MessageKind, Principal, Reaction, Reactions, Session, SessionId, SessionKind, Source,
+    TimeZoneName, Timestamp, UserId,
 };
 use chat_core::paging::activity_position;
 use chat_core::ports::StoreResult;
@@ -368,6 +368,8 @@ pub(super) struct MessageItem {
     pub token_count: Option<u32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<IncompleteReason>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub moderated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -415,6 +417,7 @@ impl MessageItem {
             client_msg_id: message.client_msg_id.clone(),
             token_count: message.token_count,
             incomplete: message.incomplete,
+            incomplete_reason: message.incomplete_reason,
             moderated: message.moderated,
             language: message.language.clone(),
             timezone: message.timezone.clone(),
@@ -448,6 +451,7 @@ impl MessageItem {
             client_msg_id: self.client_msg_id,
             token_count: self.token_count,
             incomplete: self.incomplete,
+            incomplete_reason: self.incomplete_reason,
             moderated: self.moderated,
             language: self.language,
             timezone: self.timezone,

@@ -25,6 +25,38 @@ pub enum MessageKind {
     Image,
 }
 
+/// Why a bot reply is incomplete: the model stopped early and said why, or failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncompleteReason {
+    /// It reached its token limit (OpenAI `length`, Bedrock `max_tokens`).
+    MaxTokens,
+    /// The provider's filter or guardrail cut it (`content_filter`, `content_filtered`,
+    /// `guardrail_intervened`).
+    ContentFilter,
+    /// The conversation outgrew the model's context (`model_context_window_exceeded`).
+    ContextWindow,
+    /// The model's output could not be read (`malformed_model_output`).
+    MalformedOutput,
+    /// The model failed or the connection broke mid-reply.
+    ModelError,
+    /// The model fell silent.
+    Timeout,
+}
+
+impl IncompleteReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxTokens => "max_tokens",
+            Self::ContentFilter => "content_filter",
+            Self::ContextWindow => "context_window",
+            Self::MalformedOutput => "malformed_output",
+            Self::ModelError => "model_error",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
@@ -48,6 +80,9 @@ pub struct Message {
     /// A bot reply the model broke off: what arrived before the failure.
     #[serde(default)]
     pub incomplete: bool,
+    /// Why an incomplete reply is (messages stored before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<IncompleteReason>,
     /// Moderation changed the text: profanity masked, or a model's unsafe characters and
     /// script links taken out. Messages stored before moderation have none.
     #[serde(default)]
@@ -122,6 +157,7 @@ impl Message {
             client_msg_id: None,
             token_count: None,
             incomplete: false,
+            incomplete_reason: None,
             moderated: false,
             language: None,
             timezone: None,

@@ -30,7 +30,7 @@ pub use ids::{
     ExternalCustomerId, MessageId, SessionId, UserId,
 };
 pub use limits::{ArrivalTime, Bucket, Limited, Window};
-pub use message::{Message, MessageKind, Reactions, Source};
+pub use message::{IncompleteReason, Message, MessageKind, Reactions, Source};
 pub use principal::{Principal, Role};
 pub use session::{
     ActiveScope, JoinPolicy, Member, MemberRole, Session, SessionKind, SessionSpec, SessionStatus,

@@ -438,6 +438,7 @@ mod tests {
             client_msg_id: None,
             token_count: None,
             incomplete: false,
+            incomplete_reason: None,
             moderated: false,
             sources: Vec::new(),
         }

@@ -294,6 +294,10 @@ pub struct MessageView {
     /// Set on a bot reply the model broke off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    /// Why it is incomplete: `max_tokens`, `content_filter`, `context_window`,
+    /// `malformed_output`, `model_error` or `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<crate::domain::IncompleteReason>,
     /// Set when moderation changed the content (profanity masked).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub moderated: bool,
@@ -339,6 +343,7 @@ impl MessageView {
             client_msg_id: message.client_msg_id.clone(),
             token_count: message.token_count,
             incomplete: message.incomplete,
+            incomplete_reason: message.incomplete_reason,
             // A tombstone shows no content, so nothing of it was moderated.
             moderated: message.moderated && !deleted,
             sources: if deleted {

@@ -10,8 +10,8 @@ use futures::StreamExt;
 
 use super::{ChatService, ServiceError, ServiceResult};
 use crate::domain::{
-    Chatbot, Connection, ConnectionId, Day, DocumentId, Language, Message, MessageId, MessageKind,
-    Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
+    Chatbot, Connection, ConnectionId, Day, DocumentId, IncompleteReason, Language, Message,
+    MessageId, MessageKind, Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
 };
 use crate::ports::{
     ChatModel, DocumentChunk, DocumentScope, Job, MessageQuery, ModelError, Prompt, ReplyEvent,
@@ -203,6 +203,9 @@ impl ChatService {
                         Some(Ok(ReplyEvent::Usage { output_tokens })) => {
                             out.output_tokens = Some(output_tokens);
                         }
+                        // Thinking counts as progress (it is heard), but is not the answer.
+                        Some(Ok(ReplyEvent::Reasoning(_))) => {}
+                        Some(Ok(ReplyEvent::Cut(reason))) => out.cut = Some(reason),
                         Some(Err(error)) => break Ending::Failed(error),
                         None => break Ending::Done,
                     }
@@ -239,23 +242,34 @@ impl ChatService {
             sent: text,
             output_tokens,
             moderated,
+            cut,
             ..
         } = out;
+        let incomplete_reason = match &ending {
+            Ending::Failed(ModelError::Timeout) => Some(IncompleteReason::Timeout),
+            Ending::Failed(_) => Some(IncompleteReason::ModelError),
+            Ending::Done | Ending::Stopped => cut,
+        };
         if let Ending::Failed(error) = &ending {
             tracing::warn!(error = %crate::ports::error_chain(&error), session = %session.id, "the model failed a reply");
-            if text.is_empty() {
-                // Nothing was said: there is nothing to keep, only the failure to tell.
-                return Ok(vec![ServerFrame::error(
-                    ErrorCode::Internal,
-                    failure_message(error),
-                )]);
-            }
+        } else if let Some(reason) = cut {
+            tracing::warn!(reason = reason.as_str(), session = %session.id, "the model cut its reply short");
+        }
+        if text.is_empty() && !matches!(ending, Ending::Stopped) {
+            // Nothing was said: there is nothing to keep, only the failure to tell.
+            let said = match (&ending, cut) {
+                (Ending::Failed(error), _) => failure_message(error),
+                (_, Some(reason)) => cut_message(reason),
+                _ => "the bot's model sent an empty reply",
+            };
+            return Ok(vec![ServerFrame::error(ErrorCode::Internal, said)]);
         }
         let bot = bot_user(session)?;
         let mut message = Message::bot_reply(response_id, session.id, bot, text, self.clock.now());
         message.sender_name = session.chatbot_name.clone();
         message.token_count = output_tokens.or_else(|| Some(estimate_tokens(&message.content)));
-        message.incomplete = matches!(ending, Ending::Failed(_));
+        message.incomplete = incomplete_reason.is_some();
+        message.incomplete_reason = incomplete_reason;
         message.moderated = moderated;
         message.sources = asked.sources;
         let usage = asked.asker.map(|user| UsageCharge {
@@ -496,6 +510,8 @@ struct Outgoing {
     pending: String,
     /// What the model said the reply cost, when it says.
     output_tokens: Option<u32>,
+    /// Why the model stopped early, when it said.
+    cut: Option<IncompleteReason>,
     /// Whether moderation changed any of what was sent.
     moderated: bool,
     /// Who hears the reply: the session's connections when it started, and those that
@@ -513,6 +529,7 @@ impl Outgoing {
             sent: String::new(),
             pending: String::new(),
             output_tokens: None,
+            cut: None,
             moderated: false,
             audience: Vec::new(),
             served: BTreeSet::new(),
@@ -637,6 +654,16 @@ pub(super) fn bot_user(session: &Session) -> ServiceResult<UserId> {
 /// About four characters a token, for budgets and when a model reports no usage.
 fn estimate_tokens(text: &str) -> u32 {
     u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+/// What the session hears of a reply the model stopped early without a word.
+fn cut_message(reason: IncompleteReason) -> &'static str {
+    match reason {
+        IncompleteReason::ContentFilter => "the bot's model filtered its reply",
+        IncompleteReason::ContextWindow => "the conversation is too long for the bot's model",
+        IncompleteReason::MaxTokens => "the bot's reply reached its length limit before any text",
+        _ => "the bot's model could not reply",
+    }
 }
 
 fn failure_message(error: &ModelError) -> &'static str {
