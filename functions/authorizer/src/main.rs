@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chat_aws::stored::with_stored;
+use chat_aws_base::stored::with_stored;
 use chat_core::auth::Authenticator;
 use chat_core::config::{AuthConfig, Environment};
 use chat_providers::HttpKeySets;

@@ -1,6 +1,5 @@
 //! The AWS adapters: DynamoDB as the store, S3 as the blob store, API Gateway's Management
-//! API as the pusher, Lambda's asynchronous invoke as the invoker, Secrets Manager and
-//! Parameter Store for the values the environment only names, and the API Gateway glue
+//! API as the pusher, Lambda's asynchronous invoke as the invoker, and the API Gateway glue
 //! the Lambda functions share. AWS types (attribute maps, SDK errors, events) stay in here.
 
 pub mod apigateway;
@@ -8,7 +7,6 @@ pub mod dynamodb;
 pub mod lambda;
 pub mod production;
 pub mod s3;
-pub mod stored;
 
 pub use apigateway::ApiGatewayPusher;
 pub use dynamodb::DynamoStore;
@@ -23,12 +21,4 @@ pub(crate) async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(jittered)).await;
 }
 
-/// Timeouts every AWS request gets, set on each client an adapter builds, so no call can
-/// hang a Lambda until its own timeout.
-pub fn sdk_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
-    aws_smithy_types::timeout::TimeoutConfig::builder()
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .operation_attempt_timeout(std::time::Duration::from_secs(3))
-        .operation_timeout(std::time::Duration::from_secs(8))
-        .build()
-}
+pub use chat_aws_base::sdk_timeouts;

@@ -9,13 +9,10 @@ use chat_core::compose::{Adapters, PusherFactory, Services};
 use chat_core::config::{Config, ConfigError, Environment};
 use chat_core::ports::{BlobStore, Invoker, Pusher, SystemClock};
 
-use crate::stored::with_stored;
 use crate::{ApiGatewayPusher, DynamoStore, LambdaInvoker, S3BlobStore};
+use chat_aws_base::stored::with_stored;
 
-/// The AWS configuration of the function's own credentials and region, loaded once.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
+pub use chat_aws_base::sdk_config;
 
 /// A deployed function's adapters: the table, the stage's Management API, the attachments
 /// bucket (when `ATTACHMENTS_BUCKET` is set) and the bot function (when

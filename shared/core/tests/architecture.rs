@@ -120,8 +120,14 @@ fn each_function_links_only_the_adapters_it_uses() {
     let expectations: [(&str, &[&str], &[&str]); 7] = [
         (
             "authorizer",
-            &["chat-core", "chat-apigw", "chat-providers"],
-            &["chat-aws", "aws-sdk-dynamodb", "aws-config", "chat-rest"],
+            &["chat-core", "chat-apigw", "chat-providers", "chat-aws-base"],
+            &[
+                "chat-aws",
+                "aws-sdk-dynamodb",
+                "aws-sdk-lambda",
+                "aws-sdk-s3",
+                "chat-rest",
+            ],
         ),
         (
             "connect",

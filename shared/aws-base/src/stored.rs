@@ -27,7 +27,7 @@ pub async fn with_stored<S: Source>(
     let sdk_config = match sdk_config {
         Some(sdk_config) => sdk_config,
         None => {
-            loaded = crate::production::sdk_config().await;
+            loaded = crate::sdk_config().await;
             &loaded
         }
     };

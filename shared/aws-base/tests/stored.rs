@@ -3,7 +3,7 @@
 
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
-use chat_aws::stored::with_stored;
+use chat_aws_base::stored::with_stored;
 use chat_core::config::{AuthConfig, Config, ConfigError, Source};
 use chat_core::domain::{SessionId, Timestamp};
 
