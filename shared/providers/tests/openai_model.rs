@@ -51,6 +51,15 @@ fn usage_chunk(completion_tokens: u32) -> String {
     format!("data: {chunk}\n\n")
 }
 
+fn delta_chunk(delta: Value, finish_reason: Option<&str>) -> String {
+    let chunk = json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    });
+    format!("data: {chunk}\n\n")
+}
+
 fn send(text: impl Into<String>) -> Step {
     Step::Send(text.into().into_bytes())
 }
@@ -107,7 +116,48 @@ fn script(model: &str) -> Vec<Step> {
             Step::Wait(Duration::from_secs(60)),
         ],
         "silent" => vec![Step::Wait(Duration::from_secs(60))],
-        _ => vec![send(DONE)],
+        // llama.cpp's server before September 2025: a failure mid-stream is an SSE
+        // `error:` field, then [DONE] as if all were well.
+        "llama-context" => vec![
+            send(text_chunk("one")),
+            send(
+                "error: {\"code\":500,\"message\":\"the request exceeds the available context size, try increasing it\",\"type\":\"exceed_context_size_error\"}\n\n",
+            ),
+            send(DONE),
+        ],
+        "event-error" => vec![
+            send(text_chunk("one")),
+            send(
+                "event: error\ndata: {\"error\":{\"message\":\"Internal error\",\"type\":\"server_error\"}}\n\n",
+            ),
+            send(DONE),
+        ],
+        // vLLM and llama.cpp (`reasoning_content`), Ollama and newer vLLM (`reasoning`).
+        "thinks" => vec![
+            send(delta_chunk(
+                json!({"role": "assistant", "reasoning_content": "Hmm,"}),
+                None,
+            )),
+            pause(),
+            send(delta_chunk(
+                json!({"reasoning": " the user wants a greeting."}),
+                None,
+            )),
+            send(delta_chunk(json!({"content": "Hello!"}), None)),
+            send(delta_chunk(json!({}), Some("stop"))),
+            send(usage_chunk(9)),
+            send(DONE),
+        ],
+        "cut-length" => vec![
+            send(text_chunk("Partial")),
+            send(delta_chunk(json!({}), Some("length"))),
+            send(DONE),
+        ],
+        "filtered" => vec![
+            send(delta_chunk(json!({}), Some("content_filter"))),
+            send(DONE),
+        ],
+        _ => vec![send(text_chunk("ok")), send(DONE)],
     }
 }
 
@@ -141,11 +191,70 @@ async fn completions(
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    server.seen.lock().expect("the lock").push(Seen {
-        authorization,
-        body,
-    });
+    let (earlier, alternates, limit_field) = {
+        let alternates = roles_alternate(&body);
+        let limit_field = ["max_tokens", "max_completion_tokens"]
+            .into_iter()
+            .find(|field| body.get(field).is_some());
+        let mut seen = server.seen.lock().expect("the lock");
+        let earlier = seen
+            .iter()
+            .filter(|s| s.body["model"] == model.as_str())
+            .count();
+        seen.push(Seen {
+            authorization,
+            body,
+        });
+        (earlier, alternates, limit_field)
+    };
     match model.as_str() {
+        // OpenAI's reasoning and newer models, word for word.
+        "o3-mini" if limit_field == Some("max_tokens") => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": {
+                "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "unsupported_parameter"
+            }})
+            .to_string(),
+        )
+            .into_response(),
+        // Mistral's chat template on vLLM (or llama.cpp with --jinja).
+        "mistral-template" if !alternates => error_answer(
+            StatusCode::BAD_REQUEST,
+            "Conversation roles must alternate user/assistant/user/assistant/...",
+        ),
+        "flaky-429" if earlier == 0 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::HeaderName::from_static("retry-after-ms"), "50"),
+            ],
+            json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})
+                .to_string(),
+        )
+            .into_response(),
+        "flaky-503" if earlier < 2 => (StatusCode::SERVICE_UNAVAILABLE, "upstream busy").into_response(),
+        "busy-for-a-minute" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            "slow down",
+        )
+            .into_response(),
+        "no-quota" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": {
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "type": "insufficient_quota",
+                "param": null,
+                "code": "insufficient_quota"
+            }})
+            .to_string(),
+        )
+            .into_response(),
         "unauthorized" => error_answer(
             StatusCode::UNAUTHORIZED,
             &format!(
@@ -167,6 +276,20 @@ async fn completions(
                 .expect("a response")
         }
     }
+}
+
+/// Whether the messages are as a strict chat template wants them: an optional system
+/// message, then user and assistant by turns, starting with the user.
+fn roles_alternate(body: &Value) -> bool {
+    let roles: Vec<&str> = body["messages"]
+        .as_array()
+        .map(|messages| messages.iter().filter_map(|m| m["role"].as_str()).collect())
+        .unwrap_or_default();
+    let turns = roles.strip_prefix(&["system"]).unwrap_or(&roles);
+    turns
+        .iter()
+        .enumerate()
+        .all(|(i, role)| *role == if i % 2 == 0 { "user" } else { "assistant" })
 }
 
 /// Serves the stand-in on a free port; returns its `/v1` base URL.
@@ -409,4 +532,152 @@ async fn a_reply_whose_first_byte_never_comes_times_out() {
         Err(error) => vec![Err(error)],
     };
     assert_eq!(events, [Err(ModelError::Timeout)]);
+}
+
+fn requests_for(server: &Server, model: &str) -> Vec<Value> {
+    server
+        .seen
+        .lock()
+        .expect("the lock")
+        .iter()
+        .filter(|seen| seen.body["model"] == model)
+        .map(|seen| seen.body.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_llama_cpp_error_field_mid_stream_fails_the_reply_with_its_message() {
+    let (base_url, _server) = serve().await;
+    let events = collect(start(&model(&base_url, "llama-context")).await).await;
+    assert_eq!(events[0], text("one"));
+    assert!(
+        matches!(&events[1], Err(ModelError::Refused(m)) if m.contains("exceeds the available context size")),
+        "{events:?}"
+    );
+    assert_eq!(events.len(), 2, "nothing after the error, [DONE] or not");
+
+    let events = collect(start(&model(&base_url, "event-error")).await).await;
+    assert_eq!(
+        events,
+        [
+            text("one"),
+            Err(ModelError::Unavailable("Internal error".into()))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn reasoning_deltas_stream_as_progress_before_the_text() {
+    let (base_url, _server) = serve().await;
+    let events = collect(start(&model(&base_url, "thinks")).await).await;
+    assert_eq!(
+        events,
+        [
+            Ok(ReplyEvent::Reasoning("Hmm,".into())),
+            Ok(ReplyEvent::Reasoning(" the user wants a greeting.".into())),
+            text("Hello!"),
+            Ok(ReplyEvent::Usage { output_tokens: 9 }),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_reply_cut_by_its_length_or_a_filter_says_so() {
+    use chat_core::domain::IncompleteReason;
+    let (base_url, _server) = serve().await;
+    let events = collect(start(&model(&base_url, "cut-length")).await).await;
+    assert_eq!(
+        events,
+        [
+            text("Partial"),
+            Ok(ReplyEvent::Cut(IncompleteReason::MaxTokens))
+        ]
+    );
+    let events = collect(start(&model(&base_url, "filtered")).await).await;
+    assert_eq!(
+        events,
+        [Ok(ReplyEvent::Cut(IncompleteReason::ContentFilter))]
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_max_tokens_gets_max_completion_tokens_from_then_on() {
+    let (base_url, server) = serve().await;
+    let model = model(&base_url, "o3-mini");
+    assert_eq!(collect(start(&model).await).await, [text("ok")]);
+    collect(start(&model).await).await;
+    let sent: Vec<(bool, bool)> = requests_for(&server, "o3-mini")
+        .iter()
+        .map(|body| {
+            (
+                body.get("max_tokens").is_some(),
+                body["max_completion_tokens"] == 256,
+            )
+        })
+        .collect();
+    assert_eq!(sent, [(true, false), (false, true), (false, true)]);
+}
+
+#[tokio::test]
+async fn a_strict_chat_template_gets_alternating_roles_starting_with_the_user() {
+    let (base_url, server) = serve().await;
+    let mut asked = prompt();
+    asked.turns.insert(
+        0,
+        Turn {
+            speaker: Speaker::Assistant,
+            text: "Welcome! Ask me anything.".into(),
+        },
+    );
+    asked.turns.push(Turn {
+        speaker: Speaker::User,
+        text: "and the moon".into(),
+    });
+    let model = model(&base_url, "mistral-template");
+    let events = collect(chat_testkit::models::start(&model, &asked).await).await;
+    assert_eq!(events, [text("ok")]);
+    let sent = &requests_for(&server, "mistral-template")[0];
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Greet the world\n\nand the moon"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_after_the_wait_the_server_asks() {
+    let (base_url, server) = serve().await;
+    assert_eq!(
+        collect(start(&model(&base_url, "flaky-429")).await).await,
+        [text("ok")]
+    );
+    assert_eq!(requests_for(&server, "flaky-429").len(), 2);
+    assert_eq!(
+        collect(start(&model(&base_url, "flaky-503")).await).await,
+        [text("ok")]
+    );
+    assert_eq!(requests_for(&server, "flaky-503").len(), 3);
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_the_first_byte_budget_is_not_waited_and_a_spent_quota_is_refused() {
+    let (base_url, server) = serve().await;
+    let started = tokio::time::Instant::now();
+    assert!(matches!(
+        refusal(&model(&base_url, "busy-for-a-minute")).await,
+        ModelError::Unavailable(m) if m.contains("429")
+    ));
+    assert!(started.elapsed() < PATIENCE, "no minute's wait");
+    assert_eq!(requests_for(&server, "busy-for-a-minute").len(), 1);
+
+    let refused = refusal(&model(&base_url, "no-quota")).await;
+    assert!(
+        matches!(&refused, ModelError::Refused(m) if m.contains("quota or billing limit") && m.contains("insufficient_quota")),
+        "{refused:?}"
+    );
+    assert_eq!(requests_for(&server, "no-quota").len(), 1, "never retried");
 }
