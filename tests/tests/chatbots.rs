@@ -55,10 +55,11 @@ async fn an_admin_creates_changes_and_deletes_chatbots_and_users_see_only_the_ac
             .patch(
                 "/chatbots/tutor",
                 &admin,
-                json!({"active": false, "greeting": null}),
+                json!({"active": false, "greeting": null, "show_reasoning": true}),
             )
             .await;
         assert_eq!(off.status, StatusCode::OK, "{off:?}");
+        assert_eq!(off.body["show_reasoning"], true, "{off:?}");
         assert_eq!(
             (&off.body["active"], off.body.get("greeting")),
             (&json!(false), None)

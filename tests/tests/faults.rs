@@ -1013,7 +1013,11 @@ async fn a_model_that_fails_before_saying_anything_gets_an_error_frame_and_nothi
     let (app, model) = app_with_model(None).await;
     let (session, mut socket) = app.bot_session(&app.user("ann")).await;
 
-    lock(&model.script).push_back(Answer::Broken);
+    // A 500 is asked again (four tries in all, within the first-byte budget): one that
+    // persists fails the reply.
+    for _ in 0..4 {
+        lock(&model.script).push_back(Answer::Broken);
+    }
     socket
         .send(json!({"action": "send", "content": "hello?"}))
         .await;
@@ -1021,6 +1025,11 @@ async fn a_model_that_fails_before_saying_anything_gets_an_error_frame_and_nothi
     assert_error_frame(&socket.next_of("error").await);
     socket.expect_silence(Duration::from_millis(500)).await;
     assert!(bot_replies(&*app.store(), &session).await.is_empty());
+    assert_eq!(
+        model.injected.load(Ordering::SeqCst),
+        4,
+        "each try was a 500"
+    );
 
     let (_, text) = reply_to(&mut socket, "hello again").await;
     assert_eq!(text, WHOLE.concat());
@@ -1028,6 +1037,18 @@ async fn a_model_that_fails_before_saying_anything_gets_an_error_frame_and_nothi
         "model failing at once",
         model.injected.load(Ordering::SeqCst),
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_model_that_fails_once_is_asked_again_and_the_reply_is_whole() {
+    let (app, model) = app_with_model(None).await;
+    let (_, mut socket) = app.bot_session(&app.user("ann")).await;
+    lock(&model.script).push_back(Answer::Broken);
+    let (frames, text) = reply_to(&mut socket, "hello?").await;
+    assert_eq!(text, WHOLE.concat());
+    assert!(!kinds(&frames).contains(&"error"), "{frames:?}");
+    assert_eq!(model.injected.load(Ordering::SeqCst), 1);
     app.stop().await;
 }
 

@@ -89,7 +89,11 @@ fn block_stop() -> Step {
 }
 
 fn message_stop() -> Step {
-    event("messageStop", json!({"stopReason": "end_turn"}))
+    stopped("end_turn")
+}
+
+fn stopped(reason: &str) -> Step {
+    event("messageStop", json!({"stopReason": reason}))
 }
 
 fn metadata(output_tokens: u32) -> Step {
@@ -152,6 +156,48 @@ fn script(model_id: &str) -> Vec<Step> {
             Step::Hang,
         ],
         "silent" => vec![Step::Wait(Duration::from_secs(60))],
+        // DeepSeek-R1 (and Claude's extended thinking): reasoning deltas before the text.
+        "thinks" => vec![
+            message_start(),
+            event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "The user greets me."}}}),
+            ),
+            pause(),
+            block_stop(),
+            event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 1, "delta": {"text": "Hello!"}}),
+            ),
+            message_stop(),
+            metadata(4),
+        ],
+        "cut-max-tokens" => vec![
+            message_start(),
+            text_delta("Partial"),
+            stopped("max_tokens"),
+            metadata(3),
+        ],
+        "guardrail" => vec![
+            message_start(),
+            stopped("guardrail_intervened"),
+            metadata(0),
+        ],
+        "context-full" => vec![
+            message_start(),
+            text_delta("So"),
+            stopped("model_context_window_exceeded"),
+            metadata(1),
+        ],
+        "validation-mid" => vec![
+            message_start(),
+            text_delta("one"),
+            exception(
+                "validationException",
+                json!({"message": "Input is too long for requested model."}),
+            ),
+            Step::Hang,
+        ],
         "slow" => vec![
             message_start(),
             text_delta("first"),
@@ -223,7 +269,24 @@ async fn converse_stream(
         content_type,
         body,
     });
+    let has_system = server
+        .seen
+        .lock()
+        .expect("the lock")
+        .last()
+        .is_some_and(|seen| seen.body.get("system").is_some());
     match model_id.as_str() {
+        // What Bedrock answers a model that takes no system prompt.
+        "mistral.mistral-7b-instruct-v0:2" | "acme.no-system-v1" if has_system => error_answer(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "This model doesn't support system messages. Try again without a system message.",
+        ),
+        "quota" => error_answer(
+            StatusCode::BAD_REQUEST,
+            "ServiceQuotaExceededException",
+            "Your request exceeds the service quota for your account.",
+        ),
         "denied" => error_answer(
             StatusCode::FORBIDDEN,
             "AccessDeniedException",
@@ -518,4 +581,117 @@ async fn a_reply_whose_first_event_never_comes_times_out() {
         Err(error) => vec![Err(error)],
     };
     assert_eq!(events, [Err(ModelError::Timeout)]);
+}
+
+fn requests_for(server: &Server, model_id: &str) -> Vec<Value> {
+    server
+        .seen
+        .lock()
+        .expect("the lock")
+        .iter()
+        .filter(|seen| seen.model_id == model_id)
+        .map(|seen| seen.body.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn reasoning_streams_as_progress_before_the_text() {
+    let (endpoint, _server) = serve().await;
+    let events = collect(start(&BedrockModel::local(&endpoint, "thinks")).await).await;
+    assert_eq!(
+        events,
+        [
+            Ok(ReplyEvent::Reasoning("The user greets me.".into())),
+            text("Hello!"),
+            Ok(ReplyEvent::Usage { output_tokens: 4 }),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stop_reason_other_than_the_end_of_the_turn_marks_the_reply_cut() {
+    use chat_core::domain::IncompleteReason as Why;
+    let (endpoint, _server) = serve().await;
+    let cases: [(&str, Vec<Result<ReplyEvent, ModelError>>); 3] = [
+        (
+            "cut-max-tokens",
+            vec![
+                text("Partial"),
+                Ok(ReplyEvent::Cut(Why::MaxTokens)),
+                Ok(ReplyEvent::Usage { output_tokens: 3 }),
+            ],
+        ),
+        (
+            "guardrail",
+            vec![
+                Ok(ReplyEvent::Cut(Why::ContentFilter)),
+                Ok(ReplyEvent::Usage { output_tokens: 0 }),
+            ],
+        ),
+        (
+            "context-full",
+            vec![
+                text("So"),
+                Ok(ReplyEvent::Cut(Why::ContextWindow)),
+                Ok(ReplyEvent::Usage { output_tokens: 1 }),
+            ],
+        ),
+    ];
+    for (model_id, expected) in cases {
+        let events = collect(start(&BedrockModel::local(&endpoint, model_id)).await).await;
+        assert_eq!(events, expected, "{model_id}");
+    }
+}
+
+#[tokio::test]
+async fn a_validation_exception_mid_stream_is_a_refusal_as_at_the_start() {
+    let (endpoint, _server) = serve().await;
+    let events = collect(start(&BedrockModel::local(&endpoint, "validation-mid")).await).await;
+    assert_eq!(events[0], text("one"));
+    assert!(
+        matches!(&events[1], Err(ModelError::Refused(m)) if m.contains("Input is too long")),
+        "{events:?}"
+    );
+    assert!(matches!(
+        refusal(&BedrockModel::local(&endpoint, "unknown-model")).await,
+        ModelError::Refused(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_model_without_system_prompts_gets_the_instructions_in_the_first_user_turn() {
+    let (endpoint, server) = serve().await;
+    let known = "mistral.mistral-7b-instruct-v0:2";
+    collect(start(&BedrockModel::local(&endpoint, known)).await).await;
+    let sent = requests_for(&server, known);
+    assert_eq!(sent.len(), 1, "known: asked once, without a system prompt");
+    assert!(sent[0].get("system").is_none());
+    let first = sent[0]["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(first.starts_with("You are terse.\n\nHi"), "{first}");
+
+    // A model the adapter does not know: refused once, then asked that way from then on.
+    let unknown = "acme.no-system-v1";
+    let model = BedrockModel::local(&endpoint, unknown);
+    assert_eq!(
+        collect(start(&model).await).await.first(),
+        Some(&text("Hel"))
+    );
+    collect(start(&model).await).await;
+    let systems: Vec<bool> = requests_for(&server, unknown)
+        .iter()
+        .map(|body| body.get("system").is_some())
+        .collect();
+    assert_eq!(systems, [true, false, false]);
+}
+
+#[tokio::test]
+async fn an_exhausted_quota_is_refused_with_a_message_an_admin_can_act_on() {
+    let (endpoint, _server) = serve().await;
+    let refused = refusal(&BedrockModel::local(&endpoint, "quota")).await;
+    assert!(
+        matches!(&refused, ModelError::Refused(m) if m.contains("Service Quotas") && m.contains("exceeds the service quota")),
+        "{refused:?}"
+    );
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::domain::{
-    ChatbotId, Connection, ConnectionId, Content, Message, MessageId, Principal, Role, Session,
-    SessionId, SessionKind, Timestamp, UserId,
+    ChatbotId, Connection, ConnectionId, Content, IncompleteReason, Message, MessageId, Principal,
+    Role, Session, SessionId, SessionKind, Timestamp, UserId,
 };
 use chat_core::moderation::{ModerationSettings, Moderator, ProfanityPolicy};
 use chat_core::ports::{
@@ -44,6 +44,31 @@ impl ChatModel for Scripted {
             None => texts.chain(futures::stream::pending()).boxed(),
         })
     }
+}
+
+/// A model that streams `0`'s events, then ends.
+struct Streams(Vec<ReplyEvent>);
+
+#[async_trait]
+impl ChatModel for Streams {
+    fn name(&self) -> String {
+        "streams".into()
+    }
+
+    async fn reply(&self, _: &Prompt) -> Result<ReplyStream, ModelError> {
+        Ok(futures::stream::iter(self.0.clone().into_iter().map(Ok)).boxed())
+    }
+}
+
+/// Runs a reply of a model that streams `events`: the frames, and what is stored.
+async fn reply_of(events: Vec<ReplyEvent>) -> (Vec<Value>, Vec<Message>) {
+    let (service, recorder, store, session, asked) = session_with_question().await;
+    let bot = BotSettings::new(Arc::new(Streams(events)));
+    service
+        .run_bot_reply(&bot, session.id, asked)
+        .await
+        .expect("handled");
+    (recorder.frames(), stored(&store, session.id).await)
 }
 
 /// A bot session with one connected member who has said something.
@@ -241,4 +266,121 @@ async fn a_reply_is_moderated_as_it_streams_and_never_refused() {
     assert_eq!(complete["message"]["moderated"], true);
     let kept = stored(&store, session.id).await;
     assert!(kept[0].is_bot && kept[0].moderated && kept[0].content == expected);
+}
+
+#[tokio::test]
+async fn a_reply_cut_at_its_token_limit_is_stored_incomplete_with_the_reason() {
+    let (frames, kept) = reply_of(vec![
+        ReplyEvent::Text("Part of ".into()),
+        ReplyEvent::Text("an answer".into()),
+        ReplyEvent::Cut(IncompleteReason::MaxTokens),
+        ReplyEvent::Usage { output_tokens: 4 },
+    ])
+    .await;
+    assert!(!types(&frames).contains(&"error"), "{frames:?}");
+    let complete = frames.last().expect("frames");
+    assert_eq!(complete["type"], "response_complete");
+    assert_eq!(complete["message"]["incomplete"], true);
+    assert_eq!(complete["message"]["incomplete_reason"], "max_tokens");
+    assert_eq!(chunks(&frames), "Part of an answer");
+    assert_eq!(kept[0].content, "Part of an answer");
+    assert_eq!(kept[0].incomplete_reason, Some(IncompleteReason::MaxTokens));
+    assert!(kept[0].incomplete);
+}
+
+#[tokio::test]
+async fn an_empty_or_filtered_reply_is_never_stored_only_told() {
+    for (events, said) in [
+        (vec![], "empty reply"),
+        (vec![ReplyEvent::Usage { output_tokens: 0 }], "empty reply"),
+        (
+            vec![ReplyEvent::Cut(IncompleteReason::ContentFilter)],
+            "filtered its reply",
+        ),
+        (
+            vec![
+                ReplyEvent::Reasoning("Thinking it over.".into()),
+                ReplyEvent::Cut(IncompleteReason::MaxTokens),
+            ],
+            "length limit",
+        ),
+    ] {
+        let (frames, kept) = reply_of(events).await;
+        let last = frames.last().expect("frames");
+        assert_eq!(last["type"], "error", "{frames:?}");
+        assert!(
+            last["message"].as_str().is_some_and(|m| m.contains(said)),
+            "{last}"
+        );
+        assert!(!types(&frames).contains(&"response_complete"));
+        assert_eq!(kept.len(), 1, "only the question: {kept:?}");
+    }
+}
+
+#[tokio::test]
+async fn reasoning_is_neither_sent_as_the_reply_nor_stored() {
+    let (frames, kept) = reply_of(vec![
+        ReplyEvent::Reasoning("The user says hi; ".into()),
+        ReplyEvent::Reasoning("greet them.".into()),
+        ReplyEvent::Text("Hello!".into()),
+    ])
+    .await;
+    assert_eq!(chunks(&frames), "Hello!");
+    assert_eq!(kept[0].content, "Hello!");
+    assert!(!kept[0].incomplete);
+    assert!(
+        !frames.iter().any(|f| f.to_string().contains("greet them")),
+        "not shown unless the chatbot asks: {frames:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_chatbot_that_shows_reasoning_streams_it_apart_from_the_reply() {
+    let (service, recorder, store, session, asked) = session_with_question().await;
+    let admin = Principal {
+        user_id: UserId::parse("root").expect("id"),
+        role: Role::Admin,
+        name: None,
+        org: None,
+    };
+    let assistant = ChatbotId::parse("assistant").expect("id");
+    let shown = chat_core::service::ChatbotSettings {
+        show_reasoning: Some(true),
+        system_prompt: Some(
+            chat_core::domain::SystemPrompt::parse("Think aloud.").expect("a prompt"),
+        ),
+        name: Some(
+            chat_core::domain::DisplayName::parse("Thinker")
+                .ok()
+                .flatten()
+                .expect("a name"),
+        ),
+        ..Default::default()
+    };
+    service
+        .update_chatbot(&admin, &assistant, shown)
+        .await
+        .expect("the default chatbot gets a record");
+    let model = Streams(vec![
+        ReplyEvent::Reasoning("The user says hi; ".into()),
+        ReplyEvent::Reasoning("greet them.".into()),
+        ReplyEvent::Text("Hello!".into()),
+    ]);
+    service
+        .run_bot_reply(&BotSettings::new(Arc::new(model)), session.id, asked)
+        .await
+        .expect("handled");
+    let frames = recorder.frames();
+    let reasoning: String = frames
+        .iter()
+        .filter(|f| f["type"] == "response_reasoning")
+        .filter_map(|f| f["chunk"].as_str())
+        .collect();
+    assert_eq!(reasoning, "The user says hi; greet them.");
+    let order = types(&frames);
+    let first_reasoning = order.iter().position(|t| *t == "response_reasoning");
+    let first_chunk = order.iter().position(|t| *t == "response_chunk");
+    assert!(first_reasoning < first_chunk, "{order:?}");
+    assert_eq!(chunks(&frames), "Hello!");
+    assert_eq!(stored(&store, session.id).await[0].content, "Hello!");
 }

@@ -56,6 +56,7 @@ struct ChatbotBody {
     max_tokens: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     temperature: Option<Option<Temperature>>,
+    show_reasoning: Option<bool>,
     active: Option<bool>,
 }
 
@@ -71,6 +72,7 @@ impl ChatbotBody {
             model: self.model,
             max_tokens: self.max_tokens.map(Chatbot::check_max_tokens).transpose()?,
             temperature: self.temperature,
+            show_reasoning: self.show_reasoning,
             active: self.active,
         };
         Ok((self.id, settings))

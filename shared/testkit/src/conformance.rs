@@ -1702,6 +1702,7 @@ async fn a_chatbot_is_created_once_replaced_only_as_last_read_listed_and_deleted
         model: Some(ModelName::parse("gpt-4o-mini").expect("a model")),
         max_tokens: 512,
         temperature: Some(Temperature::parse(0.3).expect("a temperature")),
+        show_reasoning: true,
         active: true,
         created_at: Timestamp::from_unix_millis(1_000),
         updated_at: Timestamp::from_unix_millis(at),

@@ -64,6 +64,10 @@ pub struct Chatbot {
     pub max_tokens: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<Temperature>,
+    /// The model's reasoning, for models that reason before they answer, is streamed to
+    /// the session as `response_reasoning` frames (never stored). Off unless set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub show_reasoning: bool,
     /// An inactive chatbot is hidden from users: no session starts with it and it does not
     /// answer in the sessions it has.
     pub active: bool,

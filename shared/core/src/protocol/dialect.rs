@@ -66,7 +66,8 @@ fn live(frame: &ServerFrame) -> Vec<String> {
         | ServerFrame::MessageDeleted { .. }
         | ServerFrame::ReactionUpdated { .. }
         | ServerFrame::ResponseStart { .. }
-        | ServerFrame::ResponseChunk { .. } => vec![],
+        | ServerFrame::ResponseChunk { .. }
+        | ServerFrame::ResponseReasoning { .. } => vec![],
     }
 }
 
@@ -134,7 +135,8 @@ fn chat(frame: &ServerFrame) -> Vec<String> {
         | ServerFrame::UserLeft { .. }
         | ServerFrame::MessageUpdated { .. }
         | ServerFrame::MessageDeleted { .. }
-        | ServerFrame::ReactionUpdated { .. } => vec![],
+        | ServerFrame::ReactionUpdated { .. }
+        | ServerFrame::ResponseReasoning { .. } => vec![],
     }
 }
 
@@ -270,7 +272,8 @@ fn chatbot(frame: &ServerFrame) -> Vec<String> {
         | ServerFrame::ReactionUpdated { .. }
         | ServerFrame::UserJoined { .. }
         | ServerFrame::UserLeft { .. }
-        | ServerFrame::TypingStatus { .. } => vec![],
+        | ServerFrame::TypingStatus { .. }
+        | ServerFrame::ResponseReasoning { .. } => vec![],
     }
 }
 
@@ -303,7 +306,8 @@ fn visitor(frame: &ServerFrame, now: Timestamp) -> Vec<String> {
         | ServerFrame::UserLeft { .. }
         | ServerFrame::TypingStatus { .. }
         | ServerFrame::ResponseStart { .. }
-        | ServerFrame::ResponseChunk { .. } => vec![],
+        | ServerFrame::ResponseChunk { .. }
+        | ServerFrame::ResponseReasoning { .. } => vec![],
     }
 }
 

@@ -67,6 +67,11 @@ pub enum ServerFrame {
         response_id: MessageId,
         chunk: String,
     },
+    /// The model's reasoning as it streams, where the chatbot shows it; never stored.
+    ResponseReasoning {
+        response_id: MessageId,
+        chunk: String,
+    },
     /// The stored reply; `token_count` is null when the model did not report one.
     ResponseComplete {
         response_id: MessageId,

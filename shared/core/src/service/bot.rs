@@ -174,6 +174,7 @@ impl ChatService {
     ) -> ServiceResult<Vec<ServerFrame>> {
         let asked = self.prompt(bot, chatbot, session, trigger).await?;
         let mut out = Outgoing::new(session.id, response_id);
+        out.show_reasoning = chatbot.show_reasoning;
         out.start(self).await;
         let ending = match bot.model.reply(&asked.prompt).await {
             Ok(stream) => self.relay(stream, &mut out).await,
@@ -203,14 +204,23 @@ impl ChatService {
                         Some(Ok(ReplyEvent::Usage { output_tokens })) => {
                             out.output_tokens = Some(output_tokens);
                         }
-                        // Thinking counts as progress (it is heard), but is not the answer.
-                        Some(Ok(ReplyEvent::Reasoning(_))) => {}
+                        // Thinking counts as progress (it is heard), but is not the answer:
+                        // shown where the chatbot asks, never stored.
+                        Some(Ok(ReplyEvent::Reasoning(thought))) => {
+                            if out.show_reasoning {
+                                out.reasoning.push_str(&thought);
+                                if out.reasoning.len() >= BATCH_CHARS {
+                                    out.flush_reasoning(self).await;
+                                }
+                            }
+                        }
                         Some(Ok(ReplyEvent::Cut(reason))) => out.cut = Some(reason),
                         Some(Err(error)) => break Ending::Failed(error),
                         None => break Ending::Done,
                     }
                 }
                 _ = check.tick() => {
+                    out.flush_reasoning(self).await;
                     out.flush(self, false).await;
                     if out.check(self).await {
                         break Ending::Stopped;
@@ -222,6 +232,7 @@ impl ChatService {
             }
         };
         drop(stream);
+        out.flush_reasoning(self).await;
         out.flush(self, true).await;
         ending
     }
@@ -512,6 +523,9 @@ struct Outgoing {
     output_tokens: Option<u32>,
     /// Why the model stopped early, when it said.
     cut: Option<IncompleteReason>,
+    /// The chatbot shows the model's reasoning; what has gathered of it.
+    show_reasoning: bool,
+    reasoning: String,
     /// Whether moderation changed any of what was sent.
     moderated: bool,
     /// Who hears the reply: the session's connections when it started, and those that
@@ -530,6 +544,8 @@ impl Outgoing {
             pending: String::new(),
             output_tokens: None,
             cut: None,
+            show_reasoning: false,
+            reasoning: String::new(),
             moderated: false,
             audience: Vec::new(),
             served: BTreeSet::new(),
@@ -603,6 +619,24 @@ impl Outgoing {
             service.fanout.send_all(&joining, &so_far).await;
         }
         self.audience.extend(joining);
+    }
+
+    /// Sends the reasoning gathered as one `response_reasoning`, moderated as the reply is.
+    async fn flush_reasoning(&mut self, service: &ChatService) {
+        if self.reasoning.is_empty() {
+            return;
+        }
+        let reviewed = service
+            .moderator
+            .review_bot(&std::mem::take(&mut self.reasoning));
+        if reviewed.text.is_empty() {
+            return;
+        }
+        let frame = ServerFrame::ResponseReasoning {
+            response_id: self.response_id,
+            chunk: reviewed.text,
+        };
+        service.fanout.send_all(&self.audience, &frame).await;
     }
 
     /// Sends what has gathered as one `response_chunk`, moderated, adding it to what was

@@ -66,6 +66,7 @@ fn builtin(id: ChatbotId, system_prompt: &str, max_tokens: u32) -> Chatbot {
         model: None,
         max_tokens: Chatbot::check_max_tokens(u64::from(max_tokens)).unwrap_or(DEFAULT_MAX_TOKENS),
         temperature: None,
+        show_reasoning: false,
         active: true,
         created_at: never,
         updated_at: never,
@@ -84,6 +85,7 @@ pub struct ChatbotSettings {
     pub model: Option<Option<ModelName>>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<Option<Temperature>>,
+    pub show_reasoning: Option<bool>,
     pub active: Option<bool>,
 }
 
@@ -113,6 +115,9 @@ impl ChatbotSettings {
         }
         if let Some(temperature) = self.temperature {
             chatbot.temperature = temperature;
+        }
+        if let Some(show) = self.show_reasoning {
+            chatbot.show_reasoning = show;
         }
         if let Some(active) = self.active {
             chatbot.active = active;
