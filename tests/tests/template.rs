@@ -1385,3 +1385,80 @@ fn the_bot_may_stream_from_its_bedrock_model_directly_or_through_its_inference_p
         "echo calls no model"
     );
 }
+
+/// The functions an alarm's metric math sums, by their `FunctionName` dimension.
+fn alarmed_functions(alarm: &Value, metric: &str) -> BTreeSet<String> {
+    alarm["Properties"]["Metrics"]
+        .as_array()
+        .expect("metric math")
+        .iter()
+        .filter(|m| m["MetricStat"]["Metric"]["MetricName"] == metric)
+        .filter_map(|m| ref_target(&m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_function_logs_json_and_is_watched_and_a_failed_async_invocation_is_kept_and_alarmed() {
+    let template = template();
+    let logging = &template["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(
+        logging["LogFormat"], "JSON",
+        "lambda_runtime then writes JSON"
+    );
+    let functions: BTreeSet<String> = of_type(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, function)| {
+            assert!(
+                function["Properties"]["LoggingConfig"]["LogFormat"].is_null(),
+                "{id} keeps the JSON format of Globals"
+            );
+            id.to_owned()
+        })
+        .collect();
+    let alarms = of_type(&template, "AWS::CloudWatch::Alarm");
+    for (name, metric) in [
+        ("FunctionErrorsAlarm", "Errors"),
+        ("FunctionThrottlesAlarm", "Throttles"),
+    ] {
+        let (_, alarm) = alarms
+            .iter()
+            .find(|(id, _)| *id == name)
+            .unwrap_or_else(|| panic!("an alarm {name}"));
+        assert_eq!(
+            alarmed_functions(alarm, metric),
+            functions,
+            "{name} sums every function"
+        );
+    }
+    for (id, alarm) in &alarms {
+        let actions = &alarm["Properties"]["AlarmActions"]["Fn::If"];
+        assert_eq!(
+            actions[0], "HasAlarmTopic",
+            "{id} notifies the topic parameter"
+        );
+        assert_eq!(ref_target(&actions[1][0]), Some("AlarmTopicArn"), "{id}");
+    }
+    // The asynchronously invoked functions (they are never retried) keep what failed.
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let invoke = &function["Properties"]["EventInvokeConfig"];
+        if invoke.is_null() {
+            continue;
+        }
+        assert_eq!(invoke["MaximumRetryAttempts"], 0, "{id}");
+        let failure = &invoke["DestinationConfig"]["OnFailure"];
+        assert_eq!(failure["Type"], "SQS", "{id}");
+        assert_eq!(
+            failure["Destination"]["Fn::GetAtt"][0], "FailedInvocations",
+            "{id}"
+        );
+    }
+    let (_, queue_alarm) = alarms
+        .iter()
+        .find(|(id, _)| *id == "FailedInvocationsAlarm")
+        .expect("an alarm on the failed invocations");
+    assert_eq!(
+        queue_alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0],
+        "FailedInvocations"
+    );
+}
