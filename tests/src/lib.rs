@@ -194,6 +194,7 @@ async fn spawn_parts(mut options: Options, parts: Parts) -> TestApp {
 /// Moto serves DynamoDB and S3 on one port: with an endpoint, both live there.
 fn options(endpoint: Option<String>) -> Options {
     Options {
+        log_format: chat_local::LogFormat::Text,
         http_port: 0,
         ws_port: 0,
         s3_endpoint: endpoint.clone(),

@@ -31,12 +31,40 @@ use crate::ws_api::{AuthorizerHandler, RouteHandler, WsApiOptions, WsRoutes};
 /// The secret used when `JWT_SECRET` is not set: fine on a laptop, never deployed.
 pub const DEVELOPMENT_SECRET: &str = "chat-local-development-secret-do-not-deploy";
 
+/// How `chat-local` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Starts writing log lines to stdout in `format`, at `RUST_LOG`'s levels (default info,
+/// the AWS SDK's chatter at warn).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,aws_smithy_runtime=warn,aws_config=warn".into());
+    let lines = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => lines.json().with_current_span(true).init(),
+        LogFormat::Text => lines
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+    }
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "chat-local",
     about = "The chat backend on a laptop: plays API Gateway and runs the real handlers"
 )]
 pub struct Options {
+    /// How log lines are written: `text`, one readable line each, or `json`, one object
+    /// each, as the deployed functions write them.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CHAT_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// Port of the REST API (API Gateway's HTTP API).
     #[arg(long, default_value_t = 3000, env = "CHAT_HTTP_PORT")]
     pub http_port: u16,
