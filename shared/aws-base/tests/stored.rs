@@ -19,6 +19,12 @@ async fn emulated(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// The SDK configuration of moto's Secrets Manager, or `None` (said aloud) without it.
+async fn moto() -> Option<aws_config::SdkConfig> {
+    let endpoint = chat_testkit::emulator_endpoint("the stored configuration tests were")?;
+    Some(emulated(&endpoint).await)
+}
+
 /// A new secret holding `value`: its ARN.
 async fn stored(sdk_config: &aws_config::SdkConfig, name: &str, value: &str) -> String {
     let client = aws_sdk_secretsmanager::Client::new(sdk_config);
@@ -56,11 +62,9 @@ fn problem(result: Result<impl Sized, ConfigError>) -> ConfigError {
 
 #[tokio::test]
 async fn a_function_reads_the_secrets_its_environment_names_and_uses_them_as_variables() {
-    let Some(endpoint) = chat_testkit::emulator_endpoint("the stored configuration tests were")
-    else {
+    let Some(sdk_config) = moto().await else {
         return;
     };
-    let sdk_config = emulated(&endpoint).await;
     let jwt = stored(&sdk_config, "jwt", SECRET).await;
     let key = stored(&sdk_config, "openai", "sk-from-secrets-manager").await;
     let prompt = "You answer questions about our product, briefly. ".repeat(60);
@@ -116,11 +120,9 @@ async fn without_references_the_plain_environment_is_used_and_nothing_is_request
 
 #[tokio::test]
 async fn a_missing_or_unreadable_value_stops_the_cold_start_naming_its_variable() {
-    let Some(endpoint) = chat_testkit::emulator_endpoint("the stored configuration tests were")
-    else {
+    let Some(sdk_config) = moto().await else {
         return;
     };
-    let sdk_config = emulated(&endpoint).await;
     let missing = Variables(vec![(
         "VISITOR_TOKEN_SECRET_ARN",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf".to_owned(),

@@ -428,35 +428,37 @@ fn verdict(exception: Option<&str>, status: Option<u16>) -> Verdict {
     }
 }
 
-/// The exception's name: the variant's for those this SDK knows, the code Bedrock sent
-/// for the others.
-fn request_exception(error: &ConverseStreamError) -> Option<&str> {
+/// The exception's name and `Name: message`: the variant's for those this SDK knows, the
+/// code and message Bedrock sent for the others.
+fn request_exception(error: &ConverseStreamError) -> (Option<&str>, String) {
     use ConverseStreamError as E;
-    Some(match error {
-        E::AccessDeniedException(_) => "AccessDeniedException",
-        E::InternalServerException(_) => "InternalServerException",
-        E::ModelErrorException(_) => "ModelErrorException",
-        E::ModelNotReadyException(_) => "ModelNotReadyException",
-        E::ModelTimeoutException(_) => "ModelTimeoutException",
-        E::ResourceNotFoundException(_) => "ResourceNotFoundException",
-        E::ServiceUnavailableException(_) => "ServiceUnavailableException",
-        E::ThrottlingException(_) => "ThrottlingException",
-        E::ValidationException(_) => "ValidationException",
-        E::ModelStreamErrorException(_) => "ModelStreamErrorException",
-        other => return other.code(),
-    })
+    let (name, text) = match error {
+        E::AccessDeniedException(e) => ("AccessDeniedException", e.to_string()),
+        E::InternalServerException(e) => ("InternalServerException", e.to_string()),
+        E::ModelErrorException(e) => ("ModelErrorException", e.to_string()),
+        E::ModelNotReadyException(e) => ("ModelNotReadyException", e.to_string()),
+        E::ModelTimeoutException(e) => ("ModelTimeoutException", e.to_string()),
+        E::ResourceNotFoundException(e) => ("ResourceNotFoundException", e.to_string()),
+        E::ServiceUnavailableException(e) => ("ServiceUnavailableException", e.to_string()),
+        E::ThrottlingException(e) => ("ThrottlingException", e.to_string()),
+        E::ValidationException(e) => ("ValidationException", e.to_string()),
+        E::ModelStreamErrorException(e) => ("ModelStreamErrorException", e.to_string()),
+        other => return (other.code(), unknown_message(other)),
+    };
+    (Some(name), text)
 }
 
-fn stream_exception(error: &ConverseStreamOutputError) -> Option<&str> {
+fn stream_exception(error: &ConverseStreamOutputError) -> (Option<&str>, String) {
     use ConverseStreamOutputError as E;
-    Some(match error {
-        E::InternalServerException(_) => "InternalServerException",
-        E::ModelStreamErrorException(_) => "ModelStreamErrorException",
-        E::ValidationException(_) => "ValidationException",
-        E::ThrottlingException(_) => "ThrottlingException",
-        E::ServiceUnavailableException(_) => "ServiceUnavailableException",
-        other => return other.code(),
-    })
+    let (name, text) = match error {
+        E::InternalServerException(e) => ("InternalServerException", e.to_string()),
+        E::ModelStreamErrorException(e) => ("ModelStreamErrorException", e.to_string()),
+        E::ValidationException(e) => ("ValidationException", e.to_string()),
+        E::ThrottlingException(e) => ("ThrottlingException", e.to_string()),
+        E::ServiceUnavailableException(e) => ("ServiceUnavailableException", e.to_string()),
+        other => return (other.code(), unknown_message(other)),
+    };
+    (Some(name), text)
 }
 
 /// The error a verdict makes of Bedrock's message.
@@ -474,13 +476,13 @@ fn judged(verdict: Verdict, message: String) -> ModelError {
 /// A failure to start the reply.
 fn from_request_error(error: &SdkError<ConverseStreamError, HttpResponse>) -> ModelError {
     match error {
-        SdkError::ServiceError(context) => judged(
-            verdict(
-                request_exception(context.err()),
-                Some(context.raw().status().as_u16()),
-            ),
-            clip(&service_message(context.err())),
-        ),
+        SdkError::ServiceError(context) => {
+            let (name, message) = request_exception(context.err());
+            judged(
+                verdict(name, Some(context.raw().status().as_u16())),
+                clip(&message),
+            )
+        }
         other => from_transport(other),
     }
 }
@@ -489,10 +491,10 @@ fn from_request_error(error: &SdkError<ConverseStreamError, HttpResponse>) -> Mo
 /// broken connections alike.
 fn from_stream_error(error: &SdkError<ConverseStreamOutputError, RawMessage>) -> ModelError {
     match error {
-        SdkError::ServiceError(context) => judged(
-            verdict(stream_exception(context.err()), None),
-            clip(&stream_message(context.err())),
-        ),
+        SdkError::ServiceError(context) => {
+            let (name, message) = stream_exception(context.err());
+            judged(verdict(name, None), clip(&message))
+        }
         other => from_transport(other),
     }
 }
@@ -513,37 +515,6 @@ where
         ModelError::Timeout
     } else {
         ModelError::Unavailable(clip(&DisplayErrorContext(error).to_string()))
-    }
-}
-
-/// `Kind: message` for the errors this SDK knows; the code and message Bedrock sent for
-/// the others.
-fn service_message(error: &ConverseStreamError) -> String {
-    use ConverseStreamError as E;
-    match error {
-        E::AccessDeniedException(e) => e.to_string(),
-        E::InternalServerException(e) => e.to_string(),
-        E::ModelErrorException(e) => e.to_string(),
-        E::ModelNotReadyException(e) => e.to_string(),
-        E::ModelTimeoutException(e) => e.to_string(),
-        E::ResourceNotFoundException(e) => e.to_string(),
-        E::ServiceUnavailableException(e) => e.to_string(),
-        E::ThrottlingException(e) => e.to_string(),
-        E::ValidationException(e) => e.to_string(),
-        E::ModelStreamErrorException(e) => e.to_string(),
-        other => unknown_message(other),
-    }
-}
-
-fn stream_message(error: &ConverseStreamOutputError) -> String {
-    use ConverseStreamOutputError as E;
-    match error {
-        E::InternalServerException(e) => e.to_string(),
-        E::ModelStreamErrorException(e) => e.to_string(),
-        E::ValidationException(e) => e.to_string(),
-        E::ThrottlingException(e) => e.to_string(),
-        E::ServiceUnavailableException(e) => e.to_string(),
-        other => unknown_message(other),
     }
 }
 

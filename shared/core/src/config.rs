@@ -696,6 +696,14 @@ impl TokenLimitField {
             Self::MaxCompletionTokens => "max_completion_tokens",
         }
     }
+
+    /// The field a server that refuses this one reads.
+    pub fn other(self) -> Self {
+        match self {
+            Self::MaxTokens => Self::MaxCompletionTokens,
+            Self::MaxCompletionTokens => Self::MaxTokens,
+        }
+    }
 }
 
 /// The optional embeddings model that orders a reply's keyword matches by meaning.

@@ -112,13 +112,11 @@ impl OpenAiModel {
     }
 
     fn token_limit_field(&self) -> TokenLimitField {
-        match (
-            self.settings.token_limit_field,
-            self.other_token_field.load(Ordering::Relaxed),
-        ) {
-            (field, false) => field,
-            (TokenLimitField::MaxTokens, true) => TokenLimitField::MaxCompletionTokens,
-            (TokenLimitField::MaxCompletionTokens, true) => TokenLimitField::MaxTokens,
+        let field = self.settings.token_limit_field;
+        if self.other_token_field.load(Ordering::Relaxed) {
+            field.other()
+        } else {
+            field
         }
     }
 
@@ -447,15 +445,16 @@ impl Reading {
                     self.response = None;
                     return;
                 }
-                Chunk::Failed(ModelError::Unavailable(message)) => {
-                    let message = scrub(&message, self.api_key.as_deref());
-                    return self.fail(ModelError::Unavailable(message));
+                Chunk::Failed(error) => {
+                    let key = self.api_key.as_deref();
+                    return self.fail(match error {
+                        ModelError::Unavailable(message) => {
+                            ModelError::Unavailable(scrub(&message, key))
+                        }
+                        ModelError::Refused(message) => ModelError::Refused(scrub(&message, key)),
+                        ModelError::Timeout => ModelError::Timeout,
+                    });
                 }
-                Chunk::Failed(ModelError::Refused(message)) => {
-                    let message = scrub(&message, self.api_key.as_deref());
-                    return self.fail(ModelError::Refused(message));
-                }
-                Chunk::Failed(error) => return self.fail(error),
             }
         }
         if self.parser.buffered() > MAX_EVENT_BYTES {
