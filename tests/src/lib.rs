@@ -1,6 +1,10 @@
 //! Helpers for the end-to-end suites: `spawn_app()` starts the local server on free ports,
 //! and `TestApp` speaks to it over real HTTP as a client would.
 
+pub mod frame_check;
+
+use std::sync::Arc;
+
 use chat_local::{Options, Running, TokenRequest, mint_token, start};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -13,6 +17,9 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     running: Running,
+    /// Every WebSocket frame of this server, checked against docs/schema/; fails the test
+    /// at `stop()` or drop if one did not match.
+    frames: frame_check::FrameGuard,
 }
 
 /// A caller with a token.
@@ -185,10 +192,18 @@ async fn spawn_parts(mut options: Options, parts: Parts) -> TestApp {
             .map(|store| (store, "a store of the caller's".to_owned())),
         management_endpoint: parts.management_endpoint,
     };
+    let (options, frames) = tapped(options);
     let running = chat_local::start_with(options, local)
         .await
         .expect("the local server starts");
-    TestApp::new(running)
+    TestApp::new(running, frames)
+}
+
+/// `options` with a frame tap that checks every frame against docs/schema/.
+fn tapped(mut options: Options) -> (Options, Arc<frame_check::FrameLog>) {
+    let frames = Arc::new(frame_check::FrameLog::default());
+    options.frame_tap = Some(frames.tap());
+    (options, frames)
 }
 
 /// Moto serves DynamoDB and S3 on one port: with an endpoint, both live there.
@@ -218,6 +233,7 @@ fn options(endpoint: Option<String>) -> Options {
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect(),
         command: None,
+        frame_tap: None,
     }
 }
 
@@ -252,10 +268,9 @@ const ROOMY_LIMITS: [(&str, &str); 7] = [
 ];
 
 async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
-    let running = start(options(dynamodb_endpoint))
-        .await
-        .expect("the local server starts");
-    TestApp::new(running)
+    let (options, frames) = tapped(options(dynamodb_endpoint));
+    let running = start(options).await.expect("the local server starts");
+    TestApp::new(running, frames)
 }
 
 /// The local server with the deployment's default rate limits, but for `settings`: on the
@@ -274,8 +289,9 @@ pub async fn spawn_app_with_limits(
         .iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect();
+    let (options, frames) = tapped(options);
     let running = start(options).await.expect("the local server starts");
-    Some(TestApp::new(running))
+    Some(TestApp::new(running, frames))
 }
 
 fn ulid_like() -> String {
@@ -283,12 +299,18 @@ fn ulid_like() -> String {
 }
 
 impl TestApp {
-    fn new(running: Running) -> Self {
+    fn new(running: Running, frames: Arc<frame_check::FrameLog>) -> Self {
         Self {
             base: running.http_url(),
             http: reqwest::Client::new(),
             running,
+            frames: frame_check::FrameGuard(frames),
         }
+    }
+
+    /// What this server's frame tap has seen so far.
+    pub fn frames(&self) -> &frame_check::FrameLog {
+        &self.frames.0
     }
 
     /// A caller with the given role (`user`, `agent`, ...) and business.
@@ -518,8 +540,10 @@ impl TestApp {
         self.running.banner()
     }
 
+    /// Stops the server; panics if a WebSocket frame did not match docs/schema/.
     pub async fn stop(self) {
         self.running.stop().await;
+        drop(self.frames);
     }
 }
 

@@ -118,6 +118,10 @@ pub struct Options {
     /// The HS256 secret tokens are signed with.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub jwt_secret: String,
+    /// Sees every WebSocket text frame, both ways: the end-to-end suites validate them
+    /// against docs/schema/. Not a flag.
+    #[arg(skip)]
+    pub frame_tap: Option<ws_api::FrameTap>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -396,6 +400,10 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         WsApiOptions {
             idle_timeout: Duration::from_secs(options.ws_idle_seconds),
             max_lifetime: Duration::from_secs(options.ws_lifetime_seconds),
+            frame_tap: options.frame_tap.clone().map(|tap| ws_api::FrameTap {
+                default_dialect: config.ws_dialect,
+                ..tap
+            }),
             ..WsApiOptions::default()
         },
     );

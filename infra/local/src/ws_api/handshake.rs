@@ -65,6 +65,7 @@ impl Handshake {
                 .get(USER_AGENT)
                 .map(|agent| header_text(agent).into_owned()),
             domain_name: self.domain_name.clone(),
+            query: self.query.clone(),
             authorizer,
         }
     }

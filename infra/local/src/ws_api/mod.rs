@@ -42,6 +42,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
 };
 use axum::{Router, extract::ws::Message, response::Response, routing::post};
+use chat_core::domain::Dialect;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -126,6 +127,8 @@ pub struct WsApiOptions {
     /// A larger message (all its frames) closes the connection with 1009; a larger post to
     /// `@connections` is refused with 413.
     pub max_message_bytes: usize,
+    /// Sees every text frame of every connection, both ways (tests check them).
+    pub frame_tap: Option<FrameTap>,
 }
 
 impl Default for WsApiOptions {
@@ -137,7 +140,47 @@ impl Default for WsApiOptions {
             max_lifetime: MAX_LIFETIME,
             max_frame_bytes: MAX_FRAME_BYTES,
             max_message_bytes: MAX_MESSAGE_BYTES,
+            frame_tap: None,
         }
+    }
+}
+
+/// Which way a tapped frame went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameDirection {
+    /// A text frame the client sent.
+    FromClient,
+    /// A text frame delivered to the client: a post to `@connections`, or API Gateway's
+    /// own `{"message": "Internal server error", ...}`.
+    ToClient,
+}
+
+/// Called with every text frame of every connection and the connection's dialect (its
+/// `?dialect=`, else `default_dialect`), on the connection's own task and in order. The
+/// end-to-end suites validate each frame against `docs/schema/` with it.
+#[derive(Clone)]
+pub struct FrameTap {
+    pub tap: Arc<TapFn>,
+    /// The dialect of a connection that names none (`WS_DIALECT`).
+    pub default_dialect: Dialect,
+}
+
+pub type TapFn = dyn Fn(FrameDirection, Dialect, &str) + Send + Sync;
+
+impl FrameTap {
+    pub fn new(tap: impl Fn(FrameDirection, Dialect, &str) + Send + Sync + 'static) -> Self {
+        Self {
+            tap: Arc::new(tap),
+            default_dialect: Dialect::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FrameTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameTap")
+            .field("default_dialect", &self.default_dialect)
+            .finish_non_exhaustive()
     }
 }
 
@@ -212,6 +255,8 @@ struct Peer {
     source_ip: IpAddr,
     user_agent: Option<String>,
     domain_name: String,
+    /// The handshake's raw query string (a frame tap reads `dialect` from it).
+    query: Option<String>,
     /// `requestContext.authorizer`: the authorizer's context, `principalId` and
     /// `integrationLatency`; empty without an authorizer.
     authorizer: HashMap<String, Value>,

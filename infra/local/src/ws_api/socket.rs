@@ -8,6 +8,7 @@ use std::{
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use chat_core::domain::Dialect;
 use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -15,8 +16,8 @@ use tokio::sync::mpsc;
 use super::events::{disconnect_event, message_event};
 use super::invoke::invoke_route;
 use super::{
-    ABNORMAL, Api, Command, Connection, DEFAULT, GOING_AWAY, NO_STATUS, NORMAL, Peer, RouteHandler,
-    TOO_BIG, WsRoutes,
+    ABNORMAL, Api, Command, Connection, DEFAULT, FrameDirection, GOING_AWAY, NO_STATUS, NORMAL,
+    Peer, RouteHandler, TOO_BIG, WsRoutes,
 };
 
 /// How long a closing socket waits for the client's close frame before dropping it.
@@ -58,6 +59,11 @@ async fn run(
         *last_activity = tokio::time::Instant::now();
         connection.touch();
     };
+    let tap = |direction, text: &str| {
+        if let Some(frame_tap) = &options.frame_tap {
+            (frame_tap.tap)(direction, dialect(peer, frame_tap.default_dialect), text);
+        }
+    };
 
     // (code, reason) for `$disconnect`, and whether we still owe the client a close frame.
     let (code, reason, close_first): (u16, String, bool) = loop {
@@ -65,6 +71,7 @@ async fn run(
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     touch(&mut last_activity);
+                    tap(FrameDirection::FromClient, &text);
                     let route_key = select_route(&api.routes, &text);
                     let handler = route(&api.routes, &route_key);
                     let event = message_event(peer, &route_key, text.to_string(), false, options);
@@ -95,6 +102,9 @@ async fn run(
             },
             command = inbox.recv() => match command {
                 Some(Command::Send(message, done)) => {
+                    if let Message::Text(text) = &message {
+                        tap(FrameDirection::ToClient, text);
+                    }
                     if socket.send(message).await.is_err() {
                         break (ABNORMAL.0, ABNORMAL.1.to_owned(), false);
                     }
@@ -133,6 +143,17 @@ async fn run(
         while let Some(Ok(_)) = socket.recv().await {}
     })
     .await;
+}
+
+/// The connection's `?dialect=`, as `$connect` reads it (a handshake naming an unknown one
+/// was refused), else `default`.
+fn dialect(peer: &Peer, default: Dialect) -> Dialect {
+    peer.query
+        .iter()
+        .flat_map(|query| query.split('&'))
+        .find_map(|pair| pair.strip_prefix("dialect="))
+        .and_then(|name| Dialect::parse(name).ok())
+        .unwrap_or(default)
 }
 
 fn reason_text(code: u16) -> &'static str {

@@ -11,6 +11,7 @@ use crate::domain::ValidationError;
 /// Every error code of the contract, on the wire in snake case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ErrorCode {
     /// A WebSocket frame that is not JSON, not an object, or has a missing or bad field.
     InvalidFrame,

@@ -6,11 +6,17 @@
 mod client;
 mod dialect;
 mod error;
+#[cfg(feature = "schema")]
+mod schema;
 mod server;
 
 pub use client::{AttachmentRef, ClientFrame, SendFrame};
 pub use dialect::{chat_message_document, render};
 pub use error::{CloseCode, ErrorBody, ErrorCode, ErrorDetail, FrameError};
+#[cfg(feature = "schema")]
+pub use schema::{
+    canonical_client_schema, canonical_server_schema, generated_schemas, live_server_schema,
+};
 pub use server::{
     AttachmentView, MemberView, MessageView, ServerFrame, SessionSummary, SessionView, TimelineItem,
 };

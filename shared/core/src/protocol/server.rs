@@ -13,6 +13,7 @@ use crate::domain::{
 /// Every frame the server sends; each has `type`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ServerFrame {
     /// First welcome frame on binding to a session.
     SessionInfo {
@@ -88,6 +89,7 @@ pub enum ServerFrame {
     SessionEnded {
         session_id: SessionId,
         reason: String,
+        #[cfg_attr(feature = "schema", schemars(extend("const" = 4006)))]
         close_code: CloseCode,
     },
     /// `close_code` is present only when the server closes the connection after it.
@@ -269,6 +271,7 @@ fn distinct(users: impl IntoIterator<Item = UserId>) -> Vec<UserId> {
 
 /// A message as clients see it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MessageView {
     pub id: MessageId,
     pub session_id: SessionId,
@@ -298,6 +301,7 @@ pub struct MessageView {
     pub token_count: Option<u32>,
     /// Set on a bot reply the model broke off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = true)))]
     pub incomplete: bool,
     /// Why it is incomplete: `max_tokens`, `content_filter`, `context_window`,
     /// `malformed_output`, `model_error` or `timeout`.
@@ -305,9 +309,11 @@ pub struct MessageView {
     pub incomplete_reason: Option<crate::domain::IncompleteReason>,
     /// Set when moderation changed the content (profanity masked).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = true)))]
     pub moderated: bool,
     /// A bot reply's: the files shared in the session it drew on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub sources: Vec<crate::domain::Source>,
 }
 
@@ -382,6 +388,7 @@ pub enum TimelineItem {
 /// An attachment as clients see it: never its storage key. `url` and `url_expires_at` are
 /// null until a short-lived download URL is attached with [`AttachmentView::with_url`].
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AttachmentView {
     pub id: AttachmentId,
     pub file_name: String,
@@ -420,6 +427,7 @@ impl From<&Attachment> for AttachmentView {
 
 /// A session's own fields, as clients see them: what session lists show.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SessionSummary {
     pub id: SessionId,
     /// Null when untitled.
@@ -453,6 +461,7 @@ pub struct SessionSummary {
     pub timezone: Option<TimeZoneName>,
     /// Only present, as `true`, on a session that ends with its last connection.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = true)))]
     pub end_on_disconnect: bool,
 }
 
@@ -484,12 +493,14 @@ impl SessionSummary {
 
 /// A session as clients see it, with its members and who is online.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SessionView {
     #[serde(flatten)]
     pub summary: SessionSummary,
     pub members: Vec<MemberView>,
     /// Members left out of a `session_info` too large for one post; 0 (absent) elsewhere.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub members_omitted: usize,
     /// The users connected now, sorted, each once.
     pub online: Vec<UserId>,
@@ -537,6 +548,7 @@ impl SessionView {
 
 /// A member as clients see it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MemberView {
     pub user_id: UserId,
     /// Null when the member has no display name.
