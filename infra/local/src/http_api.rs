@@ -219,13 +219,30 @@ pub fn router(handler: HttpHandler, options: HttpApiOptions) -> Router {
     routed(Vec::new(), handler, options)
 }
 
-/// As [`router`], with `routes` tried first, each going to its own handler.
+/// Where the local server serves the REST API's OpenAPI document (`chat_rest::openapi`),
+/// for clients and tools to read; no route of the API takes this path.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// As [`router`], with `routes` tried first, each going to its own handler, and the
+/// OpenAPI document at [`OPENAPI_PATH`].
 pub fn routed(routes: Vec<Route>, default: HttpHandler, options: HttpApiOptions) -> Router {
-    Router::new().fallback(proxy).with_state(Arc::new(Api {
-        routes,
-        handler: default,
-        options,
-    }))
+    Router::new()
+        .route(OPENAPI_PATH, axum::routing::get(openapi_document))
+        .fallback(proxy)
+        .with_state(Arc::new(Api {
+            routes,
+            handler: default,
+            options,
+        }))
+}
+
+async fn openapi_document() -> Response {
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(chat_rest::openapi_json);
+    axum::response::IntoResponse::into_response((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        DOCUMENT.as_str(),
+    ))
 }
 
 async fn proxy(State(api): State<Arc<Api>>, request: axum::extract::Request) -> Response {

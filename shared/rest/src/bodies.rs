@@ -9,6 +9,7 @@ use chat_core::ports::SessionPatch;
 use chat_core::protocol::AttachmentRef;
 use chat_core::service::{NewMessage, NewSession, SupportRequest, UploadRequest};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 /// `null` and absent are different for `PATCH`: absent keeps, `null` clears.
 pub(crate) fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
@@ -17,17 +18,27 @@ pub(crate) fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Deserialize)]
+/// A new session, or the one already open where a kind keeps one per caller.
+#[derive(Deserialize, ToSchema)]
 pub struct CreateSession {
     title: Option<String>,
+    #[schema(value_type = Option<crate::openapi::SessionKind>)]
     kind: Option<SessionKind>,
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     members: Vec<UserId>,
+    /// A document of the caller's library for the bot to answer from.
+    #[schema(value_type = Option<String>)]
     document_id: Option<DocumentId>,
+    #[schema(value_type = Option<String>)]
     chatbot_id: Option<ChatbotId>,
+    #[schema(value_type = Option<String>)]
     business_id: Option<BusinessId>,
+    #[schema(value_type = Option<crate::openapi::JoinPolicy>)]
     join_policy: Option<JoinPolicy>,
+    #[schema(value_type = Option<String>)]
     language: Option<Language>,
+    #[schema(value_type = Option<String>)]
     timezone: Option<TimeZoneName>,
     #[serde(default)]
     end_on_disconnect: bool,
@@ -56,11 +67,16 @@ impl CreateSession {
     }
 }
 
-#[derive(Deserialize)]
+/// A visitor's support session with a business, started or resumed.
+#[derive(Deserialize, ToSchema)]
 pub struct StartSupport {
+    #[schema(value_type = String)]
     business_id: BusinessId,
+    #[schema(value_type = Option<String>)]
     department_id: Option<DepartmentId>,
+    #[schema(value_type = Option<String>)]
     external_customer_id: Option<ExternalCustomerId>,
+    /// The business backend's proof of `external_customer_id`.
     customer_proof: Option<String>,
 }
 
@@ -76,15 +92,21 @@ impl From<StartSupport> for SupportRequest {
     }
 }
 
-#[derive(Deserialize)]
+/// What changes: an absent field stays, `null` clears; one at least is given.
+#[derive(Deserialize, ToSchema)]
 pub struct PatchSession {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     title: Option<Option<String>>,
+    #[schema(value_type = Option<crate::openapi::SessionStatus>)]
     status: Option<SessionStatus>,
+    #[schema(value_type = Option<crate::openapi::JoinPolicy>)]
     join_policy: Option<JoinPolicy>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     language: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     timezone: Option<Option<String>>,
 }
 
@@ -125,17 +147,27 @@ impl PatchSession {
     }
 }
 
-#[derive(Deserialize)]
+/// A message: text, or a file uploaded before (`attachment_id`). `is_bot` and
+/// `token_count` are a service token's to set.
+#[derive(Deserialize, ToSchema)]
 pub struct PostMessage {
+    #[schema(value_type = Option<String>)]
     content: Option<Content>,
     #[serde(default)]
+    #[schema(value_type = crate::openapi::MessageKind)]
     kind: MessageKind,
+    #[schema(value_type = Option<String>)]
     attachment_id: Option<AttachmentId>,
+    /// The client's own id: a repeated one answers the original message.
+    #[schema(value_type = Option<String>)]
     client_msg_id: Option<ClientMsgId>,
     #[serde(default)]
     is_bot: bool,
     token_count: Option<u32>,
+    /// What the bot's reply is asked in.
+    #[schema(value_type = Option<String>)]
     language: Option<Language>,
+    #[schema(value_type = Option<String>)]
     timezone: Option<TimeZoneName>,
 }
 
@@ -158,22 +190,27 @@ impl From<PostMessage> for NewMessage {
 }
 
 /// A member the owner adds to a group.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct AddMember {
+    #[schema(value_type = String)]
     pub user_id: UserId,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EditMessage {
+    #[schema(value_type = String)]
     pub content: Content,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct AddReaction {
+    /// An emoji.
+    #[schema(value_type = String)]
     pub reaction: Reaction,
 }
 
-#[derive(Deserialize)]
+/// The file to be uploaded with the presigned request.
+#[derive(Deserialize, ToSchema)]
 pub struct AnnouncedUpload {
     file_name: String,
     content_type: String,

@@ -43,18 +43,25 @@ pub fn routes() -> Router<Arc<State>> {
 }
 
 /// A chatbot's fields as `POST` (with `id`) and `PATCH` take them.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ChatbotBody {
+    /// Required by `POST`; `PATCH` takes only the chatbot's own.
+    #[schema(value_type = Option<String>)]
     id: Option<ChatbotId>,
+    #[schema(value_type = Option<String>)]
     name: Option<DisplayName>,
+    #[schema(value_type = Option<String>)]
     system_prompt: Option<SystemPrompt>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     greeting: Option<Option<Greeting>>,
     provider: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     model: Option<Option<ModelName>>,
     max_tokens: Option<u64>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
     temperature: Option<Option<Temperature>>,
     show_reasoning: Option<bool>,
     active: Option<bool>,
@@ -150,6 +157,8 @@ fn answer(
     json_response(status, &view(chat, caller, chatbot))
 }
 
+#[utoipa::path(get, path = "/chatbots", tag = "chatbots", operation_id = "list_chatbots",
+    responses((status = 200, description = "The chatbots the caller may see (admins: every one, with its settings)", body = crate::openapi::Chatbots)))]
 async fn list(With(app): App, Caller(caller): Caller) -> Result<Response> {
     let chatbots = app.chat.list_chatbots(&caller).await?;
     let items: Vec<_> = chatbots
@@ -162,6 +171,9 @@ async fn list(With(app): App, Caller(caller): Caller) -> Result<Response> {
     ))
 }
 
+#[utoipa::path(post, path = "/chatbots", tag = "chatbots", request_body = ChatbotBody,
+    operation_id = "create_chatbot",
+    responses((status = 201, description = "The new chatbot", body = crate::openapi::Chatbot)))]
 async fn create(
     With(app): App,
     Caller(caller): Caller,
@@ -173,6 +185,8 @@ async fn create(
     Ok(answer(StatusCode::CREATED, &app.chat, &caller, &chatbot))
 }
 
+#[utoipa::path(get, path = "/chatbots/{id}", tag = "chatbots", operation_id = "read_chatbot",
+    responses((status = 200, description = "The chatbot", body = crate::openapi::Chatbot)))]
 async fn read(
     With(app): App,
     ChatbotPath(id): ChatbotPath,
@@ -182,6 +196,9 @@ async fn read(
     Ok(answer(StatusCode::OK, &app.chat, &caller, &chatbot))
 }
 
+#[utoipa::path(patch, path = "/chatbots/{id}", tag = "chatbots", request_body = ChatbotBody,
+    operation_id = "update_chatbot",
+    responses((status = 200, description = "The chatbot changed", body = crate::openapi::Chatbot)))]
 async fn update(
     With(app): App,
     ChatbotPath(id): ChatbotPath,
@@ -196,6 +213,8 @@ async fn update(
     Ok(answer(StatusCode::OK, &app.chat, &caller, &chatbot))
 }
 
+#[utoipa::path(delete, path = "/chatbots/{id}", tag = "chatbots", operation_id = "remove_chatbot",
+    responses((status = 200, description = "The chatbot is gone", body = crate::openapi::ChatbotDeleted)))]
 async fn remove(
     With(app): App,
     ChatbotPath(id): ChatbotPath,
@@ -209,6 +228,8 @@ async fn remove(
 }
 
 /// `GET /chatbots/{id}/documents` (admins): the chatbot's indexed documents.
+#[utoipa::path(get, path = "/chatbots/{id}/documents", tag = "chatbots", operation_id = "chatbot_documents",
+    responses((status = 200, description = "The chatbot's indexed documents", body = crate::openapi::IndexedFiles)))]
 async fn documents(
     With(app): App,
     ChatbotPath(id): ChatbotPath,
@@ -223,6 +244,9 @@ async fn documents(
 
 /// `POST /chatbots/{id}/documents` (admins): a document in the `file` part of a multipart
 /// body; 202, as it is indexed in the background.
+#[utoipa::path(post, path = "/chatbots/{id}/documents", tag = "chatbots", operation_id = "add_chatbot_document",
+    request_body(content = crate::openapi::FileForm, content_type = "multipart/form-data"),
+    responses((status = 202, description = "Accepted; indexed in the background", body = crate::openapi::DocumentAccepted)))]
 async fn add_document(
     With(app): App,
     ChatbotPath(id): ChatbotPath,
@@ -246,6 +270,9 @@ async fn add_document(
 }
 
 /// `DELETE /chatbots/{id}/documents/{did}` (admins): the document leaves the index.
+#[utoipa::path(delete, path = "/chatbots/{id}/documents/{did}", tag = "chatbots",
+    operation_id = "remove_chatbot_document",
+    responses((status = 200, description = "The document left the index", body = crate::openapi::DocumentDeleted)))]
 async fn remove_document(
     With(app): App,
     ChatbotDocumentPath(id, document): ChatbotDocumentPath,

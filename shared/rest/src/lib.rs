@@ -5,13 +5,15 @@
 //! Lambda.
 //!
 //! Handlers parse, call the service and map; extractors ([`extract`]) turn every bad
-//! input into the API's error body ([`error`]); answers are typed ([`reply`]).
+//! input into the API's error body ([`error`]); answers are typed ([`reply`]). [`openapi`]
+//! describes it all, from the handlers' annotations.
 
 mod bodies;
 mod chatbots;
 pub mod error;
 pub mod extract;
 mod library;
+mod openapi;
 pub mod reply;
 mod seeds;
 mod sessions;
@@ -38,6 +40,7 @@ use tower_http::trace::TraceLayer;
 pub use chatbots::parse_chatbot_file;
 pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
+pub use openapi::{openapi, openapi_json};
 
 /// What the handlers need, built once per cold start.
 pub struct State {

@@ -27,6 +27,8 @@ pub fn routes() -> Router<Arc<State>> {
 }
 
 /// `GET /documents`: the caller's documents, each with its indexing state.
+#[utoipa::path(get, path = "/documents", tag = "documents", operation_id = "list_documents",
+    responses((status = 200, description = "The caller's documents, each with its indexing state", body = crate::openapi::LibraryDocuments)))]
 async fn list(With(app): App, Caller(caller): Caller) -> Result<Response> {
     let items = app.chat.library(&caller).await?;
     Ok(json_response(
@@ -37,6 +39,9 @@ async fn list(With(app): App, Caller(caller): Caller) -> Result<Response> {
 
 /// `POST /documents`: a document in the `file` part of a multipart body; 202, as it is
 /// indexed in the background.
+#[utoipa::path(post, path = "/documents", tag = "documents", operation_id = "add_document",
+    request_body(content = crate::openapi::FileForm, content_type = "multipart/form-data"),
+    responses((status = 202, description = "Accepted; indexed in the background", body = crate::openapi::LibraryDocument)))]
 async fn add(
     With(app): App,
     Caller(caller): Caller,
@@ -47,6 +52,8 @@ async fn add(
 }
 
 /// `DELETE /documents/{id}`: the document, its index and its bytes go.
+#[utoipa::path(delete, path = "/documents/{id}", tag = "documents", operation_id = "remove_document",
+    responses((status = 200, description = "The document, its index and its bytes are gone", body = crate::openapi::DocumentDeleted)))]
 async fn remove(
     With(app): App,
     LibraryDocumentPath(id): LibraryDocumentPath,

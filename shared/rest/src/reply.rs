@@ -10,6 +10,7 @@ use chat_core::protocol::{AttachmentView, MessageView, SessionSummary, SessionVi
 use chat_core::service::SessionDetails;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `value` as a JSON response with `status`.
 pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
@@ -77,8 +78,10 @@ impl<T: Serialize> IntoResponse for Page<T> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Health {
+    /// `ok`.
+    #[schema(value_type = String)]
     pub status: &'static str,
 }
 
@@ -87,31 +90,35 @@ pub fn session_view(details: &SessionDetails) -> SessionView {
 }
 
 /// A session with its members and who is online.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionReply {
+    #[schema(value_type = crate::openapi::SessionView)]
     pub session: SessionView,
 }
 
 /// A session's own fields (after a change).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SummaryReply {
+    #[schema(value_type = crate::openapi::SessionSummary)]
     pub session: SessionSummary,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Joined {
+    #[schema(value_type = crate::openapi::SessionView)]
     pub session: SessionView,
     pub joined: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Left {
     pub left: bool,
 }
 
 /// 201 with the group when the member is new, 200 when they already were one.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberAdded {
+    #[schema(value_type = crate::openapi::SessionView)]
     pub session: SessionView,
     pub added: bool,
 }
@@ -123,10 +130,12 @@ impl IntoResponse for MemberAdded {
 }
 
 /// A business's new customer secret, shown this once (201).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SecretIssued {
+    #[schema(value_type = String)]
     pub business_id: BusinessId,
     pub customer_secret: String,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -136,31 +145,38 @@ impl IntoResponse for SecretIssued {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberRemoved {
     pub removed: bool,
 }
 
 /// One page of a list, and the cursor to the next (null at the end).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    #[schema(value_type = Option<String>)]
     pub next_cursor: Option<Cursor>,
 }
 
 /// Who is connected to a session now.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Connections {
     pub items: Vec<ConnectionItem>,
+    #[schema(value_type = Vec<String>)]
     pub online: Vec<UserId>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ConnectionItem {
+    #[schema(value_type = String)]
     pub user_id: UserId,
+    #[schema(value_type = Option<String>)]
     pub name: Option<DisplayName>,
+    #[schema(value_type = crate::openapi::Role)]
     pub role: Role,
+    #[schema(value_type = String, format = DateTime)]
     pub connected_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
 }
 
@@ -177,63 +193,79 @@ impl From<&Connection> for ConnectionItem {
 }
 
 /// A session with its latest page of messages, oldest first.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct FullSession {
+    #[schema(value_type = crate::openapi::SessionView)]
     pub session: SessionView,
+    #[schema(value_type = Vec<crate::openapi::MessageView>)]
     pub messages: Vec<MessageView>,
+    #[schema(value_type = Option<String>)]
     pub next_cursor: Option<Cursor>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MessageReply {
+    #[schema(value_type = crate::openapi::MessageView)]
     pub message: MessageView,
 }
 
 /// A posted message: 201 when new, 200 with the original for a repeated `client_msg_id`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Posted {
+    #[schema(value_type = crate::openapi::MessageView)]
     pub message: MessageView,
     pub duplicate: bool,
 }
 
 /// A session opened or found already open, with its latest messages (oldest first).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Opened {
+    #[schema(value_type = crate::openapi::SessionView)]
     pub session: SessionView,
+    #[schema(value_type = Vec<crate::openapi::MessageView>)]
     pub previous_messages: Vec<MessageView>,
 }
 
 /// A visitor's support session, with the token that resumes it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SupportStarted {
     #[serde(flatten)]
     pub opened: Opened,
     pub visitor_token: String,
+    #[schema(value_type = String, format = DateTime)]
     pub visitor_token_expires_at: Timestamp,
     pub active: bool,
     pub resumed: bool,
 }
 
 /// A pending attachment and the request that uploads its bytes.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UploadStarted {
+    #[schema(value_type = String)]
     pub attachment_id: AttachmentId,
     pub url: String,
+    /// `PUT`.
+    #[schema(value_type = String)]
     pub method: &'static str,
     /// The headers to send exactly as given (the signature covers them).
     pub headers: BTreeMap<String, String>,
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
+    #[schema(value_type = crate::openapi::AttachmentView)]
     pub attachment: AttachmentView,
 }
 
 /// A file received through the API.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Uploaded {
+    #[schema(value_type = String)]
     pub attachment_id: AttachmentId,
+    #[schema(value_type = crate::openapi::AttachmentView)]
     pub attachment: AttachmentView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AttachmentReply {
+    #[schema(value_type = crate::openapi::AttachmentView)]
     pub attachment: AttachmentView,
 }

@@ -89,10 +89,17 @@ pub fn routes() -> Router<Arc<State>> {
         .merge(crate::seeds::routes())
 }
 
+#[utoipa::path(get, path = "/health", tag = "health", security(()),
+    responses((status = 200, description = "The API is up", body = Health)))]
 async fn health() -> Health {
     Health { status: "ok" }
 }
 
+#[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = CreateSession,
+    responses(
+        (status = 201, description = "A new session, with its latest messages", body = Opened),
+        (status = 200, description = "The caller's one open session of that kind, already there", body = Opened),
+    ))]
 pub(crate) async fn create_session(
     With(app): App,
     Caller(caller): Caller,
@@ -108,6 +115,12 @@ pub(crate) async fn create_session(
 
 /// Public: a bearer token is optional, and only a visitor token for the same business
 /// resumes a session.
+#[utoipa::path(post, path = "/sessions/start", tag = "sessions", request_body = StartSupport,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "A new support session", body = SupportStarted),
+        (status = 200, description = "The visitor's open session, resumed", body = SupportStarted),
+    ))]
 async fn start_support(
     With(app): App,
     SourceAddress(source): SourceAddress,
@@ -150,6 +163,8 @@ async fn opened_reply(app: &State, opened: &OpenedSession) -> Opened {
     }
 }
 
+#[utoipa::path(get, path = "/sessions", tag = "sessions", params(crate::openapi::SessionsQuery),
+    responses((status = 200, description = "The caller's sessions, latest activity first", body = Page<crate::openapi::SessionSummary>)))]
 async fn list_sessions(
     With(app): App,
     Caller(caller): Caller,
@@ -162,6 +177,8 @@ async fn list_sessions(
     })
 }
 
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions",
+    responses((status = 200, description = "The session", body = SessionReply)))]
 pub(crate) async fn get_session(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -173,6 +190,8 @@ pub(crate) async fn get_session(
     })
 }
 
+#[utoipa::path(patch, path = "/sessions/{id}", tag = "sessions", request_body = PatchSession,
+    responses((status = 200, description = "The session changed", body = SummaryReply)))]
 async fn update_session(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -185,6 +204,8 @@ async fn update_session(
     })
 }
 
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions",
+    responses((status = 200, description = "The session, ended", body = SummaryReply)))]
 pub(crate) async fn end_session(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -199,6 +220,8 @@ pub(crate) async fn end_session(
     })
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/join", tag = "sessions",
+    responses((status = 200, description = "The session; `joined` is false for a member already", body = Joined)))]
 pub(crate) async fn join(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -216,6 +239,8 @@ pub(crate) async fn joined(app: &State, user: &Principal, id: SessionId) -> Resu
     })
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/leave", tag = "sessions",
+    responses((status = 200, description = "`left` is false for someone not a member", body = Left)))]
 pub(crate) async fn leave(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -231,6 +256,11 @@ pub(crate) async fn left(app: &State, user: &Principal, id: SessionId) -> Result
     })
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/members", tag = "sessions", request_body = AddMember,
+    responses(
+        (status = 201, description = "The group with its new member", body = MemberAdded),
+        (status = 200, description = "The group; they were a member already", body = MemberAdded),
+    ))]
 async fn add_member(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -245,6 +275,8 @@ async fn add_member(
 }
 
 /// `GET /businesses/{id}/sessions`: the business's open support sessions, for its agents.
+#[utoipa::path(get, path = "/businesses/{id}/sessions", tag = "sessions",
+    responses((status = 200, description = "The business's open support sessions", body = Page<crate::openapi::SessionSummary>)))]
 async fn support_queue(
     With(app): App,
     BusinessPath(business): BusinessPath,
@@ -257,6 +289,8 @@ async fn support_queue(
     })
 }
 
+#[utoipa::path(post, path = "/businesses/{id}/customer-secret", tag = "sessions",
+    responses((status = 201, description = "The new secret, shown this once", body = SecretIssued)))]
 async fn new_business_secret(
     With(app): App,
     BusinessPath(business): BusinessPath,
@@ -270,6 +304,8 @@ async fn new_business_secret(
     })
 }
 
+#[utoipa::path(delete, path = "/sessions/{id}/members/{user_id}", tag = "sessions",
+    responses((status = 200, description = "`removed` is false for someone not a member", body = MemberRemoved)))]
 async fn remove_member(
     With(app): App,
     MemberPath(id, user): MemberPath,
@@ -280,6 +316,8 @@ async fn remove_member(
     })
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/connections", tag = "sessions",
+    responses((status = 200, description = "Who is connected now", body = Connections)))]
 async fn connections(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -292,6 +330,8 @@ async fn connections(
     })
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/full", tag = "sessions", params(crate::openapi::LimitQuery),
+    responses((status = 200, description = "The session and its latest messages, oldest first", body = FullSession)))]
 async fn full_session(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -306,6 +346,8 @@ async fn full_session(
     })
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/history", tag = "messages", params(crate::openapi::PageQuery),
+    responses((status = 200, description = "The timeline: messages and attachments", body = Page<crate::openapi::TimelineItem>)))]
 pub(crate) async fn history(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -323,6 +365,8 @@ pub(crate) async fn history(
     })
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/messages", tag = "messages", params(crate::openapi::MessagesQuery),
+    responses((status = 200, description = "A page of messages", body = Page<crate::openapi::MessageView>)))]
 pub(crate) async fn list_messages(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -339,6 +383,11 @@ pub(crate) async fn list_messages(
     })
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/messages", tag = "messages", request_body = PostMessage,
+    responses(
+        (status = 201, description = "The message, posted and broadcast", body = Posted),
+        (status = 200, description = "The original of a repeated `client_msg_id`", body = Posted),
+    ))]
 pub(crate) async fn post_message(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -355,6 +404,8 @@ pub(crate) async fn post_message(
     .into_response())
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/messages/{mid}", tag = "messages",
+    responses((status = 200, description = "The message", body = MessageReply)))]
 async fn get_message(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -364,6 +415,8 @@ async fn get_message(
     Ok(message_reply(&app, &found).await)
 }
 
+#[utoipa::path(patch, path = "/sessions/{id}/messages/{mid}", tag = "messages", request_body = EditMessage,
+    responses((status = 200, description = "The message, edited", body = MessageReply)))]
 async fn edit_message(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -377,6 +430,8 @@ async fn edit_message(
     Ok(message_reply(&app, &edited).await)
 }
 
+#[utoipa::path(delete, path = "/sessions/{id}/messages/{mid}", tag = "messages",
+    responses((status = 200, description = "The message, now a tombstone", body = MessageReply)))]
 async fn delete_message(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -386,6 +441,8 @@ async fn delete_message(
     Ok(message_reply(&app, &deleted).await)
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/messages/{mid}/reactions", tag = "messages", request_body = AddReaction,
+    responses((status = 200, description = "The message with the caller's reaction", body = MessageReply)))]
 async fn add_reaction(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -399,6 +456,8 @@ async fn add_reaction(
     Ok(message_reply(&app, &updated).await)
 }
 
+#[utoipa::path(delete, path = "/sessions/{id}/messages/{mid}/reactions/{emoji}", tag = "messages",
+    responses((status = 200, description = "The message without the caller's reaction", body = MessageReply)))]
 async fn remove_reaction(
     With(app): App,
     ReactionPath(id, message, reaction): ReactionPath,

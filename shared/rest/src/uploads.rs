@@ -55,6 +55,8 @@ pub fn routes() -> Router<Arc<State>> {
 }
 
 /// `POST /sessions/{id}/uploads`: a pending attachment and the PUT that uploads it.
+#[utoipa::path(post, path = "/sessions/{id}/uploads", tag = "uploads", request_body = AnnouncedUpload,
+    responses((status = 201, description = "A pending attachment and the request that uploads its bytes", body = UploadStarted)))]
 async fn presigned_upload(
     With(app): With<Arc<State>>,
     SessionPath(id): SessionPath,
@@ -77,6 +79,9 @@ async fn presigned_upload(
 }
 
 /// `POST /sessions/{id}/attachments`: a small file in the `file` part of a multipart body.
+#[utoipa::path(post, path = "/sessions/{id}/attachments", tag = "uploads",
+    request_body(content = crate::openapi::FileForm, content_type = "multipart/form-data"),
+    responses((status = 201, description = "The file, stored", body = Uploaded)))]
 async fn direct_upload(
     With(app): With<Arc<State>>,
     SessionPath(id): SessionPath,
@@ -92,6 +97,8 @@ async fn direct_upload(
 }
 
 /// `GET /sessions/{id}/attachments/{aid}`: the file's metadata and a fresh download link.
+#[utoipa::path(get, path = "/sessions/{id}/attachments/{aid}", tag = "uploads",
+    responses((status = 200, description = "The file's metadata and a fresh download link", body = AttachmentReply)))]
 async fn attachment(
     With(app): With<Arc<State>>,
     AttachmentPath(id, attachment): AttachmentPath,

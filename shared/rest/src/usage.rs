@@ -37,6 +37,8 @@ struct DayPage<'a> {
     token_limit: u64,
 }
 
+#[utoipa::path(get, path = "/usage", tag = "usage", operation_id = "list_usage", params(crate::openapi::UsageQuery),
+    responses((status = 200, description = "A day's usage, user by user (admins)", body = crate::openapi::DayUsage)))]
 async fn list(With(app): App, Caller(caller): Caller, query: Query) -> Result<Response> {
     let (day, cursor, limit) = (day(&query)?, query.cursor()?, query.limit()?);
     let (day, page) = app
@@ -63,6 +65,8 @@ struct UserDay<'a> {
     tokens_left: u64,
 }
 
+#[utoipa::path(get, path = "/usage/{id}", tag = "usage", operation_id = "read_usage", params(crate::openapi::DayQuery),
+    responses((status = 200, description = "The user's day, with what is left of its budget", body = crate::openapi::UserDayUsage)))]
 async fn read(
     With(app): App,
     UserPath(user): UserPath,

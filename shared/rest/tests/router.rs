@@ -177,3 +177,87 @@ async fn a_body_over_the_limit_is_too_large() {
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(refused.body["error"]["code"], "too_large");
 }
+
+/// The keys of an OpenAPI path item that are operations.
+const OPERATION_KEYS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The document's operations, as (path, method).
+fn documented_operations() -> Vec<(String, Method)> {
+    let document = serde_json::to_value(chat_rest::openapi()).expect("a JSON document");
+    let paths = document["paths"].as_object().expect("paths");
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let methods = item.as_object().expect("a path item").keys();
+            methods
+                .filter(|key| OPERATION_KEYS.contains(&key.as_str()))
+                .filter_map(|method| Method::from_bytes(method.to_uppercase().as_bytes()).ok())
+                .map(|method| (path.clone(), method))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A path of the document with every `{parameter}` filled in.
+fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The router's own answer for a path it has no route for.
+fn is_no_route(answer: &Answer) -> bool {
+    answer.status == StatusCode::NOT_FOUND
+        && message(answer) == chat_rest::ApiError::NoRoute.to_string()
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let operations = documented_operations();
+    assert!(operations.len() > 40, "{operations:?}");
+    for (path, method) in operations {
+        let answer = send(method.clone(), &concrete(&path), None).await;
+        assert!(
+            !is_no_route(&answer) && answer.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is in the OpenAPI document but not routed: {} {:?}",
+            answer.status,
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_routed_method_of_a_documented_path_is_documented() {
+    let operations = documented_operations();
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
+    let paths: std::collections::BTreeSet<&String> = operations.iter().map(|(p, _)| p).collect();
+    for path in paths {
+        for method in &methods {
+            if operations.contains(&(path.clone(), method.clone())) {
+                continue;
+            }
+            let answer = send(method.clone(), &concrete(path), None).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is routed but not in the OpenAPI document"
+            );
+        }
+    }
+}

@@ -109,16 +109,19 @@ async fn live_chat(app: &State, caller: &Principal, id: SessionId) -> Result<Ses
     Ok(details.session)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateChat {
+    /// The caller's own id, unless the caller is an admin.
     #[serde(deserialize_with = "seed_user_id")]
+    #[schema(value_type = crate::openapi::SeedUserId)]
     user_id: UserId,
+    #[schema(value_type = Option<String>)]
     document_id: Option<DocumentId>,
     title: Option<String>,
     status: Option<ChatStatus>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum ChatStatus {
     Active,
@@ -138,6 +141,8 @@ fn title(title: Option<&str>) -> std::result::Result<Option<Title>, ApiError> {
     Ok(title.map(Title::parse).transpose()?.flatten())
 }
 
+#[utoipa::path(post, path = "/chat", tag = "seed 001", request_body = CreateChat,
+    responses((status = 201, description = "The new chat", body = crate::openapi::ChatDocument)))]
 async fn create_chat(
     With(app): App,
     Caller(caller): Caller,
@@ -170,6 +175,8 @@ async fn create_chat(
 }
 
 /// The user's chats (every session they are in, but deleted ones), newest activity first.
+#[utoipa::path(get, path = "/chat/user/{id}", tag = "seed 001", params(crate::openapi::NumberedPageQuery),
+    responses((status = 200, description = "The user's chats, newest activity first", body = NumberedPage<crate::openapi::ChatDocument>)))]
 async fn user_chats(
     With(app): App,
     UserPath(user): UserPath,
@@ -198,6 +205,8 @@ async fn user_chats(
     Ok(reply::With(StatusCode::OK, NumberedPage::new(items, wanted, has_more)).into_response())
 }
 
+#[utoipa::path(get, path = "/chat/{id}", tag = "seed 001",
+    responses((status = 200, description = "The chat", body = crate::openapi::ChatDocument)))]
 async fn get_chat(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -207,12 +216,15 @@ async fn get_chat(
     Ok(document(StatusCode::OK, chat_document(&session)))
 }
 
-#[derive(Deserialize)]
+/// One of the two at least.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateChat {
     title: Option<String>,
     status: Option<ChatStatus>,
 }
 
+#[utoipa::path(put, path = "/chat/{id}", tag = "seed 001", request_body = UpdateChat,
+    responses((status = 200, description = "The chat changed", body = crate::openapi::ChatDocument)))]
 async fn update_chat(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -237,6 +249,8 @@ async fn update_chat(
     Ok(document(StatusCode::OK, chat_document(&session)))
 }
 
+#[utoipa::path(delete, path = "/chat/{id}", tag = "seed 001",
+    responses((status = 200, description = "The chat, deleted (its session ended)", body = crate::openapi::ChatDocument)))]
 async fn delete_chat(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -277,6 +291,8 @@ async fn messages_page(
     Ok(NumberedPage::new(items, wanted, has_more))
 }
 
+#[utoipa::path(get, path = "/chat/{id}/messages", tag = "seed 001", params(crate::openapi::NumberedPageQuery),
+    responses((status = 200, description = "The chat's messages, oldest first", body = NumberedPage<crate::openapi::ChatMessageDocument>)))]
 async fn chat_messages(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -288,12 +304,16 @@ async fn chat_messages(
     Ok(reply::With(StatusCode::OK, page).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FullChat {
+    #[schema(value_type = crate::openapi::ChatDocument)]
     chat: Value,
+    #[schema(value_type = NumberedPage<crate::openapi::ChatMessageDocument>)]
     messages: NumberedPage<Value>,
 }
 
+#[utoipa::path(get, path = "/chat/{id}/full", tag = "seed 001", params(crate::openapi::NumberedPageQuery),
+    responses((status = 200, description = "The chat and a page of its messages", body = FullChat)))]
 async fn full_chat(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -308,17 +328,22 @@ async fn full_chat(
     Ok(reply::With(StatusCode::OK, full).into_response())
 }
 
-#[derive(Deserialize)]
+/// Text only: files go over the WebSocket after an upload.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateChatMessage {
+    #[schema(value_type = String)]
     message: Content,
     #[serde(default)]
     is_bot: bool,
     #[serde(rename = "type", default)]
+    #[schema(value_type = crate::openapi::MessageKind)]
     kind: MessageKind,
     /// The reply's token count; like `is_bot`, only a service token may set it.
     token: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/chat/{id}/messages", tag = "seed 001", request_body = CreateChatMessage,
+    responses((status = 201, description = "The message, posted", body = crate::openapi::ChatMessageDocument)))]
 async fn post_chat_message(
     With(app): App,
     SessionPath(id): SessionPath,
@@ -367,6 +392,8 @@ async fn message_reply(app: &State, message: &Message) -> Response {
     )
 }
 
+#[utoipa::path(get, path = "/chat/{id}/messages/{mid}", tag = "seed 001",
+    responses((status = 200, description = "The message", body = crate::openapi::ChatMessageDocument)))]
 async fn get_chat_message(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -376,12 +403,17 @@ async fn get_chat_message(
     Ok(message_reply(&app, &found).await)
 }
 
-#[derive(Deserialize)]
+/// One of the two at least; `reaction` replaces the caller's one reaction.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateChatMessage {
+    #[schema(value_type = Option<String>)]
     message: Option<Content>,
+    #[schema(value_type = Option<String>)]
     reaction: Option<Reaction>,
 }
 
+#[utoipa::path(put, path = "/chat/{id}/messages/{mid}", tag = "seed 001", request_body = UpdateChatMessage,
+    responses((status = 200, description = "The message changed", body = crate::openapi::ChatMessageDocument)))]
 async fn update_chat_message(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -405,6 +437,8 @@ async fn update_chat_message(
     Ok(message_reply(&app, &updated).await)
 }
 
+#[utoipa::path(delete, path = "/chat/{id}/messages/{mid}", tag = "seed 001",
+    responses((status = 200, description = "The message, deleted", body = crate::openapi::ChatMessageDocument)))]
 async fn delete_chat_message(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -442,6 +476,9 @@ async fn react_only_with(
     Ok(updated)
 }
 
+#[utoipa::path(post, path = "/chat/{id}/messages/{mid}/reaction", tag = "seed 001", operation_id = "seed_001_add_reaction",
+    params(crate::openapi::ReactionQuery),
+    responses((status = 200, description = "The message with the caller's one reaction", body = crate::openapi::ChatMessageDocument)))]
 async fn add_reaction(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -456,6 +493,8 @@ async fn add_reaction(
     Ok(message_reply(&app, &updated).await)
 }
 
+#[utoipa::path(delete, path = "/chat/{id}/messages/{mid}/reaction", tag = "seed 001", operation_id = "seed_001_remove_reaction",
+    responses((status = 200, description = "The message without the caller's reaction", body = crate::openapi::ChatMessageDocument)))]
 async fn remove_reaction(
     With(app): App,
     MessagePath(id, message): MessagePath,
@@ -467,13 +506,17 @@ async fn remove_reaction(
 }
 
 /// Who is connected to the chat's WebSocket now.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SocketStatus {
+    #[schema(value_type = String)]
     chat_id: SessionId,
     active_connections: usize,
+    #[schema(value_type = Vec<String>)]
     online: Vec<UserId>,
 }
 
+#[utoipa::path(get, path = "/chat/ws/{id}/status", tag = "seed 001",
+    responses((status = 200, description = "Who is connected to the chat now", body = SocketStatus)))]
 async fn socket_status(
     With(app): App,
     SessionPath(id): SessionPath,

@@ -27,21 +27,26 @@ pub fn routes() -> Router<Arc<State>> {
 }
 
 /// The seed's answer: the session, its chatbot, and the conversation so far.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChatbotSession {
+    #[schema(value_type = String)]
     session_id: SessionId,
     /// The seed keeps conversations apart from sessions; here they are one.
+    #[schema(value_type = String)]
     conversation_id: SessionId,
+    #[schema(value_type = String)]
     chatbot_id: ChatbotId,
     chatbot_name: String,
     previous_messages: Vec<PreviousMessage>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PreviousMessage {
     /// `assistant` for the chatbot's messages, `user` for everyone else's.
+    #[schema(value_type = String)]
     role: &'static str,
     message: String,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
 }
 
@@ -56,6 +61,11 @@ impl From<&Message> for PreviousMessage {
 }
 
 /// 201 with a new session, 200 with the one already active.
+#[utoipa::path(post, path = "/chatbot/{id}/session", tag = "seed 003",
+    responses(
+        (status = 201, description = "A new session with the chatbot", body = ChatbotSession),
+        (status = 200, description = "The caller's session with it, already active", body = ChatbotSession),
+    ))]
 async fn open_session(
     With(app): With<Arc<State>>,
     ChatbotPath(chatbot): ChatbotPath,

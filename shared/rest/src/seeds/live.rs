@@ -32,9 +32,10 @@ pub fn routes() -> Router<Arc<State>> {
 }
 
 /// `{"user_id"}`, which may be left out (or the body with it): the user the request is for.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct ForUser {
     #[serde(default, deserialize_with = "optional_seed_user_id")]
+    #[schema(value_type = Option<crate::openapi::SeedUserId>)]
     user_id: Option<UserId>,
 }
 
@@ -63,6 +64,9 @@ impl ForUser {
     }
 }
 
+#[utoipa::path(post, path = "/api/chat/sessions/{id}/join", tag = "seed 000", operation_id = "seed_000_join",
+    request_body(content = Option<ForUser>, description = "Optional: someone else for the owner (or an admin) to add"),
+    responses((status = 200, description = "The session; `joined` is false for a member already", body = Joined)))]
 async fn join(
     With(app): With<Arc<State>>,
     SessionPath(id): SessionPath,
@@ -79,6 +83,9 @@ async fn join(
     })
 }
 
+#[utoipa::path(post, path = "/api/chat/sessions/{id}/leave", tag = "seed 000", operation_id = "seed_000_leave",
+    request_body(content = Option<ForUser>, description = "Optional: someone else for the owner (or an admin) to remove"),
+    responses((status = 200, description = "`left` is false for someone not a member", body = Left)))]
 async fn leave(
     With(app): With<Arc<State>>,
     SessionPath(id): SessionPath,

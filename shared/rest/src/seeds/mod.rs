@@ -12,10 +12,11 @@
 //!
 //! Paths with a trailing slash (004's) are served as without one, as every route is.
 
-mod chat;
-mod chatbot;
-mod live;
-mod visitor;
+// Visible to the crate for the OpenAPI document's list of operations.
+pub(crate) mod chat;
+pub(crate) mod chatbot;
+pub(crate) mod live;
+pub(crate) mod visitor;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -99,7 +100,7 @@ where
 }
 
 /// A numbered page as the seed routes answer it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct NumberedPage<T> {
     items: Vec<T>,
     page: usize,

@@ -40,7 +40,7 @@ pub fn upload_routes() -> Router<Arc<State>> {
 }
 
 /// The seed's envelope.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Enveloped<T> {
     message: &'static str,
     data: T,
@@ -50,28 +50,40 @@ fn enveloped<T: Serialize>(status: StatusCode, message: &'static str, data: T) -
     reply::With(status, Enveloped { message, data }).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct StartSession {
+    #[schema(value_type = String)]
     business: BusinessId,
+    #[schema(value_type = Option<String>)]
     department: Option<DepartmentId>,
+    #[schema(value_type = Option<String>)]
     external_customer_id: Option<ExternalCustomerId>,
     /// Not in the seed: the business backend's proof of the customer id (README,
     /// "Verified customers").
     customer_proof: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Started {
+    #[schema(value_type = String)]
     session_id: SessionId,
     active: bool,
     /// Not in the seed: who the visitor is (the `sender_id` of their messages), and what
     /// their socket, history and uploads authenticate with.
+    #[schema(value_type = String)]
     visitor_id: UserId,
     visitor_token: String,
+    #[schema(value_type = String, format = DateTime)]
     visitor_token_expires_at: Timestamp,
     resumed: bool,
 }
 
+#[utoipa::path(post, path = "/chat/start-session", tag = "seed 004", request_body = StartSession,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "A new support session and the visitor's token", body = Enveloped<Started>),
+        (status = 200, description = "The visitor's open session, resumed", body = Enveloped<Started>),
+    ))]
 async fn start_session(
     With(app): With<Arc<State>>,
     source: SourceAddress,
@@ -98,13 +110,17 @@ async fn start_session(
 }
 
 /// The timeline, oldest first; `?cursor=` (its `next_cursor`) continues to older entries.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct History {
     #[serde(flatten)]
+    #[schema(value_type = Enveloped<Vec<crate::openapi::TimelineItem>>)]
     envelope: Enveloped<Vec<TimelineItem>>,
+    #[schema(value_type = Option<String>)]
     next_cursor: Option<Cursor>,
 }
 
+#[utoipa::path(get, path = "/chat/history/{id}", tag = "seed 004", operation_id = "seed_004_history", params(crate::openapi::PageQuery),
+    responses((status = 200, description = "The timeline, oldest first", body = History)))]
 async fn history(
     With(app): With<Arc<State>>,
     SessionPath(id): SessionPath,
@@ -126,13 +142,15 @@ async fn history(
     Ok(reply::With(StatusCode::OK, history).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UploadedFile {
     /// The download link, which a `{"type":"file","file"}` frame sends back as it is.
     file: Option<String>,
     file_name: String,
     /// Not in the seed: the same file by id.
+    #[schema(value_type = String)]
     attachment_id: chat_core::domain::AttachmentId,
+    #[schema(value_type = String)]
     session_id: SessionId,
 }
 
@@ -140,6 +158,9 @@ struct UploadedFile {
 /// message when a `file` frame sends it, so this is read and not needed),
 /// `uploaded_by_end_user`, `uploaded_by_agent`, and (ours) an optional `session_id`; without
 /// one, the file goes to the caller's open support session.
+#[utoipa::path(post, path = "/chat/upload-file", tag = "seed 004",
+    request_body(content = crate::openapi::SeedUploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, description = "The file, stored", body = Enveloped<UploadedFile>)))]
 async fn upload_file(
     With(app): With<Arc<State>>,
     Caller(caller): Caller,
