@@ -1,7 +1,7 @@
 //! The OpenAPI document: `docs/openapi.json` is what the code generates, it is a valid
 //! OpenAPI 3.1 document, and its paths are the ones the source routes (read from the
 //! `.route(` calls themselves, not from the annotations). `router.rs` checks that the
-//! router answers exactly the documented methods.
+//! router answers exactly the documented methods, with answers their schemas describe.
 //!
 //! `UPDATE_OPENAPI=1 cargo test -p chat-rest --test openapi` rewrites the document.
 

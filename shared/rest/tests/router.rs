@@ -1,6 +1,7 @@
 //! The REST router on its own, as `lambda_http` runs it in Lambda: requests in, answers
 //! out, on the embedded store. What the router itself decides is checked here (routes,
-//! methods, bodies, the error body); the end-to-end suites cover the API's behaviour.
+//! methods, bodies, the error body, and that routes, methods and answers are those of the
+//! OpenAPI document); the end-to-end suites cover the API's behaviour.
 
 use std::sync::Arc;
 
@@ -260,4 +261,118 @@ async fn every_routed_method_of_a_documented_path_is_documented() {
             );
         }
     }
+}
+
+/// Checks `answer` against the schema the document gives `method template` for its status
+/// (or its class, `4XX`), as JSON Schema 2020-12 with the document's components.
+fn assert_documented(method: &Method, template: &str, answer: &Answer) {
+    let document = serde_json::to_value(chat_rest::openapi()).expect("a JSON document");
+    let operation = &document["paths"][template][method.as_str().to_lowercase()];
+    assert!(
+        operation.is_object(),
+        "{method} {template} is not documented"
+    );
+    let status = answer.status.as_u16();
+    let responses = &operation["responses"];
+    let mut response = [status.to_string(), format!("{}XX", status / 100)]
+        .iter()
+        .map(|key| &responses[key])
+        .find(|response| !response.is_null())
+        .unwrap_or_else(|| panic!("{method} {template}: {status} is not documented"));
+    if let Some(name) = response["$ref"]
+        .as_str()
+        .and_then(|reference| reference.strip_prefix("#/components/responses/"))
+    {
+        response = &document["components"]["responses"][name];
+    }
+    let mut schema = response["content"]["application/json"]["schema"].clone();
+    schema["components"] = document["components"].clone();
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&answer.body)
+        .map(|error| format!("at {}: {error}", error.instance_path().as_str()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {template} answered {status} off its schema: {errors:?}\n{}",
+        answer.body
+    );
+}
+
+/// Sends a request to `router` and checks its answer against the document.
+async fn documented(
+    router: &axum::Router,
+    method: Method,
+    template: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Answer {
+    let answer = send_to(router.clone(), method.clone(), path, body).await;
+    assert_documented(&method, template, &answer);
+    answer
+}
+
+#[tokio::test]
+async fn a_session_s_answers_are_as_the_openapi_document_says() {
+    let router = &app();
+    documented(router, Method::GET, "/health", "/health", None).await;
+    let created = documented(
+        router,
+        Method::POST,
+        "/sessions",
+        "/sessions",
+        Some(r#"{"kind": "group", "title": "Docs", "members": ["bob"]}"#),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let id = created.body["session"]["id"].as_str().expect("an id");
+    let session = format!("/sessions/{id}");
+    let posted = documented(
+        router,
+        Method::POST,
+        "/sessions/{id}/messages",
+        &format!("{session}/messages"),
+        Some(r#"{"content": "hello", "client_msg_id": "c1"}"#),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{:?}", posted.body);
+    let message = posted.body["message"]["id"].as_str().expect("an id");
+    let reacted = documented(
+        router,
+        Method::POST,
+        "/sessions/{id}/messages/{mid}/reactions",
+        &format!("{session}/messages/{message}/reactions"),
+        Some(r#"{"reaction": "👍"}"#),
+    )
+    .await;
+    assert_eq!(reacted.status, StatusCode::OK, "{:?}", reacted.body);
+    for (template, path) in [
+        ("/sessions", "/sessions".to_owned()),
+        ("/sessions/{id}", session.clone()),
+        ("/sessions/{id}/messages", format!("{session}/messages")),
+        ("/sessions/{id}/history", format!("{session}/history")),
+        ("/sessions/{id}/full", format!("{session}/full")),
+        (
+            "/sessions/{id}/connections",
+            format!("{session}/connections"),
+        ),
+        ("/usage/{id}", "/usage/ann".to_owned()),
+        ("/chatbots", "/chatbots".to_owned()),
+        ("/chat/{id}", format!("/chat/{id}")),
+        ("/chat/history/{id}", format!("/chat/history/{id}")),
+    ] {
+        let answer = documented(router, Method::GET, template, &path, None).await;
+        assert!(answer.status.as_u16() < 500, "{path}: {:?}", answer.body);
+    }
+    let refused = documented(
+        router,
+        Method::GET,
+        "/sessions/{id}",
+        "/sessions/not-an-id",
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let ended = documented(router, Method::DELETE, "/sessions/{id}", &session, None).await;
+    assert_eq!(ended.status, StatusCode::OK, "{:?}", ended.body);
 }
