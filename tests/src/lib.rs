@@ -137,6 +137,8 @@ pub struct Parts {
     pub settings: Vec<(&'static str, String)>,
     /// The web client's identity provider: authorization and token URLs, client id.
     pub oidc: Option<(String, String, String)>,
+    /// Where the server's metrics go (the metrics suite records them).
+    pub metrics: Option<std::sync::Arc<dyn chat_core::metrics::Metrics>>,
 }
 
 /// The local server on the embedded store (or `parts.store`), with `parts` in place.
@@ -191,6 +193,7 @@ async fn spawn_parts(mut options: Options, parts: Parts) -> TestApp {
             .store
             .map(|store| (store, "a store of the caller's".to_owned())),
         management_endpoint: parts.management_endpoint,
+        metrics: parts.metrics,
     };
     let (options, frames) = tapped(options);
     let running = chat_local::start_with(options, local)

@@ -20,7 +20,7 @@ pub async fn handle(
 ) -> Result<ApiGatewayCustomAuthorizerResponse, Error> {
     let query_token = event.query_string_parameters.first("token");
     let Some(found) = find_websocket_token(query_token, &event.headers) else {
-        tracing::info!("no token");
+        chat_apigw::log_outcome("no_token");
         return Err(UNAUTHORIZED.into());
     };
     let principal = match authenticator.authenticate(&found.token).await {
@@ -30,6 +30,7 @@ pub async fn handle(
             return Err("cannot verify tokens now".into());
         }
         Err(failure) => {
+            chat_apigw::log_outcome("token_refused");
             tracing::info!(%failure, source = ?found.source, "token refused");
             return Err(UNAUTHORIZED.into());
         }

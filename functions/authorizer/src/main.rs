@@ -15,7 +15,10 @@ async fn main() -> Result<(), Error> {
     let authenticator = Arc::new(Authenticator::new(config, Arc::new(HttpKeySets::new())));
     run(service_fn(move |event: LambdaEvent<_>| {
         let authenticator = authenticator.clone();
-        async move { authorizer::handle(&authenticator, event.payload).await }
+        async move {
+            let span = chat_apigw::invocation_span("authorize", None);
+            chat_apigw::observed(span, authorizer::handle(&authenticator, event.payload)).await
+        }
     }))
     .await
 }

@@ -16,8 +16,10 @@ async fn main() -> Result<(), Error> {
         bot::embedder(config.embeddings.as_ref(), Some(&deployed.sdk_config)).await,
     );
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<Job>| async move {
-        bot::handle(app, event.payload).await
+    run(service_fn(move |event: LambdaEvent<Job>| {
+        let span = chat_apigw::job_span(&event.payload);
+        // Boxed: a reply's future is large, and the runtime holds one.
+        Box::pin(chat_apigw::observed(span, bot::handle(app, event.payload)))
     }))
     .await
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_apigw::{EventServices, event_connection, event_principal, status_response};
+use chat_apigw::{
+    EventServices, event_connection, event_principal, log_outcome, log_session, status_response,
+};
 use chat_core::compose::Services;
 use chat_core::domain::{Dialect, SessionId, ValidationError};
 use chat_core::ports::{Invoker, Job, error_chain};
@@ -41,6 +43,9 @@ pub async fn handle_connect(
         return Ok(status_response(400, None));
     };
     let dialect = dialect.unwrap_or(app.dialect);
+    if let Some(session) = session {
+        log_session(session);
+    }
     let service = app.services.for_event(&event);
     let opened = match service
         .open_connection(principal, connection.clone(), session, dialect)
@@ -50,6 +55,10 @@ pub async fn handle_connect(
         Err(error) => {
             if error.is_server_fault() {
                 tracing::error!(error = %error_chain(&error), "cannot open the connection");
+            }
+            log_outcome(error.code().as_str());
+            if let Some(metric) = error.refusal_metric() {
+                service.count_metric(metric);
             }
             return Ok(status_response(refusal_status(&error), None));
         }

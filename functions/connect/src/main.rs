@@ -25,9 +25,17 @@ async fn main() -> Result<(), Error> {
         async move {
             match event.payload {
                 Invocation::Connect(event) => {
-                    Ok(serde_json::to_value(handle_connect(&app, *event).await?)?)
+                    let span = chat_apigw::websocket_span(&event);
+                    // Boxed: `$connect`'s future is large (clippy's large_futures).
+                    let response =
+                        Box::pin(chat_apigw::observed(span, handle_connect(&app, *event)));
+                    Ok(serde_json::to_value(response.await?)?)
                 }
-                Invocation::Job(job) => handle_job(&app, job).await.map(|()| Value::Null),
+                Invocation::Job(job) => {
+                    let span = chat_apigw::job_span(&job);
+                    let done = chat_apigw::observed(span, handle_job(&app, job)).await;
+                    done.map(|()| Value::Null)
+                }
             }
         }
     }))

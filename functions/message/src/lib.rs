@@ -2,9 +2,12 @@
 //! A bad frame gets an `error` frame and the connection stays open; nothing is stored.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use chat_apigw::{EventServices, event_connection, event_principal, status_response};
+use chat_apigw::{
+    EventServices, event_connection, event_principal, log_outcome, log_session, status_response,
+};
 use chat_core::compose::Services;
 use chat_core::domain::{Connection, ConnectionId, Dialect};
+use chat_core::metrics::Metric;
 use chat_core::ports::error_chain;
 use chat_core::protocol::{ClientFrame, CloseCode, ErrorCode, FrameError, ServerFrame};
 use chat_core::service::{ChatService, ConnectionSender, ServiceError};
@@ -39,7 +42,12 @@ pub async fn handle(
     let outcome = match (frame, &sender) {
         (Err(error), _) => Err(Refusal::frame(&error)),
         (Ok(_), Err(error)) => Err(Refusal::service(error)),
-        (Ok(frame), Ok(sender)) => run(&service, sender, frame).await,
+        (Ok(frame), Ok(sender)) => {
+            if let Some(session) = sender.connection.session_id {
+                log_session(session);
+            }
+            run(&service, sender, frame).await
+        }
     };
     if let Err(refusal) = outcome {
         refusal
@@ -64,10 +72,12 @@ fn log_fault(error: &ServiceError) {
     }
 }
 
-/// An `error` frame for the sender, and whether the connection must then close.
+/// An `error` frame for the sender, whether the connection must then close, and the
+/// metric the refusal counts in (moderation, rate limits).
 struct Refusal {
     frame: ServerFrame,
     close: bool,
+    metric: Option<Metric>,
 }
 
 impl Refusal {
@@ -75,6 +85,7 @@ impl Refusal {
         Self {
             frame: ServerFrame::from_frame_error(error),
             close: false,
+            metric: None,
         }
     }
 
@@ -98,6 +109,7 @@ impl Refusal {
                 return Self {
                     frame,
                     close: *closes,
+                    metric: error.refusal_metric(),
                 };
             }
             other => other.code(),
@@ -105,6 +117,7 @@ impl Refusal {
         Self {
             frame: ServerFrame::error(code, error.to_string()),
             close: false,
+            metric: error.refusal_metric(),
         }
     }
 
@@ -119,11 +132,18 @@ impl Refusal {
         Self {
             frame: ServerFrame::error_closing(error.code(), error.to_string(), close_code),
             close: true,
+            metric: error.refusal_metric(),
         }
     }
 
     /// To the connection in its dialect; in the contract's when it could not be found.
     async fn send(self, service: &ChatService, id: &ConnectionId, connection: Option<Connection>) {
+        if let ServerFrame::Error { code, .. } = &self.frame {
+            log_outcome(code.as_str());
+        }
+        if let Some(metric) = self.metric {
+            service.count_metric(metric);
+        }
         let dialect = connection.map_or(Dialect::Canonical, |c| c.dialect);
         if let Err(error) = service.reply_in(id, dialect, &self.frame).await {
             tracing::warn!(error = %error_chain(&error), "cannot send an error frame");

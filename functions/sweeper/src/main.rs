@@ -15,7 +15,8 @@ async fn main() -> Result<(), Error> {
         move |event: LambdaEvent<serde_json::Value>| async move {
             // Whatever else the schedule's input holds, a run sweeps as of now.
             let request = serde_json::from_value(event.payload).unwrap_or_default();
-            sweeper::handle(app, request).await
+            let span = chat_apigw::invocation_span("sweep", None);
+            chat_apigw::observed(span, sweeper::handle(app, request)).await
         },
     ))
     .await

@@ -109,3 +109,84 @@ impl EventServices for Services {
         self.endpoint_for_origin(&event_endpoint(event)).to_owned()
     }
 }
+
+/// Names the session an event turned out to be about in the invocation's log span (the
+/// event itself names only the connection).
+pub fn log_session(session: impl std::fmt::Display) {
+    tracing::Span::current().record("session_id", tracing::field::display(session));
+}
+
+/// Names how an event ended, when it was refused (an error code), in the invocation's log
+/// span; an event that ends without it went as asked.
+pub fn log_outcome(outcome: &str) {
+    tracing::Span::current().record("outcome", outcome);
+}
+
+/// The log span of one invocation: what it is (`route`: a WebSocket route key, `job:...`,
+/// `authorize`) and the connection it is about, with room for the session and the outcome
+/// the handler finds ([`log_session`], [`log_outcome`]). The runtime's own span around it
+/// carries the request id. Never a token, never content.
+pub fn invocation_span(route: &str, connection: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "invocation",
+        route,
+        connection_id = tracing::field::Empty,
+        session_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    if let Some(connection) = connection {
+        span.record("connection_id", connection);
+    }
+    span
+}
+
+/// The span of a WebSocket event: its route and connection.
+pub fn websocket_span(event: &ApiGatewayWebsocketProxyRequest) -> tracing::Span {
+    let context = &event.request_context;
+    invocation_span(
+        context.route_key.as_deref().unwrap_or_default(),
+        context.connection_id.as_deref(),
+    )
+}
+
+/// Runs one invocation inside `span`, then writes its one summary line: latency and
+/// whether it failed (the span adds route, connection, session and outcome).
+pub async fn observed<T, E: std::fmt::Display>(
+    span: tracing::Span,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    use tracing::Instrument;
+    async move {
+        let started = std::time::Instant::now();
+        let result = work.await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(_) => tracing::info!(latency_ms, "handled"),
+            Err(error) => tracing::warn!(latency_ms, %error, "failed"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// The span of an asynchronous job (a bot reply, a welcome, an indexing): `job:` and its
+/// name as the route, with the session or connection it is for.
+pub fn job_span(job: &chat_core::ports::Job) -> tracing::Span {
+    use chat_core::ports::Job;
+    let name = match job {
+        Job::Welcome { .. } => "job:welcome",
+        Job::BotReply { .. } => "job:bot_reply",
+        Job::IndexDocument { .. } => "job:index_document",
+        Job::IndexLibraryDocument { .. } => "job:index_library_document",
+    };
+    let connection = match job {
+        Job::Welcome { connection_id, .. } => Some(connection_id.as_str()),
+        _ => None,
+    };
+    let span = invocation_span(name, connection);
+    if let Job::BotReply { session_id, .. } = job {
+        span.record("session_id", tracing::field::display(session_id));
+    }
+    span
+}

@@ -92,6 +92,9 @@ where
     if err.code() == Some("GoneException") {
         PushError::Gone
     } else {
+        if err.code() == Some("LimitExceededException") {
+            crate::metrics::count_throttle();
+        }
         PushError::Failed(DisplayErrorContext(err).to_string().into())
     }
 }

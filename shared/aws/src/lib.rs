@@ -5,6 +5,7 @@
 pub mod apigateway;
 pub mod dynamodb;
 pub mod lambda;
+pub mod metrics;
 pub mod production;
 pub mod s3;
 

@@ -9,8 +9,10 @@ use chat_core::compose::{Adapters, PusherFactory, Services};
 use chat_core::config::{Config, ConfigError, Environment};
 use chat_core::ports::{BlobStore, Invoker, Pusher, SystemClock};
 
+use crate::metrics::EmbeddedMetrics;
 use crate::{ApiGatewayPusher, DynamoStore, LambdaInvoker, S3BlobStore};
 use chat_aws_base::stored::with_stored;
+use chat_core::metrics::Metrics;
 
 pub use chat_aws_base::sdk_config;
 
@@ -53,7 +55,12 @@ impl Deployed {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sdk_config = sdk_config().await;
         let config = Config::from_source(&with_stored(Environment, Some(&sdk_config)).await?)?;
-        let services = Services::new(&config, production_adapters(&config, &sdk_config));
+        let mut services = Services::new(&config, production_adapters(&config, &sdk_config));
+        if let Some(metrics) = EmbeddedMetrics::from_env() {
+            let metrics: Arc<dyn Metrics> = Arc::new(metrics);
+            crate::metrics::install(metrics.clone());
+            services = services.with_metrics(metrics);
+        }
         Ok(Self {
             config,
             services,
@@ -74,7 +81,12 @@ where
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            handler(services.clone(), event.payload)
+            let span = chat_apigw::websocket_span(&event.payload);
+            // Boxed: the handlers' futures are large, and the runtime holds one.
+            Box::pin(chat_apigw::observed(
+                span,
+                handler(services.clone(), event.payload),
+            ))
         },
     ))
     .await

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, RateLimits};
+use crate::metrics::{Metrics, NoMetrics};
 use crate::moderation::Moderator;
 use crate::ports::{BlobStore, Clock, Invoker, Pusher, Store};
 use crate::service::{ChatService, ChatbotPolicy, Files};
@@ -38,6 +39,7 @@ pub struct Services {
     /// Built once from `MODERATION_*`; every service made here shares it.
     moderator: Arc<Moderator>,
     readers: crate::service::DocumentReaders,
+    metrics: Arc<dyn Metrics>,
     current: Mutex<Option<(String, ChatService)>>,
 }
 
@@ -54,6 +56,7 @@ impl Services {
             rates: config.limits.rates,
             moderator: Arc::new(Moderator::new(config.moderation.clone())),
             readers: crate::service::DocumentReaders::default(),
+            metrics: Arc::new(NoMetrics),
             adapters,
             current: Mutex::new(None),
         }
@@ -67,6 +70,19 @@ impl Services {
             current: Mutex::new(None),
             ..self
         }
+    }
+
+    /// The same services recording what they do in `metrics` (CloudWatch's, in Lambda).
+    pub fn with_metrics(self, metrics: Arc<dyn Metrics>) -> Self {
+        Self {
+            metrics,
+            current: Mutex::new(None),
+            ..self
+        }
+    }
+
+    pub fn metrics(&self) -> Arc<dyn Metrics> {
+        self.metrics.clone()
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {
@@ -111,7 +127,8 @@ impl Services {
         .with_chatbots(self.chatbots.clone())
         .with_rates(self.rates)
         .with_moderator(self.moderator.clone())
-        .with_readers(self.readers.clone());
+        .with_readers(self.readers.clone())
+        .with_metrics(self.metrics.clone());
         *current = Some((endpoint.to_owned(), service.clone()));
         service
     }

@@ -10,6 +10,7 @@ pub mod compose;
 pub mod config;
 pub mod documents;
 pub mod domain;
+pub mod metrics;
 pub mod moderation;
 pub mod paging;
 pub mod ports;

@@ -94,6 +94,16 @@ where
                 | "ServiceUnavailable"
         )
     );
+    if matches!(
+        err.code(),
+        Some(
+            "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+        )
+    ) {
+        crate::metrics::count_throttle();
+    }
     let detail = format!("{operation}: {}", DisplayErrorContext(&err));
     // Logged where the error is answered; here only for tracing retries.
     tracing::debug!(operation, retryable, error = %detail, "DynamoDB request failed");

@@ -13,6 +13,7 @@ use crate::domain::{
     Chatbot, Connection, ConnectionId, Day, DocumentId, IncompleteReason, Language, Message,
     MessageId, MessageKind, Session, SessionId, Source, TimeZoneName, Timestamp, UserId,
 };
+use crate::metrics::{Metric, Sample};
 use crate::ports::{
     ChatModel, DocumentChunk, DocumentScope, Job, MessageQuery, ModelError, Prompt, ReplyEvent,
     ReplyStream, Speaker, Turn, UsageCharge,
@@ -175,6 +176,7 @@ impl ChatService {
         let asked = self.prompt(bot, chatbot, session, trigger).await?;
         let mut out = Outgoing::new(session.id, response_id);
         out.show_reasoning = chatbot.show_reasoning;
+        out.asked_at = asked.asked_at;
         out.start(self).await;
         let ending = match bot.model.reply(&asked.prompt).await {
             Ok(stream) => self.relay(stream, &mut out).await,
@@ -292,6 +294,10 @@ impl ChatService {
         let (stored, _) = self.append_reply(message, feed, usage).await?;
         let view = self.view(stored.message()).await;
         let token_count = stored.message().token_count;
+        self.metrics.record(&[
+            Sample::count(Metric::MessagesPosted, 1),
+            Sample::count(Metric::BotTokens, token_count.map_or(0, |n| n as usize)),
+        ]);
         Ok(match ending {
             Ending::Done => vec![ServerFrame::ResponseComplete {
                 response_id,
@@ -396,6 +402,7 @@ impl ChatService {
             prompt,
             asker,
             sources: sources(&excerpts),
+            asked_at: asked.map(|m| m.created_at),
         })
     }
 
@@ -444,6 +451,8 @@ struct Asked {
     prompt: Prompt,
     asker: Option<UserId>,
     sources: Vec<Source>,
+    /// When the message answered was stored: the reply's latency counts from it.
+    asked_at: Option<Timestamp>,
 }
 
 /// The excerpts as the system prompt carries them, each named by its file and part.
@@ -528,6 +537,8 @@ struct Outgoing {
     reasoning: String,
     /// Whether moderation changed any of what was sent.
     moderated: bool,
+    /// When the message answered was stored, until the first chunk is timed from it.
+    asked_at: Option<Timestamp>,
     /// Who hears the reply: the session's connections when it started, and those that
     /// joined since (read once each, not per chunk).
     audience: Vec<Connection>,
@@ -547,6 +558,7 @@ impl Outgoing {
             show_reasoning: false,
             reasoning: String::new(),
             moderated: false,
+            asked_at: None,
             audience: Vec::new(),
             served: BTreeSet::new(),
         }
@@ -658,6 +670,17 @@ impl Outgoing {
         self.moderated |= reviewed.masked;
         if reviewed.text.is_empty() {
             return;
+        }
+        if let (true, Some(asked_at)) = (self.sent.is_empty(), self.asked_at) {
+            let waited = service
+                .clock
+                .now()
+                .unix_millis()
+                .saturating_sub(asked_at.unix_millis());
+            service.metrics.record(&[Sample::duration(
+                Metric::TimeToFirstChunk,
+                Duration::from_millis(waited),
+            )]);
         }
         self.sent.push_str(&reviewed.text);
         let frame = ServerFrame::ResponseChunk {

@@ -62,6 +62,15 @@ impl ServiceError {
         }
     }
 
+    /// The metric a refusal of this kind counts in, if any.
+    pub fn refusal_metric(&self) -> Option<crate::metrics::Metric> {
+        match self {
+            Self::Moderated(_) => Some(crate::metrics::Metric::ModerationRefusals),
+            Self::RateLimited { .. } => Some(crate::metrics::Metric::RateLimitRefusals),
+            _ => None,
+        }
+    }
+
     /// Ours, not the caller's: worth a log line with the whole cause.
     pub fn is_server_fault(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Internal(_))

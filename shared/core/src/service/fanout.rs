@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use crate::domain::{Connection, ConnectionId, Dialect, SessionId};
+use crate::metrics::{Metric, Metrics, NoMetrics, Sample};
 use crate::ports::{Clock, ConnectionStore, PushError, Pusher, StoreResult};
 use crate::protocol::{ServerFrame, render};
 
@@ -18,6 +19,7 @@ pub struct Fanout {
     connections: Arc<dyn ConnectionStore>,
     pusher: Arc<dyn Pusher>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<dyn Metrics>,
 }
 
 /// What a broadcast achieved, for logs and tests.
@@ -27,6 +29,13 @@ pub struct Delivery {
     /// Connections found gone and forgotten.
     pub gone: usize,
     pub failed: usize,
+}
+
+impl Delivery {
+    /// The connections posted to, whatever came of it.
+    pub fn attempted(&self) -> usize {
+        self.delivered + self.gone + self.failed
+    }
 }
 
 impl Fanout {
@@ -39,7 +48,13 @@ impl Fanout {
             connections,
             pusher,
             clock,
+            metrics: Arc::new(NoMetrics),
         }
+    }
+
+    /// The same fan-out counting the connections it finds gone in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<dyn Metrics>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// The session's live connections.
@@ -141,7 +156,11 @@ impl Fanout {
     ) -> Result<(), PushError> {
         let result = self.pusher.post(connection, payload).await;
         match &result {
-            Err(PushError::Gone) => self.forget(connection).await,
+            Err(PushError::Gone) => {
+                self.metrics
+                    .record(&[Sample::count(Metric::GoneConnections, 1)]);
+                self.forget(connection).await;
+            }
             Err(PushError::Failed(reason)) => {
                 tracing::warn!(connection = %connection, %reason, "post to connection failed");
             }

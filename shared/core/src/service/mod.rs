@@ -42,6 +42,7 @@ use crate::domain::{
     Session, SessionId, SessionKind, SessionSpec, TimeZoneName, Title, UserId, ValidationError,
     verified_customer_id,
 };
+use crate::metrics::{Metrics, NoMetrics, Sample};
 use crate::moderation::Moderator;
 use crate::ports::{
     Clock, Created, Edit, Invoker, MAX_INITIAL_MEMBERS, MessageQuery, Pusher, SessionPatch,
@@ -152,6 +153,7 @@ pub struct ChatService {
     moderator: Arc<Moderator>,
     /// Read the files the bot indexes.
     readers: DocumentReaders,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl ChatService {
@@ -169,7 +171,23 @@ impl ChatService {
             rates: RateLimits::default(),
             moderator: Arc::new(Moderator::default()),
             readers: DocumentReaders::default(),
+            metrics: Arc::new(NoMetrics),
         }
+    }
+
+    /// The same service recording what it does in `metrics` (the deployment's).
+    pub fn with_metrics(self, metrics: Arc<dyn Metrics>) -> Self {
+        Self {
+            fanout: self.fanout.clone().with_metrics(metrics.clone()),
+            metrics,
+            ..self
+        }
+    }
+
+    /// Counts one of something that happened outside the service: a refusal, where
+    /// errors are answered (so that each counts once).
+    pub fn count_metric(&self, metric: crate::metrics::Metric) {
+        self.metrics.record(&[Sample::count(metric, 1)]);
     }
 
     /// The same service reading the files it indexes with `readers`.

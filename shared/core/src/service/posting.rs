@@ -11,6 +11,7 @@ use crate::domain::{
     ArrivalTime, Bucket, Connection, ConnectionId, Day, Limited, Message, MessageKind, Principal,
     Role, SessionId, Timestamp, UserId, ValidationError,
 };
+use crate::metrics::{Metric, Sample};
 use crate::ports::{
     Append, BucketUpdate, Feed, Posted, Sender, SenderKey, StoreError, UsageCharge, WindowCount,
 };
@@ -306,7 +307,13 @@ impl ChatService {
             let frame = ServerFrame::ChatMessage {
                 message: self.view(stored).await,
             };
-            self.fanout.send_all(&feed.connections, &frame).await;
+            let started = std::time::Instant::now();
+            let delivery = self.fanout.send_all(&feed.connections, &frame).await;
+            self.metrics.record(&[
+                Sample::count(Metric::MessagesPosted, 1),
+                Sample::count(Metric::FanOutSize, delivery.attempted()),
+                Sample::duration(Metric::FanOutDuration, started.elapsed()),
+            ]);
             if wants_bot {
                 self.start_bot_reply(session, stored).await;
             }
