@@ -86,7 +86,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         self.log(status);
+        tracing::Span::current().record("outcome", self.code().as_str());
         let mut response = json_response(status, &ErrorBody::new(self.code(), self.to_string()));
+        if let Self::Service(error) = &self
+            && let Some(metric) = error.refusal_metric()
+        {
+            // Counted by the router's `count_refusals`, which holds the service.
+            response.extensions_mut().insert(metric);
+        }
         match self {
             Self::MethodNotAllowed { allow } => {
                 response

@@ -31,11 +31,12 @@ use chat_core::config::Config;
 use chat_core::ports::{Clock, KeySetFetcher};
 use chat_core::service::ChatService;
 use http::{HeaderName, Request};
+use tower_http::LatencyUnit;
 use tower_http::normalize_path::NormalizePath;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use chatbots::parse_chatbot_file;
 pub use error::ApiError;
@@ -94,16 +95,33 @@ fn edges(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
         .fallback(|| async { ApiError::NoRoute })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let id = request
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|id| id.to_str().ok())
-                    .unwrap_or_default();
-                // The path only: the query may hold what logs must not.
-                tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|id| id.to_str().ok())
+                        .unwrap_or_default();
+                    // The path only: the query may hold what logs must not.
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = request.uri().path(),
+                        request_id = id,
+                        outcome = tracing::field::Empty,
+                    )
+                })
+                // One line a request at info: its status and latency, in the request's span.
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                ),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_refusals,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, Ulids))
         .with_state(state);
@@ -111,6 +129,20 @@ fn edges(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
     Router::new()
         .fallback_service(NormalizePath::trim_trailing_slash(routes))
         .layer(axum::middleware::from_fn(answer_preflight))
+}
+
+/// Counts each refusal an answer carries (moderation, rate limits: [`ApiError`] marks
+/// them) in the service's metrics, once, where it is answered.
+async fn count_refusals(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    if let Some(metric) = response.extensions().get::<chat_core::metrics::Metric>() {
+        state.chat.count_metric(*metric);
+    }
+    response
 }
 
 /// Browsers' CORS preflights. The HTTP API's `$default` and `ANY` routes pass `OPTIONS`
