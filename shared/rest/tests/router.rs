@@ -376,3 +376,59 @@ async fn a_session_s_answers_are_as_the_openapi_document_says() {
     let ended = documented(router, Method::DELETE, "/sessions/{id}", &session, None).await;
     assert_eq!(ended.status, StatusCode::OK, "{:?}", ended.body);
 }
+
+#[tokio::test]
+async fn the_seed_routes_answers_are_as_the_openapi_document_says() {
+    let router = &app();
+    let chat = documented(
+        router,
+        Method::POST,
+        "/chat",
+        "/chat",
+        Some(r#"{"user_id": "ann"}"#),
+    )
+    .await;
+    assert_eq!(chat.status, StatusCode::CREATED, "{:?}", chat.body);
+    let id = chat.body["_id"].as_str().expect("an id");
+    let posted = documented(
+        router,
+        Method::POST,
+        "/chat/{id}/messages",
+        &format!("/chat/{id}/messages"),
+        Some(r#"{"message": "hello"}"#),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{:?}", posted.body);
+    for (template, path) in [
+        ("/chat/{id}", format!("/chat/{id}")),
+        ("/chat/{id}/full", format!("/chat/{id}/full")),
+        ("/chat/{id}/messages", format!("/chat/{id}/messages")),
+        ("/chat/user/{id}", "/chat/user/ann".to_owned()),
+        ("/chat/ws/{id}/status", format!("/chat/ws/{id}/status")),
+        (
+            "/api/chat/sessions/{id}",
+            format!("/api/chat/sessions/{id}"),
+        ),
+    ] {
+        let answer = documented(router, Method::GET, template, &path, None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {:?}", answer.body);
+    }
+    let bot = documented(
+        router,
+        Method::POST,
+        "/chatbot/{id}/session",
+        "/chatbot/assistant/session",
+        None,
+    )
+    .await;
+    assert!(bot.status.is_success(), "{:?}", bot.body);
+    let support = documented(
+        router,
+        Method::POST,
+        "/chat/start-session",
+        "/chat/start-session",
+        Some(r#"{"business": "acme"}"#),
+    )
+    .await;
+    assert!(support.status.is_success(), "{:?}", support.body);
+}
