@@ -313,7 +313,7 @@ async fn documented(
 }
 
 #[tokio::test]
-async fn a_session_s_answers_are_as_the_openapi_document_says() {
+async fn a_session_s_routes_answer_as_the_openapi_document_says() {
     let router = &app();
     documented(router, Method::GET, "/health", "/health", None).await;
     let created = documented(
@@ -378,7 +378,7 @@ async fn a_session_s_answers_are_as_the_openapi_document_says() {
 }
 
 #[tokio::test]
-async fn the_seed_routes_answers_are_as_the_openapi_document_says() {
+async fn the_seed_routes_answer_as_the_openapi_document_says() {
     let router = &app();
     let chat = documented(
         router,
