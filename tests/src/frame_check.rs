@@ -157,30 +157,30 @@ impl FrameSchemas {
         })
     }
 
-    /// What is wrong with `text`, sent `direction` on a `dialect` connection; `Ok(false)`
-    /// for a frame not checked (a client frame the server refuses, API Gateway's own).
+    /// Whether `text`, sent `direction` on a `dialect` connection, matches its schema, or
+    /// what is wrong with it.
     pub fn check(
         &self,
         direction: FrameDirection,
         dialect: Dialect,
         text: &str,
-    ) -> Result<bool, Vec<String>> {
+    ) -> Result<Checked, Vec<String>> {
         let frame: Value = match serde_json::from_str(text) {
             Ok(frame) => frame,
-            Err(_) if direction == FrameDirection::FromClient => return Ok(false),
+            Err(_) if direction == FrameDirection::FromClient => return Ok(Checked::Refused),
             Err(error) => return Err(vec![format!("not JSON: {error}")]),
         };
         match direction {
             FrameDirection::FromClient => {
                 if ClientFrame::parse(text).is_err() {
-                    return Ok(false);
+                    return Ok(Checked::Refused);
                 }
                 if self
                     .client
                     .iter()
                     .any(|(_, schema)| schema.is_valid(&frame))
                 {
-                    return Ok(true);
+                    return Ok(Checked::Matched);
                 }
                 // Told against the schemas most likely meant: the contract's and its own.
                 Err(self
@@ -195,17 +195,28 @@ impl FrameSchemas {
                     })
                     .collect())
             }
-            FrameDirection::ToClient if is_gateway_frame(&frame) => Ok(false),
+            FrameDirection::ToClient if is_gateway_frame(&frame) => Ok(Checked::Gateway),
             FrameDirection::ToClient => {
                 let schema = &self.server[&dialect];
                 if schema.is_valid(&frame) {
-                    Ok(true)
+                    Ok(Checked::Matched)
                 } else {
                     Err(schema.errors(&frame))
                 }
             }
         }
     }
+}
+
+/// What became of a frame that is not a violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// It matches its schema.
+    Matched,
+    /// A client frame the server's parser refuses: bad input, not checked.
+    Refused,
+    /// API Gateway's own frame, not the backend's: not checked.
+    Gateway,
 }
 
 /// API Gateway's own answer when a route's Lambda fails, not the backend's frame:
@@ -249,7 +260,8 @@ impl std::fmt::Display for Violation {
 #[derive(Default)]
 pub struct FrameLog {
     checked: Mutex<BTreeMap<(Dialect, Side), usize>>,
-    unchecked: Mutex<usize>,
+    refused: Mutex<usize>,
+    gateway: Mutex<usize>,
     violations: Mutex<Vec<Violation>>,
 }
 
@@ -262,12 +274,13 @@ impl FrameLog {
 
     pub fn record(&self, direction: FrameDirection, dialect: Dialect, text: &str) {
         match FrameSchemas::get().check(direction, dialect, text) {
-            Ok(true) => {
+            Ok(Checked::Matched) => {
                 *lock(&self.checked)
                     .entry((dialect, Side::of(direction)))
                     .or_default() += 1;
             }
-            Ok(false) => *lock(&self.unchecked) += 1,
+            Ok(Checked::Refused) => *lock(&self.refused) += 1,
+            Ok(Checked::Gateway) => *lock(&self.gateway) += 1,
             Err(errors) => lock(&self.violations).push(Violation {
                 direction,
                 dialect,
@@ -293,7 +306,8 @@ impl FrameLog {
             .into_iter()
             .map(|((dialect, side), count)| format!("{} {} {count}", dialect.as_str(), side.name()))
             .collect();
-        summary.push(format!("unchecked {}", lock(&self.unchecked)));
+        summary.push(format!("refused {}", lock(&self.refused)));
+        summary.push(format!("gateway {}", lock(&self.gateway)));
         summary.join(", ")
     }
 

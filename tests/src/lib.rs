@@ -196,7 +196,8 @@ async fn spawn_parts(mut options: Options, parts: Parts) -> TestApp {
         metrics: parts.metrics,
     };
     let (options, frames) = tapped(options);
-    let running = chat_local::start_with(options, local)
+    // Boxed, as below: the server's start is a large future, and every test awaits one.
+    let running = Box::pin(chat_local::start_with(options, local))
         .await
         .expect("the local server starts");
     TestApp::new(running, frames)
@@ -272,7 +273,9 @@ const ROOMY_LIMITS: [(&str, &str); 7] = [
 
 async fn spawn_with(dynamodb_endpoint: Option<String>) -> TestApp {
     let (options, frames) = tapped(options(dynamodb_endpoint));
-    let running = start(options).await.expect("the local server starts");
+    let running = Box::pin(start(options))
+        .await
+        .expect("the local server starts");
     TestApp::new(running, frames)
 }
 
@@ -293,7 +296,9 @@ pub async fn spawn_app_with_limits(
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect();
     let (options, frames) = tapped(options);
-    let running = start(options).await.expect("the local server starts");
+    let running = Box::pin(start(options))
+        .await
+        .expect("the local server starts");
     Some(TestApp::new(running, frames))
 }
 

@@ -4,7 +4,9 @@
 
 use chat_core::domain::Dialect;
 use chat_core::protocol::{ClientFrame, FrameError, generated_schemas};
-use chat_e2e::frame_check::{FrameLog, FrameSchema, FrameSchemas, Side, schema_dir, schema_path};
+use chat_e2e::frame_check::{
+    Checked, FrameLog, FrameSchema, FrameSchemas, Side, schema_dir, schema_path,
+};
 use chat_local::ws_api::FrameDirection;
 use serde_json::{Value, json};
 
@@ -60,14 +62,18 @@ fn every_dialect_has_a_valid_schema_for_each_side() {
     }
 }
 
-fn check(direction: FrameDirection, dialect: Dialect, frame: &Value) -> Result<bool, Vec<String>> {
+fn check(
+    direction: FrameDirection,
+    dialect: Dialect,
+    frame: &Value,
+) -> Result<Checked, Vec<String>> {
     FrameSchemas::get().check(direction, dialect, &frame.to_string())
 }
 
 fn assert_fits(direction: FrameDirection, dialect: Dialect, frame: Value) {
     assert_eq!(
         check(direction, dialect, &frame),
-        Ok(true),
+        Ok(Checked::Matched),
         "{dialect:?} {direction:?}: {frame}"
     );
 }
@@ -257,7 +263,7 @@ fn the_client_schemas_refuse_what_the_parser_refuses_for_its_shape() {
     // Refused by the parser, the suites' bad input is not held against the schemas.
     assert_eq!(
         schemas.check(FrameDirection::FromClient, Dialect::Canonical, "{not json"),
-        Ok(false)
+        Ok(Checked::Refused)
     );
 }
 
@@ -318,6 +324,12 @@ fn the_tap_reports_a_server_frame_its_dialect_does_not_describe() {
     );
     // A canonical frame is not one of seed 002's.
     log.record(FrameDirection::ToClient, Dialect::Ai, &wrong);
+    // Nor is API Gateway's own answer to a failed Lambda.
+    log.record(
+        FrameDirection::ToClient,
+        Dialect::Canonical,
+        r#"{"message": "Internal server error", "connectionId":"c1", "requestId":"r1"}"#,
+    );
     // Bad input the suites send on purpose is not held against anyone.
     log.record(FrameDirection::FromClient, Dialect::Canonical, "{not json");
     log.record(
