@@ -385,3 +385,171 @@ async fn the_suites_servers_check_every_frame_both_ways() {
     assert!(app.frames().violations().is_empty());
     app.stop().await;
 }
+
+/// A fixed time, so the frames are the same on every run.
+fn at(millis: u64) -> chat_core::domain::Timestamp {
+    chat_core::domain::Timestamp::from_unix_millis(millis)
+}
+
+/// One of every frame the server sends, with every optional field both unset and set.
+fn every_server_frame() -> Vec<chat_core::protocol::ServerFrame> {
+    use chat_core::domain::{
+        Attachment, AttachmentId, AttachmentState, ChatbotId, ClientMsgId, Content, DisplayName,
+        IncompleteReason, Member, MemberRole, Message, MessageId, MessageKind, Reaction, SessionId,
+        SessionKind, SessionSpec, Source, UserId,
+    };
+    use chat_core::protocol::{ErrorCode, MessageView, ServerFrame, SessionView};
+
+    let now = at(1_759_348_800_000);
+    let user = |id: &str| UserId::parse(id).expect("an id");
+    let session_id = SessionId::parse(SESSION).expect("an id");
+    let spec = SessionSpec {
+        chatbot_id: Some(ChatbotId::parse("helper").expect("an id")),
+        end_on_disconnect: true,
+        ..SessionSpec::new(SessionKind::Bot, user("ann"))
+    };
+    let session = chat_core::domain::Session::open(session_id, spec, now).expect("a session");
+    let members = [
+        Member::new(session_id, user("ann"), MemberRole::Owner, None, now),
+        Member::new(
+            session_id,
+            user("helper"),
+            MemberRole::Bot,
+            DisplayName::parse("Helper").expect("a name"),
+            now,
+        ),
+    ];
+    let view = SessionView::new(&session, &members, vec![user("ann")]);
+    let mut text = Message::text(
+        session_id,
+        user("ann"),
+        None,
+        Content::parse("hello").expect("content"),
+        now,
+    );
+    text.reactions
+        .add(Reaction::parse("👍").expect("an emoji"), user("bob"));
+    let hello = MessageView::new(&text);
+    let attachment = Attachment {
+        id: AttachmentId::parse("01HZY6Q6E8J5G7XGZK3M2N4P5R").expect("an id"),
+        session_id,
+        uploader_id: user("ann"),
+        file_name: "note.ogg".into(),
+        content_type: "audio/ogg".into(),
+        size: 1_234,
+        state: AttachmentState::Ready,
+        created_at: now,
+    };
+    let voice_note = MessageView {
+        kind: MessageKind::File,
+        content: "listen".into(),
+        attachment: Some(chat_core::protocol::AttachmentView::new(&attachment)),
+        edited: true,
+        edited_at: Some(at(1_759_348_805_000)),
+        client_msg_id: Some(ClientMsgId::parse("c-1").expect("an id")),
+        ..hello.clone()
+    }
+    .with_download("https://files.example/note.ogg", at(1_759_349_400_000));
+    let reply_id = MessageId::parse(MESSAGE).expect("an id");
+    let answer = MessageView {
+        id: reply_id,
+        sender_id: user("helper"),
+        sender_name: DisplayName::parse("Helper").expect("a name"),
+        is_bot: true,
+        content: "Hi there!".into(),
+        reactions: Default::default(),
+        token_count: Some(7),
+        incomplete: true,
+        incomplete_reason: Some(IncompleteReason::MaxTokens),
+        moderated: true,
+        sources: vec![Source {
+            attachment_id: attachment.id,
+            file_name: attachment.file_name.clone(),
+        }],
+        ..hello.clone()
+    };
+    let deleted = MessageView::new(&Message {
+        deleted_at: Some(now),
+        ..text.clone()
+    });
+    let mut frames = vec![
+        ServerFrame::session_info(view, user("ann"), "Welcome".into()),
+        ServerFrame::history_page(vec![hello.clone(), voice_note.clone()], None),
+        ServerFrame::history_page(vec![], Some(MESSAGE.into())),
+        ServerFrame::MessageReceived {
+            message_id: hello.id,
+            client_msg_id: None,
+            timestamp: now,
+        },
+        ServerFrame::MessageReceived {
+            message_id: hello.id,
+            client_msg_id: Some(ClientMsgId::parse("c-1").expect("an id")),
+            timestamp: now,
+        },
+        ServerFrame::MessageUpdated {
+            message: voice_note.clone(),
+        },
+        ServerFrame::MessageDeleted { message: deleted },
+        ServerFrame::ReactionUpdated {
+            message: hello.clone(),
+        },
+        ServerFrame::user_joined(user("bob"), [user("ann"), user("bob")]),
+        ServerFrame::user_left(user("bob"), [user("ann")]),
+        ServerFrame::typing_status(user("bob"), true, [user("bob")]),
+        ServerFrame::typing_status(user("bob"), false, []),
+        ServerFrame::ResponseStart {
+            response_id: reply_id,
+        },
+        ServerFrame::ResponseChunk {
+            response_id: reply_id,
+            chunk: "Hi ".into(),
+        },
+        ServerFrame::ResponseReasoning {
+            response_id: reply_id,
+            chunk: "thinking".into(),
+        },
+        ServerFrame::ResponseComplete {
+            response_id: reply_id,
+            message: answer.clone(),
+            token_count: None,
+        },
+        ServerFrame::StoppedGeneration {
+            response_id: reply_id,
+            message: answer,
+        },
+        ServerFrame::session_ended(session_id, "ended by the owner"),
+        ServerFrame::error(ErrorCode::InvalidFrame, "content: is required"),
+        ServerFrame::error_closing(
+            ErrorCode::NotFound,
+            "no such session",
+            chat_core::protocol::CloseCode::INVALID_SESSION_ID,
+        ),
+        ServerFrame::rate_limited("slow down", std::time::Duration::from_millis(900)),
+        ServerFrame::Pong,
+    ];
+    frames.extend(
+        [hello, voice_note]
+            .into_iter()
+            .map(|message| ServerFrame::ChatMessage { message }),
+    );
+    frames
+}
+
+#[test]
+fn every_frame_each_dialect_renders_fits_that_dialects_server_schema() {
+    let schemas = FrameSchemas::get();
+    let mut rendered = 0;
+    for dialect in Dialect::ALL {
+        for frame in every_server_frame() {
+            for text in chat_core::protocol::render(&frame, dialect, at(1_759_348_800_000)) {
+                assert_eq!(
+                    schemas.check(FrameDirection::ToClient, dialect, &text),
+                    Ok(Checked::Matched),
+                    "{dialect:?}: {text}"
+                );
+                rendered += 1;
+            }
+        }
+    }
+    assert!(rendered > 60, "{rendered} frames rendered");
+}
