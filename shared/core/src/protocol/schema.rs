@@ -24,7 +24,11 @@ use crate::domain::{
 
 /// The server frames of the contract, as `dialect` `canonical` sends them.
 pub fn canonical_server_schema() -> Value {
-    root::<ServerFrame>(Contract::Serialize, "Server frames (canonical dialect)")
+    root::<ServerFrame>(
+        Contract::Serialize,
+        "Server frames (canonical dialect)",
+        "What a connection of the canonical dialect receives (docs/protocol.md, \"Server frames\").",
+    )
 }
 
 /// The client frames of the canonical actions, as `docs/protocol.md` lists them: named by
@@ -33,6 +37,9 @@ pub fn canonical_client_schema() -> Value {
     let mut schema = root::<CanonicalClientFrame>(
         Contract::Deserialize,
         "Client frames of the canonical actions (named by action, or by type)",
+        "What a client sends (docs/protocol.md, \"Client frames\"); any connection accepts these \
+         and the seeds' shapes (<dialect>/client.json). Fields not listed are ignored; a field \
+         set to null counts as missing.",
     );
     if let Some(Value::Array(variants)) = schema.get_mut("oneOf") {
         let named_by_type: Vec<Value> = variants.iter().filter_map(named_by_type).collect();
@@ -68,7 +75,12 @@ pub fn live_server_schema() -> Value {
         "error",
         "pong",
     ];
-    let mut schema = root::<ServerFrame>(Contract::Serialize, "Server frames (live dialect)");
+    let mut schema = root::<ServerFrame>(
+        Contract::Serialize,
+        "Server frames (live dialect)",
+        "What a connection of seed 000's dialect receives: the contract's frames of the names \
+         it knows, a bot's reply as a chat_message (docs/compat.md, \"000\").",
+    );
     if let Some(Value::Array(variants)) = schema.get_mut("oneOf") {
         variants.retain(|variant| {
             variant
@@ -99,7 +111,7 @@ pub fn generated_schemas() -> Vec<(String, Value)> {
     ]
 }
 
-fn root<T: JsonSchema>(contract: Contract, title: &str) -> Value {
+fn root<T: JsonSchema>(contract: Contract, title: &str, description: &str) -> Value {
     let serialize = contract.is_serialize();
     let settings = SchemaSettings::draft2020_12().with(|settings| settings.contract = contract);
     let mut schema = settings
@@ -108,6 +120,7 @@ fn root<T: JsonSchema>(contract: Contract, title: &str) -> Value {
         .to_value();
     if let Some(fields) = schema.as_object_mut() {
         fields.insert("title".into(), json!(title));
+        fields.insert("description".into(), json!(description));
     }
     if serialize {
         close_objects(&mut schema);

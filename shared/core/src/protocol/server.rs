@@ -85,7 +85,8 @@ pub enum ServerFrame {
         message: MessageView,
     },
     /// The session is over; the server closes the connection after this frame.
-    /// `close_code` is always 4006 (use [`ServerFrame::session_ended`]).
+    /// `close_code` is always 4006.
+    // Built with [`ServerFrame::session_ended`], which sets it.
     SessionEnded {
         session_id: SessionId,
         reason: String,
@@ -386,7 +387,8 @@ pub enum TimelineItem {
 }
 
 /// An attachment as clients see it: never its storage key. `url` and `url_expires_at` are
-/// null until a short-lived download URL is attached with [`AttachmentView::with_url`].
+/// null until a short-lived download URL is issued.
+// The URL comes with [`AttachmentView::with_url`]; the doc above is the schema's too.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AttachmentView {
