@@ -275,8 +275,8 @@ impl Moderator {
     /// for character are its masks copied onto the original, which is otherwise left
     /// exactly as written. Allowed words and numbers are blanked before the filter reads
     /// the text, so neither they nor a phrase they would complete count (the filter reads
-    /// digits as letters, which would mask phone and order numbers); denied words are
-    /// masked after.
+    /// digits as letters, which would mask phone and order numbers and times); denied
+    /// words are masked after.
     fn mask_profanity(&self, text: &str) -> String {
         let mut chars: Vec<char> = text.chars().collect();
         let words = words(&chars);
@@ -291,8 +291,7 @@ impl Moderator {
             .collect();
         let mut probe = chars.clone();
         for (word, lower) in words.iter().zip(&lowered) {
-            let number = lower.chars().all(|c| c.is_ascii_digit());
-            if number || self.allow.contains(lower) {
+            if is_number_like(lower) || self.allow.contains(lower) {
                 probe[word.clone()].fill(' ');
             }
         }
@@ -339,6 +338,13 @@ fn mask(chars: &mut [char], range: Range<usize>) {
 }
 
 /// The words of `chars` (maximal runs of letters and digits), as character ranges.
+/// A word that is a number rather than a word spelled with digits: more digits than
+/// letters (`12345`, `03T14`, `308Z`, `A1234`), where `sh1t` has one digit among letters.
+fn is_number_like(word: &str) -> bool {
+    let digits = word.chars().filter(char::is_ascii_digit).count();
+    digits * 2 > word.chars().count()
+}
+
 fn words(chars: &[char]) -> Vec<Range<usize>> {
     let mut words = Vec::new();
     let mut start = None;
@@ -604,6 +610,8 @@ mod tests {
             "see https://example.com and www.example.org",
             "mail ann@example.com, cc @bob",
             "order 12345678901 shipped",
+            "smoke test 2026-12-03T14:22:46.308Z",
+            "ticket A1234 and 308Z, build 5f3e2",
             "wait.......... what",
             "שלום עולם",
             "line one\nline two\ttabbed\r\nthree",
