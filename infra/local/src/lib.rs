@@ -307,6 +307,7 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
     };
     let mut config = Config::from_source(&LocalSource(&options))
         .map_err(|e| StartError::Config(e.to_string()))?;
+    let management_delay = management_delay(&options)?;
     let http_listener = bind(options.http_port).await?;
     let ws_listener = bind(options.ws_port).await?;
     let http_addr = local_addr(&http_listener, options.http_port)?;
@@ -400,6 +401,7 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         WsApiOptions {
             idle_timeout: Duration::from_secs(options.ws_idle_seconds),
             max_lifetime: Duration::from_secs(options.ws_lifetime_seconds),
+            management_delay,
             frame_tap: options.frame_tap.clone().map(|tap| ws_api::FrameTap {
                 default_dialect: config.ws_dialect,
                 ..tap
@@ -483,6 +485,23 @@ async fn files(
 /// itself is left out (the WebSocket endpoint, the bot function, Lambda's own name), and so
 /// is a JWKS: it signs its own tokens with the HS256 secret, with no issuer or audience.
 struct LocalSource<'a>(&'a Options);
+
+/// Milliseconds every post to @connections waits before it delivers, to play API
+/// Gateway's round trip in benchmarks (docs/benchmarks.md); none unless set.
+pub const MANAGEMENT_DELAY_VARIABLE: &str = "CHAT_MANAGEMENT_DELAY_MS";
+
+/// [`MANAGEMENT_DELAY_VARIABLE`], from `--set` or the environment as other variables are:
+/// a variable, not a flag, so that callers building `Options` field by field need not change.
+fn management_delay(options: &Options) -> Result<Duration, StartError> {
+    let Some(text) = LocalSource(options).get(MANAGEMENT_DELAY_VARIABLE) else {
+        return Ok(Duration::ZERO);
+    };
+    text.trim().parse().map(Duration::from_millis).map_err(|_| {
+        StartError::Config(format!(
+            "{MANAGEMENT_DELAY_VARIABLE}: expected milliseconds, got {text:?}"
+        ))
+    })
+}
 
 /// `NAME=VALUE`, for `--set`.
 fn setting(text: &str) -> Result<(String, String), String> {

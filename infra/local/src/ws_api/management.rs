@@ -28,6 +28,9 @@ pub(super) async fn post_to_connection(
     let Ok(data) = read_body(&headers, body, api.options.max_message_bytes).await else {
         return payload_too_large();
     };
+    if !api.options.management_delay.is_zero() {
+        tokio::time::sleep(api.options.management_delay).await;
+    }
     let Some(connection) = api.connection(&id) else {
         return gone();
     };

@@ -127,6 +127,9 @@ pub struct WsApiOptions {
     /// A larger message (all its frames) closes the connection with 1009; a larger post to
     /// `@connections` is refused with 413.
     pub max_message_bytes: usize,
+    /// How long each `POST @connections/{id}` takes before it delivers and answers: zero
+    /// by default; benchmarks set it to play API Gateway's round trip from a Lambda.
+    pub management_delay: Duration,
     /// Sees every text frame of every connection, both ways (tests check them).
     pub frame_tap: Option<FrameTap>,
 }
@@ -140,6 +143,7 @@ impl Default for WsApiOptions {
             max_lifetime: MAX_LIFETIME,
             max_frame_bytes: MAX_FRAME_BYTES,
             max_message_bytes: MAX_MESSAGE_BYTES,
+            management_delay: Duration::ZERO,
             frame_tap: None,
         }
     }
