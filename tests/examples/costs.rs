@@ -1,7 +1,10 @@
 //! What each REST route and WebSocket frame costs in DynamoDB requests (through the local
 //! server on moto, at `CHAT_DYNAMODB_ENDPOINT`), whether a chat message's cost grows with
-//! the session (2 vs 200 members), and how long one message takes to reach 1,000 local
-//! connections (embedded store). Run by `infra/bench.sh`; prints Markdown.
+//! the session (2 vs 200 members), and how long one message takes to reach 100 and 1,000
+//! local connections (embedded store, in this process; `load.rs` times it against
+//! chat-local's own process with a slow Management API).
+//! Run by `infra/bench.sh`; prints rows of the benchmarks' one Markdown table
+//! (docs/benchmarks.md).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,17 +38,29 @@ impl Costs {
     }
 
     fn print(&self) {
-        println!("| step | DynamoDB requests | bytes read |\n|---|---|---|");
         for (name, counts, bytes) in &self.rows {
             let total: u64 = counts.values().sum();
             let detail: Vec<String> = counts.iter().map(|(op, n)| format!("{n} {op}")).collect();
-            println!("| {name} | {total}: {} | {bytes} |", detail.join(", "));
+            row(
+                "DynamoDB requests",
+                name,
+                &total.to_string(),
+                &format!("{}; {bytes} bytes read", detail.join(", ")),
+            );
         }
     }
 }
 
+/// The columns of the benchmarks' table, which `infra/bench.sh` gathers every row into.
+const TABLE_HEADER: &str = "| benchmark | case | figure | detail |\n|---|---|---|---|";
+
+fn row(benchmark: &str, case: &str, figure: &str, detail: &str) {
+    println!("| {benchmark} | {case} | {figure} | {detail} |");
+}
+
 #[tokio::main]
 async fn main() {
+    println!("{TABLE_HEADER}");
     if std::env::var("COSTS_FAN_OUT_ONLY").is_ok() {
         return fan_outs().await;
     }
@@ -107,10 +122,12 @@ async fn main() {
 async fn fan_outs() {
     let local = spawn_app().await;
     for size in [100, 1_000] {
-        let elapsed = fan_out(&local, size).await;
-        println!(
-            "\nFan-out of one REST post to {size} local connections: {} ms until the last one received it",
-            elapsed.as_millis()
+        let (elapsed, detail) = fan_out(&local, size).await;
+        row(
+            "Fan-out of one REST post (embedded store, clients in the same process)",
+            &format!("{size} connections"),
+            &format!("{} ms", elapsed.as_millis()),
+            &detail,
         );
     }
     local.stop().await;
@@ -430,8 +447,8 @@ async fn connected_group(app: &TestApp, size: usize) -> (String, Vec<(Caller, So
 /// Time from a REST post until every one of `size` connections has the `chat_message`.
 /// The connections belong to ten users (phones, tabs): each distinct user joining tells
 /// everyone already there, so a thousand distinct joiners would first cost half a million
-/// presence frames, which is not what is measured here.
-async fn fan_out(app: &TestApp, size: usize) -> Duration {
+/// presence frames, which is not what is measured here. Also how the arrivals spread.
+async fn fan_out(app: &TestApp, size: usize) -> (Duration, String) {
     let users: Vec<Caller> = (0..10)
         .map(|i| app.user(&format!("fan-{size}-{i}")))
         .collect();
@@ -475,11 +492,11 @@ async fn fan_out(app: &TestApp, size: usize) -> Duration {
             .unwrap_or_default()
             .as_millis()
     };
-    println!(
-        "  ({size}: the post answered after {} ms; arrivals p50 {} ms, p90 {} ms)",
+    let detail = format!(
+        "until the last connection received it; the post answered after {} ms; arrivals p50 {} ms, p90 {} ms",
         answered.as_millis(),
         at(50),
         at(90)
     );
-    started.elapsed()
+    (started.elapsed(), detail)
 }
