@@ -391,7 +391,7 @@ const SLOW_FAN_OUT_CONNECTIONS: usize = 1_000;
 /// everyone already there, which is not what is measured.
 const SLOW_FAN_OUT_USERS: usize = 10;
 const SLOW_FAN_OUT_TARGET: Duration = Duration::from_millis(500);
-const SLOW_FAN_OUT_CONNECTING_AT_ONCE: usize = 50;
+const SLOW_FAN_OUT_CONNECTING_AT_ONCE: usize = 10;
 
 #[tokio::main]
 async fn main() {
