@@ -41,17 +41,28 @@ pub enum LogFormat {
 /// Starts writing log lines to stdout in `format`, at `RUST_LOG`'s levels (default info,
 /// the AWS SDK's chatter at warn).
 pub fn init_logging(format: LogFormat) {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Only fails when a subscriber is set already, which then keeps logging.
+    let _ = tracing::subscriber::set_global_default(log_subscriber(format, std::io::stdout, ansi));
+}
+
+/// The subscriber [`init_logging`] installs, writing to `writer` (tests read it).
+pub fn log_subscriber<W>(
+    format: LogFormat,
+    writer: W,
+    ansi: bool,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,aws_smithy_runtime=warn,aws_config=warn".into());
     let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     match format {
-        LogFormat::Json => lines.json().with_current_span(true).init(),
-        LogFormat::Text => lines
-            .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .init(),
+        LogFormat::Json => Box::new(lines.json().with_current_span(true).finish()),
+        LogFormat::Text => Box::new(lines.with_target(false).with_ansi(ansi).finish()),
     }
 }
 
@@ -297,6 +308,9 @@ pub struct Parts {
     /// A Management API every push goes through instead of the server's own
     /// @connections: a stand-in that fails on command, in front of the real one.
     pub management_endpoint: Option<String>,
+    /// Where every function's services record their metrics (none by default: locally
+    /// there is no CloudWatch to read them).
+    pub metrics: Option<Arc<dyn chat_core::metrics::Metrics>>,
 }
 
 /// Starts the servers with the parts the caller built.
@@ -351,7 +365,14 @@ pub async fn start_with(options: Options, parts: Parts) -> Result<Running, Start
         clock: Arc::new(SystemClock),
     };
     // Each function builds its own services, as each Lambda does at its cold start.
-    let services = || Services::new(&config, adapters.clone());
+    let metrics = parts.metrics.clone();
+    let services = || {
+        let services = Services::new(&config, adapters.clone());
+        match &metrics {
+            Some(metrics) => services.with_metrics(metrics.clone()),
+            None => services,
+        }
+    };
     let rest = chat_rest::State::new(&config, &services(), &management, Arc::new(NoKeySets));
     let max_blob = usize::try_from(config.limits.uploads.max_bytes).unwrap_or(usize::MAX);
     let sweeper = Arc::new(sweeper::App::new(services(), &config, management.clone()));
@@ -544,15 +565,19 @@ fn job_handler(connect: std::sync::Weak<connect::App>, bot: Arc<bot::App>) -> in
         let connect = connect.clone();
         let bot = bot.clone();
         Box::pin(async move {
-            match job {
-                Job::Welcome { .. } => match connect.upgrade() {
-                    Some(connect) => connect::handle_job(&connect, job).await,
-                    None => Ok(()),
-                },
-                Job::BotReply { .. }
-                | Job::IndexDocument { .. }
-                | Job::IndexLibraryDocument { .. } => bot::handle(&bot, job).await,
-            }
+            let span = chat_apigw::job_span(&job);
+            let work = async move {
+                match job {
+                    Job::Welcome { .. } => match connect.upgrade() {
+                        Some(connect) => connect::handle_job(&connect, job).await,
+                        None => Ok(()),
+                    },
+                    Job::BotReply { .. }
+                    | Job::IndexDocument { .. }
+                    | Job::IndexLibraryDocument { .. } => bot::handle(&bot, job).await,
+                }
+            };
+            chat_apigw::observed(span, work).await
         })
     })
 }
@@ -566,19 +591,31 @@ fn websocket_routes(
 ) -> WsRoutes {
     let authorizer: AuthorizerHandler = Arc::new(move |event| {
         let authenticator = authenticator.clone();
-        Box::pin(async move { authorizer::handle(&authenticator, event).await })
+        let span = chat_apigw::invocation_span("authorize", None);
+        Box::pin(chat_apigw::observed(span, async move {
+            authorizer::handle(&authenticator, event).await
+        }))
     });
     let on_connect: RouteHandler = Arc::new(move |event| {
         let connect = connect.clone();
-        Box::pin(async move { connect::handle_connect(&connect, event).await })
+        let span = chat_apigw::websocket_span(&event);
+        Box::pin(chat_apigw::observed(span, async move {
+            connect::handle_connect(&connect, event).await
+        }))
     });
     let on_disconnect: RouteHandler = Arc::new(move |event| {
         let services = disconnect_services.clone();
-        Box::pin(async move { disconnect::handle(&services, event).await })
+        let span = chat_apigw::websocket_span(&event);
+        Box::pin(chat_apigw::observed(span, async move {
+            disconnect::handle(&services, event).await
+        }))
     });
     let on_message: RouteHandler = Arc::new(move |event| {
         let services = message_services.clone();
-        Box::pin(async move { message::handle(&services, event).await })
+        let span = chat_apigw::websocket_span(&event);
+        Box::pin(chat_apigw::observed(span, async move {
+            message::handle(&services, event).await
+        }))
     });
     WsRoutes {
         authorizer: Some(authorizer),
