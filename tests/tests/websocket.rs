@@ -376,7 +376,7 @@ async fn a_first_frame_naming_another_user_is_refused_and_closes_the_socket() {
 }
 
 #[tokio::test]
-async fn a_connection_found_gone_is_forgotten() {
+async fn a_connection_found_gone_is_forgotten_unless_its_handshake_may_still_be_running() {
     let app = spawn_app().await;
     let (session, ann, bob, _) = group(&app).await;
     let mut ann_socket = join(&app, &ann, &session).await;
@@ -390,23 +390,32 @@ async fn a_connection_found_gone_is_forgotten() {
             org: None,
         },
         Some(SessionId::parse(&session).expect("id")),
-        Timestamp::now(),
+        Timestamp::now().minus(std::time::Duration::from_secs(60)),
     );
     app.store().put_connection(&ghost).await.expect("stored");
+    // One that answers 410 because its handshake is still running is kept.
+    let opening = Connection::new(
+        ConnectionId::parse("openingConnect=").expect("id"),
+        ghost.principal.clone(),
+        ghost.session_id,
+        Timestamp::now(),
+    );
+    app.store().put_connection(&opening).await.expect("stored");
     let listed = app
         .get(&format!("/sessions/{session}/connections"), &ann)
         .await;
-    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(3));
     app.post_message(&session, &bob, "is anyone there?").await;
     ann_socket.next_of("chat_message").await;
-    let listed = app
-        .get(&format!("/sessions/{session}/connections"), &ann)
-        .await;
-    assert_eq!(
-        strings(&listed.body["online"]),
-        vec!["ann"],
-        "the 410 removed the ghost: {listed:?}"
-    );
+    let kept = async |connection: &Connection| {
+        app.store()
+            .get_connection(&connection.id, Timestamp::now())
+            .await
+            .expect("read")
+            .is_some()
+    };
+    assert!(!kept(&ghost).await, "the 410 removed the ghost");
+    assert!(kept(&opening).await, "the connection still opening is kept");
 }
 
 #[tokio::test]

@@ -17,6 +17,12 @@ use crate::protocol::{ServerFrame, render};
 /// account-wide 10,000 requests a second.
 pub const FANOUT_CONCURRENCY: usize = 64;
 
+/// How long after its record is written a connection may still be in its `$connect`,
+/// where API Gateway answers posts to it with 410: a broadcast reaching it then (another
+/// joiner's `user_joined`) must not forget it. One that never opens is forgotten by its
+/// `$disconnect` or the sweeper.
+pub const HANDSHAKE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct Fanout {
     connections: Arc<dyn ConnectionStore>,
@@ -96,7 +102,8 @@ impl Fanout {
                     return None;
                 }
                 let (this, id) = (self.clone(), connection.id.clone());
-                Some(async move { this.send_payloads(&id, &payloads).await })
+                let settled = connection.connected_at.plus(HANDSHAKE_GRACE) <= now;
+                Some(async move { this.deliver(&id, &payloads, settled).await })
             })
             .collect();
         let outcomes: Vec<Result<(), PushError>> = futures::stream::iter(sends)
@@ -132,8 +139,19 @@ impl Fanout {
         connection: &ConnectionId,
         payloads: &[String],
     ) -> Result<(), PushError> {
+        self.deliver(connection, payloads, true).await
+    }
+
+    /// [`Self::send_payloads`], forgetting a gone connection only when `forget_gone`.
+    async fn deliver(
+        &self,
+        connection: &ConnectionId,
+        payloads: &[String],
+        forget_gone: bool,
+    ) -> Result<(), PushError> {
         for payload in payloads {
-            self.send_payload(connection, payload.as_bytes()).await?;
+            self.send_payload(connection, payload.as_bytes(), forget_gone)
+                .await?;
         }
         Ok(())
     }
@@ -156,13 +174,17 @@ impl Fanout {
         &self,
         connection: &ConnectionId,
         payload: &[u8],
+        forget_gone: bool,
     ) -> Result<(), PushError> {
         let result = self.pusher.post(connection, payload).await;
         match &result {
-            Err(PushError::Gone) => {
+            Err(PushError::Gone) if forget_gone => {
                 self.metrics
                     .record(&[Sample::count(Metric::GoneConnections, 1)]);
                 self.forget(connection).await;
+            }
+            Err(PushError::Gone) => {
+                tracing::debug!(connection = %connection, "a connection still opening was not posted to");
             }
             Err(PushError::Failed(reason)) => {
                 tracing::warn!(connection = %connection, %reason, "post to connection failed");
