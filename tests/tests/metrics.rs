@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use chat_core::metrics::{Metric, RecordedMetrics};
+use chat_core::metrics::Metric;
 use chat_e2e::{Parts, TestApp, spawn_app_with};
+use chat_testkit::metrics::RecordedMetrics;
 use reqwest::StatusCode;
 use serde_json::json;
 

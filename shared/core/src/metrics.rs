@@ -2,7 +2,6 @@
 //! (CloudWatch's Embedded Metric Format in Lambda, nothing locally). A sample names no
 //! user, session or content: it is a number for a dashboard or an alarm.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The metrics the service and its adapters record.
@@ -117,48 +116,4 @@ pub struct NoMetrics;
 
 impl Metrics for NoMetrics {
     fn record(&self, _: &[Sample]) {}
-}
-
-/// Keeps every sample, for tests to read.
-#[derive(Debug, Default)]
-pub struct RecordedMetrics {
-    events: Mutex<Vec<Vec<Sample>>>,
-}
-
-impl RecordedMetrics {
-    /// Every event recorded so far, forgetting them.
-    pub fn take(&self) -> Vec<Vec<Sample>> {
-        std::mem::take(&mut *self.lock())
-    }
-
-    /// The sum of `metric`'s values so far.
-    pub fn total(&self, metric: Metric) -> f64 {
-        self.lock()
-            .iter()
-            .flatten()
-            .filter(|sample| sample.metric == metric)
-            .map(|sample| sample.value)
-            .sum()
-    }
-
-    /// How many values `metric` was given so far.
-    pub fn samples(&self, metric: Metric) -> usize {
-        self.lock()
-            .iter()
-            .flatten()
-            .filter(|sample| sample.metric == metric)
-            .count()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Sample>>> {
-        self.events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Metrics for RecordedMetrics {
-    fn record(&self, samples: &[Sample]) {
-        self.lock().push(samples.to_vec());
-    }
 }

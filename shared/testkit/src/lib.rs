@@ -5,6 +5,7 @@
 pub mod conformance;
 pub mod faults;
 pub mod jwt;
+pub mod metrics;
 pub mod models;
 
 /// moto's endpoint (DynamoDB, S3 and Secrets Manager on one port), which `infra/test.sh`

@@ -59,9 +59,14 @@ async fn run(
         *last_activity = tokio::time::Instant::now();
         connection.touch();
     };
+    // The dialect is the handshake's: read once, not per frame.
+    let tapped = options
+        .frame_tap
+        .as_ref()
+        .map(|frame_tap| (frame_tap, dialect(peer, frame_tap.default_dialect)));
     let tap = |direction, text: &str| {
-        if let Some(frame_tap) = &options.frame_tap {
-            (frame_tap.tap)(direction, dialect(peer, frame_tap.default_dialect), text);
+        if let Some((frame_tap, dialect)) = tapped {
+            (frame_tap.tap)(direction, dialect, text);
         }
     };
 

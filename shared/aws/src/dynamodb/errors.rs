@@ -81,29 +81,26 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let retryable = matches!(
-        err,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
-    ) || matches!(
+    let throttled = matches!(
         err.code(),
         Some(
             "ProvisionedThroughputExceededException"
                 | "ThrottlingException"
                 | "RequestLimitExceeded"
-                | "InternalServerError"
-                | "ServiceUnavailable"
         )
     );
-    if matches!(
-        err.code(),
-        Some(
-            "ProvisionedThroughputExceededException"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-        )
-    ) {
+    if throttled {
         crate::metrics::count_throttle();
     }
+    let retryable = throttled
+        || matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+        )
+        || matches!(
+            err.code(),
+            Some("InternalServerError" | "ServiceUnavailable")
+        );
     let detail = format!("{operation}: {}", DisplayErrorContext(&err));
     // Logged where the error is answered; here only for tracing retries.
     tracing::debug!(operation, retryable, error = %detail, "DynamoDB request failed");

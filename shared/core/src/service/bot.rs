@@ -671,7 +671,8 @@ impl Outgoing {
         if reviewed.text.is_empty() {
             return;
         }
-        if let (true, Some(asked_at)) = (self.sent.is_empty(), self.asked_at) {
+        // Taken by the first chunk: only it is timed.
+        if let Some(asked_at) = self.asked_at.take() {
             let waited = service
                 .clock
                 .now()
